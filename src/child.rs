@@ -1,0 +1,126 @@
+//! The container's first process, from clone() to exec, in order: wait for
+//! the parent, become root, hostname, loopback, filesystem, signals, exec.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
+use nix::unistd::{Gid, Uid};
+
+use crate::spec::{ContainerSpec, HOSTNAME, Network};
+use crate::sync::{Failure, Receiver, Sender};
+
+/// What the child needs, all prepared before clone() so the child allocates
+/// as little as possible.
+pub struct ChildContext<'a> {
+    pub spec: &'a ContainerSpec,
+    pub argv: Vec<CString>,
+    pub env: Vec<CString>,
+    pub go: Receiver,
+    pub report: Sender,
+    /// Where to bind the rootfs, when the spec has one.
+    pub mountpoint: Option<&'a Path>,
+    pub setgroups_allowed: bool,
+}
+
+/// Runs the child to exec; on any failure, reports it to the parent and exits.
+pub fn run(ctx: ChildContext) -> ! {
+    let ChildContext {
+        spec,
+        argv,
+        env,
+        go,
+        report,
+        mountpoint,
+        setgroups_allowed,
+    } = ctx;
+    // If zookeeper dies, so does the container (and with it every process
+    // of its pid namespace). Set before waiting: a parent that died earlier
+    // shows as end-of-file on the go channel.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if !go.wait_for_go() {
+        // The parent failed its set-up and reports why itself.
+        exit_now(125);
+    }
+    let failure = match set_up(spec, mountpoint, setgroups_allowed) {
+        Ok(()) => crate::exec::exec_command(&argv, &env),
+        Err(err) => Failure {
+            exit_code: 125,
+            message: format!("{err:#}"),
+        },
+    };
+    report.send_failure(&failure);
+    exit_now(failure.exit_code.into())
+}
+
+fn set_up(spec: &ContainerSpec, mountpoint: Option<&Path>, setgroups_allowed: bool) -> Result<()> {
+    become_root(setgroups_allowed)?;
+    nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
+    if spec.network == Network::LoopbackOnly {
+        crate::network::bring_up_loopback()?;
+    }
+    crate::rootfs::make_mounts_private()?;
+    match (&spec.root, mountpoint) {
+        (Some(rootfs), Some(mountpoint)) => {
+            crate::rootfs::enter(rootfs, mountpoint, spec.mount_proc)?
+        }
+        _ if spec.mount_proc => crate::rootfs::mount_fresh_proc(Path::new("/proc"))?,
+        _ => {}
+    }
+    reset_signals()?;
+    close_inherited_fds();
+    Ok(())
+}
+
+/// Takes the container's root identity, now that the parent has mapped it,
+/// and drops the caller's supplementary groups where the kernel allows.
+fn become_root(setgroups_allowed: bool) -> Result<()> {
+    let root = (Uid::from_raw(0), Gid::from_raw(0));
+    if setgroups_allowed {
+        nix::unistd::setgroups(&[]).context("dropping supplementary groups")?;
+    }
+    nix::unistd::setresgid(root.1, root.1, root.1)
+        .context("becoming group root in the container")?;
+    nix::unistd::setresuid(root.0, root.0, root.0).context("becoming root in the container")?;
+    // A credential change may clear the parent-death signal: set it again.
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    Ok(())
+}
+
+/// The command starts with every signal at its default action and none
+/// blocked, as under docker: not with zookeeper's blocked set, nor with the
+/// SIGPIPE that Rust's runtime ignores.
+fn reset_signals() -> Result<()> {
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+            continue;
+        }
+        // SAFETY: SIG_DFL installs no handler, so nothing can run concurrently.
+        unsafe { signal(sig, SigHandler::SigDfl) }.with_context(|| format!("resetting {sig}"))?;
+    }
+    SigSet::empty()
+        .thread_set_mask()
+        .context("unblocking signals")?;
+    Ok(())
+}
+
+/// No descriptor of zookeeper's (nor any the caller leaked to it) may reach
+/// the command; 0, 1 and 2 are the container's stdio.
+fn close_inherited_fds() {
+    // SAFETY: close_range only marks descriptors close-on-exec; the report
+    // channel stays open until the exec succeeds, which is what we want.
+    unsafe {
+        libc::close_range(
+            3,
+            libc::c_uint::MAX,
+            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
+        )
+    };
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and destructors, which belong to
+    // the parent's copy of this address space (e.g. the mountpoint's Drop).
+    unsafe { libc::_exit(code) }
+}

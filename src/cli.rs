@@ -1,0 +1,447 @@
+//! The command line: `zookeeper [options] <command> [args...]`.
+//!
+//! getopt(3) behaviour is part of the contract (SPEC.md section 1): short
+//! flags bundle (`-Pn`), values may be attached (`-m100M`), `--` ends the
+//! options, and the first non-option word starts the command; everything after
+//! it belongs to the command untouched (`sh -c -x true`, `echo -n hi`).
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+
+use crate::spec::{ContainerSpec, Network, Process, Resources};
+
+const ABOUT: &str = "Run a program in an isolated, rootless Linux container.";
+
+const AFTER_HELP: &str = "\
+Exit status: the command's own; if it dies of a signal, zookeeper dies of the
+same signal. 125: zookeeper itself failed; 126: the command cannot be
+executed; 127: the command was not found.";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "zookeeper",
+    about = ABOUT,
+    after_help = AFTER_HELP,
+    override_usage = "zookeeper [options] <command> [args...]",
+    disable_version_flag = true,
+    trailing_var_arg = true,
+    max_term_width = 100
+)]
+struct Args {
+    /// Set DIR as / in the container
+    #[arg(short = 'r', long = "rootfs", value_name = "DIR", allow_hyphen_values = true)]
+    rootfs: Option<PathBuf>,
+
+    /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)
+    #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
+    memory: Option<u64>,
+
+    /// Limit CPU use, in percent of one CPU (250 = two and a half CPUs)
+    #[arg(short = 'c', long = "cpus", value_name = "CPU", allow_hyphen_values = true, value_parser = parse_cpu_percent)]
+    cpus: Option<u32>,
+
+    /// Limit the number of processes and threads in the container
+    #[arg(short = 'p', long = "pids", value_name = "N", allow_hyphen_values = true, value_parser = parse_pids)]
+    pids: Option<u32>,
+
+    /// Mount a fresh /proc in the container
+    #[arg(short = 'P', long = "proc")]
+    mount_proc: bool,
+
+    /// Enable networking (slirp4netns, device eth0)
+    #[arg(short = 'n', long = "net")]
+    net: bool,
+
+    /// Set an environment variable in the container (KEY=VALUE), or pass the
+    /// caller's value of KEY; repeatable
+    #[arg(long = "env", value_name = "KEY[=VALUE]", allow_hyphen_values = true, value_parser = parse_env)]
+    env: Vec<EnvArg>,
+
+    /// Print the version and exit
+    #[arg(long = "version")]
+    version: bool,
+
+    /// The program to run and its arguments
+    #[arg(value_name = "COMMAND")]
+    command: Vec<OsString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum EnvArg {
+    Set(String, String),
+    Inherit(String),
+}
+
+/// What the command line asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// Help or version text for stdout; exit 0.
+    Info(String),
+    Run(ContainerSpec),
+}
+
+/// A command-line error: one line, without the `zookeeper: ` prefix.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Parses `argv` (including argv[0]) into what to do. `getenv` supplies the
+/// caller's environment for `--env KEY` and TERM.
+pub fn parse<I, T>(
+    argv: I,
+    getenv: impl Fn(&str) -> Option<OsString>,
+) -> Result<Invocation, UsageError>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let args = match Args::try_parse_from(argv) {
+        Ok(args) => args,
+        Err(err) if err.kind() == ErrorKind::DisplayHelp => {
+            return Ok(Invocation::Info(err.render().to_string()));
+        }
+        Err(err) => return Err(UsageError(one_line(&err))),
+    };
+    if args.version {
+        return Ok(Invocation::Info(format!(
+            "zookeeper {}\n",
+            env!("CARGO_PKG_VERSION")
+        )));
+    }
+    if args.command.is_empty() {
+        return Err(UsageError(
+            "no command given (usage: zookeeper [options] <command> [args...])".into(),
+        ));
+    }
+    if args.command[0].is_empty() {
+        return Err(UsageError("the command is an empty string".into()));
+    }
+
+    let mut env = Process::default_env(getenv("TERM"));
+    for entry in args.env {
+        let (key, value) = match entry {
+            EnvArg::Set(key, value) => (key, OsString::from(value)),
+            EnvArg::Inherit(key) => match getenv(&key) {
+                Some(value) => (key, value),
+                None => continue, // as docker does: an unset variable is left out
+            },
+        };
+        set_env(&mut env, &key, value);
+    }
+
+    Ok(Invocation::Run(ContainerSpec {
+        process: Process {
+            args: args.command,
+            env,
+        },
+        root: args.rootfs,
+        mount_proc: args.mount_proc,
+        resources: Resources {
+            memory_bytes: args.memory,
+            cpu_percent: args.cpus,
+            pids: args.pids,
+        },
+        network: if args.net {
+            Network::Slirp4netns
+        } else {
+            Network::LoopbackOnly
+        },
+    }))
+}
+
+/// Replaces KEY in `env`, or appends it.
+fn set_env(env: &mut Vec<OsString>, key: &str, value: OsString) {
+    let mut entry = OsString::from(format!("{key}="));
+    entry.push(value);
+    let prefix = format!("{key}=");
+    match env
+        .iter_mut()
+        .find(|e| e.to_string_lossy().starts_with(&prefix))
+    {
+        Some(slot) => *slot = entry,
+        None => env.push(entry),
+    }
+}
+
+/// clap's errors span several lines (tips, usage); the contract is one line.
+fn one_line(err: &clap::Error) -> String {
+    let rendered = err.render().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid command line");
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    format!("{first} (see 'zookeeper --help')")
+}
+
+/// A memory size: bytes, or a number with a k/K, m/M or g/G suffix (1024-based).
+pub fn parse_memory(text: &str) -> Result<u64, String> {
+    let (digits, unit) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&text[..i], Some(c)),
+        _ => (text, None),
+    };
+    let multiplier: u64 = match unit.map(|c| c.to_ascii_lowercase()) {
+        None => 1,
+        Some('k') => 1 << 10,
+        Some('m') => 1 << 20,
+        Some('g') => 1 << 30,
+        Some(other) => return Err(format!("unknown unit '{other}' (use k, m or g)")),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number of bytes, optionally followed by k, m or g".into());
+    }
+    let bytes = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .filter(|n| *n <= i64::MAX as u64)
+        .ok_or("the size is too large")?;
+    // Below a few pages the kernel cannot even start the command.
+    const MINIMUM: u64 = 1 << 20;
+    if bytes < MINIMUM {
+        return Err("the limit must be at least 1M".into());
+    }
+    Ok(bytes)
+}
+
+/// CPU limit in percent of one CPU, a whole number from 1 up.
+pub fn parse_cpu_percent(text: &str) -> Result<u32, String> {
+    let percent = parse_positive(text)?;
+    // cpu.max takes a quota of at most a few thousand CPUs' worth; more is a typo.
+    const MAXIMUM: u32 = 100 * 4096;
+    if percent > MAXIMUM {
+        return Err(format!("at most {MAXIMUM} (4096 CPUs)"));
+    }
+    Ok(percent)
+}
+
+/// Process limit: a whole number from 1 up to the kernel's PID_MAX_LIMIT.
+pub fn parse_pids(text: &str) -> Result<u32, String> {
+    let pids = parse_positive(text)?;
+    const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
+    if pids > PID_MAX_LIMIT {
+        return Err(format!("at most {PID_MAX_LIMIT}"));
+    }
+    Ok(pids)
+}
+
+fn parse_positive(text: &str) -> Result<u32, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number greater than 0".into());
+    }
+    match text.parse::<u32>() {
+        Ok(0) => Err("must be greater than 0".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("the number is too large".into()),
+    }
+}
+
+fn parse_env(text: &str) -> Result<EnvArg, String> {
+    let (key, value) = match text.split_once('=') {
+        Some((key, value)) => (key, Some(value)),
+        None => (text, None),
+    };
+    if key.is_empty() {
+        return Err("the variable name is empty".into());
+    }
+    Ok(match value {
+        Some(value) => EnvArg::Set(key.into(), value.into()),
+        None => EnvArg::Inherit(key.into()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(argv: &[&str]) -> Result<ContainerSpec, UsageError> {
+        let argv = std::iter::once("zookeeper").chain(argv.iter().copied());
+        match parse(argv, |k| (k == "FROMHOST").then(|| "host-value".into()))? {
+            Invocation::Run(spec) => Ok(spec),
+            Invocation::Info(text) => panic!("unexpected info: {text}"),
+        }
+    }
+
+    fn command(spec: &ContainerSpec) -> Vec<&str> {
+        spec.process
+            .args
+            .iter()
+            .map(|a| a.to_str().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn short_flags_bundle_and_take_attached_values() {
+        let spec = run(&["-Pn", "-m100M", "-c", "50", "-p64", "-r", "/fs", "/bin/sh"]).unwrap();
+        assert!(spec.mount_proc);
+        assert_eq!(spec.network, Network::Slirp4netns);
+        assert_eq!(spec.resources.memory_bytes, Some(100 << 20));
+        assert_eq!(spec.resources.cpu_percent, Some(50));
+        assert_eq!(spec.resources.pids, Some(64));
+        assert_eq!(spec.root, Some(PathBuf::from("/fs")));
+        assert_eq!(command(&spec), ["/bin/sh"]);
+    }
+
+    #[test]
+    fn long_forms_match_short_ones() {
+        let long = run(&[
+            "--rootfs",
+            "fs",
+            "--memory=1G",
+            "--cpus",
+            "250",
+            "--pids",
+            "9",
+            "--proc",
+            "--net",
+            "x",
+        ]);
+        let short = run(&[
+            "-r", "fs", "-m", "1G", "-c", "250", "-p", "9", "-P", "-n", "x",
+        ]);
+        assert_eq!(long.unwrap(), short.unwrap());
+    }
+
+    #[test]
+    fn everything_after_the_command_belongs_to_it() {
+        assert_eq!(
+            command(&run(&["-r", "fs", "ls", "-l"]).unwrap()),
+            ["ls", "-l"]
+        );
+        assert_eq!(
+            command(&run(&["sh", "-c", "-x", "true"]).unwrap()),
+            ["sh", "-c", "-x", "true"]
+        );
+        assert_eq!(
+            command(&run(&["echo", "-n", "hi"]).unwrap()),
+            ["echo", "-n", "hi"]
+        );
+        assert_eq!(
+            command(&run(&["ls", "-h", "--help", "-r", "x"]).unwrap()),
+            ["ls", "-h", "--help", "-r", "x"]
+        );
+        assert_eq!(
+            command(&run(&["-P", "--", "-weird", "-P"]).unwrap()),
+            ["-weird", "-P"]
+        );
+        assert_eq!(command(&run(&["--", "--", "x"]).unwrap()), ["--", "x"]);
+    }
+
+    #[test]
+    fn help_and_version_are_info() {
+        for flag in ["-h", "--help"] {
+            match parse(["zookeeper", flag], |_| None).unwrap() {
+                Invocation::Info(text) => {
+                    assert!(
+                        text.contains("Usage: zookeeper [options] <command>"),
+                        "{text}"
+                    );
+                    assert!(text.contains("-r, --rootfs <DIR>"), "{text}");
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            parse(["zookeeper", "--version"], |_| None),
+            Ok(Invocation::Info(_))
+        ));
+    }
+
+    #[test]
+    fn errors_are_one_line_and_name_the_option() {
+        let cases: &[(&[&str], &str)] = &[
+            (&["-x", "sh"], "'-x'"),
+            (&["--bogus", "sh"], "'--bogus'"),
+            (&["-m"], "--memory"),
+            (&["-m", "12X", "sh"], "--memory"),
+            (&["-m", "", "sh"], "--memory"),
+            (&["-m", "-5", "sh"], "-m"),
+            (&["-m", "1.5G", "sh"], "--memory"),
+            (&["-m", "99999999999G", "sh"], "--memory"),
+            (&["-m", "10", "sh"], "--memory"),
+            (&["-c", "0", "sh"], "--cpus"),
+            (&["-c", "abc", "sh"], "--cpus"),
+            (&["-c", "50%", "sh"], "--cpus"),
+            (&["-c", "99999999999", "sh"], "--cpus"),
+            (&["-p", "0", "sh"], "--pids"),
+            (&["-p", "-1", "sh"], "-p"),
+            (&["-p", "5000000", "sh"], "--pids"),
+            (&["--env", "=x", "sh"], "--env"),
+            (&["-V", "sh"], "'-V'"),
+            (&[], "no command"),
+            (&["-P"], "no command"),
+            (&[""], "empty"),
+        ];
+        for (argv, needle) in cases {
+            let err = run(argv).expect_err(&format!("{argv:?} should fail"));
+            assert!(!err.0.contains('\n'), "{argv:?}: {err}");
+            assert!(err.0.contains(needle), "{argv:?}: {err} lacks {needle}");
+        }
+    }
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("1048576"), Ok(1 << 20));
+        assert_eq!(parse_memory("1024k"), Ok(1 << 20));
+        assert_eq!(parse_memory("1024K"), Ok(1 << 20));
+        assert_eq!(parse_memory("256M"), Ok(256 << 20));
+        assert_eq!(parse_memory("256m"), Ok(256 << 20));
+        assert_eq!(parse_memory("2g"), Ok(2 << 30));
+        for bad in [
+            "",
+            "M",
+            "1MB",
+            "1.5M",
+            "-1M",
+            "+1M",
+            " 1M",
+            "1 M",
+            "0",
+            "1k",
+            "1t",
+            "18446744073709551615",
+        ] {
+            assert!(parse_memory(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn cpu_and_pids() {
+        assert_eq!(parse_cpu_percent("50"), Ok(50));
+        assert_eq!(parse_cpu_percent("250"), Ok(250));
+        assert_eq!(parse_pids("1"), Ok(1));
+        for bad in ["", "0", "-1", "1.5", "x", "4294967296"] {
+            assert!(parse_cpu_percent(bad).is_err(), "{bad:?} accepted");
+            assert!(parse_pids(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn environment_is_clean_and_extendable() {
+        let spec = run(&[
+            "--env", "A=1", "--env", "FROMHOST", "--env", "UNSET", "--env", "PATH=/x", "sh",
+        ])
+        .unwrap();
+        let env: Vec<&str> = spec
+            .process
+            .env
+            .iter()
+            .map(|e| e.to_str().unwrap())
+            .collect();
+        assert_eq!(
+            env,
+            [
+                "PATH=/x",
+                "HOME=/root",
+                "HOSTNAME=zoo",
+                "A=1",
+                "FROMHOST=host-value"
+            ]
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! One container's life, in the order it happens: describe -> spawn ->
+//! parent sets up -> child sets up and execs -> wait -> clean up.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStringExt;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::WaitPidFlag;
+use nix::unistd::{Pid, Uid};
+
+use crate::child::{self, ChildContext};
+use crate::error::Error;
+use crate::idmap::IdMapPlan;
+use crate::namespaces::{Forked, clone_into_namespaces};
+use crate::rootfs::Mountpoint;
+use crate::signals::{Supervisor, reap};
+use crate::spec::{ContainerSpec, Network};
+use crate::status::ExitState;
+use crate::sync::channel;
+
+/// Runs the container described by `spec` to its end and cleans up after it.
+pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
+    refuse_what_this_build_cannot_do(spec)?;
+    let rootfs = spec.root.as_deref().map(check_rootfs).transpose()?;
+    let spec = &ContainerSpec {
+        root: rootfs,
+        ..spec.clone()
+    };
+    let argv = to_cstrings(&spec.process.args, "the command")?;
+    let env = to_cstrings(&spec.process.env, "the environment")?;
+
+    let ids = IdMapPlan::for_current_caller();
+    if let Some(notice) = &ids.notice {
+        eprintln!("zookeeper: {notice}");
+    }
+    let mountpoint = match &spec.root {
+        Some(_) => Some(Mountpoint::create(container_root_on_host(&ids))?),
+        None => None,
+    };
+
+    let supervisor = Supervisor::block()?;
+    let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
+    let (report_tx, report_rx) = channel().context("creating the report channel")?;
+    let pid = match clone_into_namespaces()? {
+        Forked::Parent(pid) => {
+            // Each side keeps only its own ends, so that a closed channel
+            // means the other side is done (or dead).
+            drop((go_rx, report_tx));
+            pid
+        }
+        Forked::Child => {
+            drop((go_tx, report_rx));
+            child::run(ChildContext {
+                spec,
+                argv,
+                env,
+                go: go_rx,
+                report: report_tx,
+                mountpoint: mountpoint.as_ref().map(Mountpoint::path),
+                setgroups_allowed: ids.setgroups_allowed(),
+            })
+        }
+    };
+    let mut container = Container { pid, reaped: false };
+
+    // The parent's set-up; the child waits on the go channel meanwhile.
+    ids.install(pid.as_raw())
+        .context("installing the id maps")?;
+    go_tx.send_go().context("releasing the container")?;
+
+    if let Some(failure) = report_rx
+        .read_failure()
+        .context("reading the container's start report")?
+    {
+        container.reap_now();
+        return Err(Error::Container(failure));
+    }
+    let state = supervisor.wait_forwarding(pid)?;
+    container.reaped = true;
+    Ok(state)
+    // `mountpoint` is removed here, after the container is gone.
+}
+
+/// The container's first process; killed and reaped if zookeeper gives up
+/// on it, so no error path leaves it behind.
+struct Container {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl Container {
+    fn reap_now(&mut self) {
+        if !self.reaped {
+            let _ = reap(self.pid, WaitPidFlag::empty());
+            self.reaped = true;
+        }
+    }
+}
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            self.reap_now();
+        }
+    }
+}
+
+/// The issues that add cgroups and networking lift these; until then a
+/// limit or a network the user asked for is refused, never ignored.
+fn refuse_what_this_build_cannot_do(spec: &ContainerSpec) -> Result<(), Error> {
+    if !spec.resources.is_empty() {
+        return Err(
+            anyhow!("resource limits (-m, -c, -p) are not supported by this version yet").into(),
+        );
+    }
+    if spec.network != Network::LoopbackOnly {
+        return Err(anyhow!("networking (-n) is not supported by this version yet").into());
+    }
+    Ok(())
+}
+
+fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
+    let shown = root.display();
+    let canonical = root
+        .canonicalize()
+        .with_context(|| format!("--rootfs {shown}"))?;
+    if !canonical.is_dir() {
+        return Err(anyhow!("--rootfs {shown}: not a directory").into());
+    }
+    if canonical == Path::new("/") {
+        return Err(anyhow!("--rootfs {shown}: the host's / cannot be a container's root").into());
+    }
+    Ok(canonical)
+}
+
+/// The host uid that container root has, which must own the mountpoint.
+fn container_root_on_host(ids: &IdMapPlan) -> Uid {
+    let outside = ids
+        .uid
+        .ranges
+        .iter()
+        .find(|r| r.inside == 0)
+        .map_or(0, |r| r.outside);
+    Uid::from_raw(outside)
+}
+
+fn to_cstrings(items: &[OsString], what: &str) -> Result<Vec<CString>, Error> {
+    items
+        .iter()
+        .map(|item| CString::new(item.clone().into_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|_| anyhow!("{what} contains a NUL byte").into())
+}

@@ -1,0 +1,36 @@
+//! zookeeper's failures and the exit statuses they map to (SPEC.md 2).
+
+use crate::sync::Failure;
+
+#[derive(Debug)]
+pub enum Error {
+    /// zookeeper itself could not do something: exit 125.
+    Setup(anyhow::Error),
+    /// The container could not start its command: 125, 126 or 127 as reported.
+    Container(Failure),
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Setup(_) => 125,
+            Error::Container(failure) => failure.exit_code.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            // "{:#}" prints the whole context chain on one line.
+            Error::Setup(err) => write!(f, "{err:#}"),
+            Error::Container(failure) => f.write_str(&failure.message),
+        }
+    }
+}
+
+impl From<anyhow::Error> for Error {
+    fn from(err: anyhow::Error) -> Error {
+        Error::Setup(err)
+    }
+}

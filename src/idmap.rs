@@ -1,0 +1,442 @@
+//! User and group id maps: who the container's ids are on the host.
+//!
+//! Rootless (SPEC.md 3.2): container root is the caller, container ids 1..N
+//! are the caller's /etc/subuid and /etc/subgid ranges, installed by the
+//! set-id helpers newuidmap/newgidmap. Without a range or the helpers, only
+//! root is mapped (written directly; setgroups must then be denied).
+//! Real root: its own subordinate range when it has one, so container root is
+//! not host root; otherwise the identity map, as rootful docker and podman.
+
+use std::fmt::Write as _;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail};
+
+/// `inside..inside+count` in the container is `outside..outside+count` on the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdRange {
+    pub inside: u32,
+    pub outside: u32,
+    pub count: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    User,
+    Group,
+}
+
+impl IdKind {
+    fn helper(self) -> &'static str {
+        match self {
+            IdKind::User => "newuidmap",
+            IdKind::Group => "newgidmap",
+        }
+    }
+    fn proc_file(self) -> &'static str {
+        match self {
+            IdKind::User => "uid_map",
+            IdKind::Group => "gid_map",
+        }
+    }
+    fn subid_file(self) -> &'static str {
+        match self {
+            IdKind::User => "/etc/subuid",
+            IdKind::Group => "/etc/subgid",
+        }
+    }
+}
+
+/// One map (uid or gid) and how it gets installed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Map {
+    pub kind: IdKind,
+    pub ranges: Vec<IdRange>,
+    /// The set-id helper to run, or `None` to write /proc/PID/*_map directly.
+    pub helper: Option<PathBuf>,
+}
+
+/// Both maps for one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdMapPlan {
+    pub uid: Map,
+    pub gid: Map,
+    /// Said once on stderr when the container gets less than a full range.
+    pub notice: Option<String>,
+}
+
+/// Who runs zookeeper.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: Option<String>,
+}
+
+impl Caller {
+    pub fn current() -> Caller {
+        let uid = nix::unistd::getuid();
+        let name = nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name);
+        Caller {
+            uid: uid.as_raw(),
+            gid: nix::unistd::getgid().as_raw(),
+            name,
+        }
+    }
+}
+
+/// Where the subordinate-id files are. Tests point root at a range without
+/// editing the host's files; the set-id helpers always check the real files,
+/// so this grants a rootless caller nothing.
+pub fn subid_path(kind: IdKind) -> PathBuf {
+    let var = match kind {
+        IdKind::User => "ZOOKEEPER_SUBUID_FILE",
+        IdKind::Group => "ZOOKEEPER_SUBGID_FILE",
+    };
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| kind.subid_file().into())
+}
+
+/// The ranges of `/etc/subuid`-format `text` that belong to the caller, who
+/// may be named by login name or by number (subuid(5)).
+pub fn parse_subids(text: &str, name: Option<&str>, id: u32) -> Vec<(u32, u32)> {
+    let id = id.to_string();
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let (owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
+            if fields.next().is_some() || !(Some(owner) == name || owner == id) {
+                return None;
+            }
+            let (start, count) = (start.parse::<u32>().ok()?, count.parse::<u32>().ok()?);
+            (count > 0 && start.checked_add(count - 1).is_some()).then_some((start, count))
+        })
+        .collect()
+}
+
+/// Lays `subids` out one after the other from container id `first`.
+fn stack_ranges(first: u32, subids: &[(u32, u32)]) -> Vec<IdRange> {
+    let mut inside = first;
+    let mut ranges = Vec::new();
+    for &(outside, count) in subids {
+        let room = u32::MAX - inside;
+        let count = count.min(room);
+        if count == 0 {
+            break;
+        }
+        ranges.push(IdRange {
+            inside,
+            outside,
+            count,
+        });
+        inside += count;
+    }
+    ranges
+}
+
+/// Decides both maps. Pure: the subordinate-id files' texts and the helper
+/// look-up are passed in.
+pub fn plan(
+    caller: &Caller,
+    subuid_text: &str,
+    subgid_text: &str,
+    find_helper: impl Fn(&str) -> Option<PathBuf>,
+) -> IdMapPlan {
+    let name = caller.name.as_deref();
+    let mut missing = Vec::new();
+    let mut map_for = |kind: IdKind, own: u32, text: &str| -> Map {
+        let subids = parse_subids(text, name, caller.uid);
+        if caller.uid == 0 {
+            // Root may write any map itself; no helper needed.
+            let ranges = if subids.is_empty() {
+                vec![IdRange {
+                    inside: 0,
+                    outside: 0,
+                    count: u32::MAX,
+                }]
+            } else {
+                stack_ranges(0, &subids)
+            };
+            return Map {
+                kind,
+                ranges,
+                helper: None,
+            };
+        }
+        let root_only = vec![IdRange {
+            inside: 0,
+            outside: own,
+            count: 1,
+        }];
+        if subids.is_empty() {
+            missing.push(format!(
+                "no range for {} in {}",
+                name.unwrap_or("this user"),
+                kind.subid_file()
+            ));
+            return Map {
+                kind,
+                ranges: root_only,
+                helper: None,
+            };
+        }
+        match find_helper(kind.helper()) {
+            Some(helper) => {
+                let mut ranges = root_only;
+                ranges.extend(stack_ranges(1, &subids));
+                Map {
+                    kind,
+                    ranges,
+                    helper: Some(helper),
+                }
+            }
+            None => {
+                missing.push(format!("{} is not installed", kind.helper()));
+                Map {
+                    kind,
+                    ranges: root_only,
+                    helper: None,
+                }
+            }
+        }
+    };
+    let uid = map_for(IdKind::User, caller.uid, subuid_text);
+    let gid = map_for(IdKind::Group, caller.gid, subgid_text);
+    let notice = (!missing.is_empty()).then(|| {
+        format!(
+            "note: only root is mapped in the container ({}); see 'Id maps' in the README",
+            missing.join(", ")
+        )
+    });
+    IdMapPlan { uid, gid, notice }
+}
+
+impl IdMapPlan {
+    /// Works out the plan for the current caller from the host's files.
+    pub fn for_current_caller() -> IdMapPlan {
+        let read = |kind| std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
+        plan(
+            &Caller::current(),
+            &read(IdKind::User),
+            &read(IdKind::Group),
+            find_in_path,
+        )
+    }
+
+    /// The kernel refuses setgroups(2) in a user namespace whose gid map an
+    /// unprivileged process wrote itself; the container must then keep its
+    /// (unmapped) supplementary groups.
+    pub fn setgroups_allowed(&self) -> bool {
+        self.gid.helper.is_some() || nix::unistd::getuid().is_root()
+    }
+
+    /// Installs both maps for the process `pid`, the helpers in parallel.
+    pub fn install(&self, pid: i32) -> Result<()> {
+        let uid_helper = self.uid.spawn_helper(pid)?;
+        let gid_helper = self.gid.spawn_helper(pid);
+        let uid_result = match uid_helper {
+            Some(child) => self.uid.finish_helper(child),
+            None => self.uid.write_directly(pid, !self.setgroups_allowed()),
+        };
+        let gid_result = match gid_helper {
+            Ok(Some(child)) => self.gid.finish_helper(child),
+            Ok(None) => self.gid.write_directly(pid, !self.setgroups_allowed()),
+            Err(err) => Err(err),
+        };
+        uid_result.and(gid_result)
+    }
+}
+
+impl Map {
+    /// The text the kernel's uid_map/gid_map file takes.
+    pub fn proc_text(&self) -> String {
+        self.ranges.iter().fold(String::new(), |mut text, r| {
+            let _ = writeln!(text, "{} {} {}", r.inside, r.outside, r.count);
+            text
+        })
+    }
+
+    fn spawn_helper(&self, pid: i32) -> Result<Option<std::process::Child>> {
+        let Some(helper) = &self.helper else {
+            return Ok(None);
+        };
+        let mut command = Command::new(helper);
+        command.arg(pid.to_string());
+        for r in &self.ranges {
+            command.args([
+                r.inside.to_string(),
+                r.outside.to_string(),
+                r.count.to_string(),
+            ]);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", helper.display()))?;
+        Ok(Some(child))
+    }
+
+    fn finish_helper(&self, mut child: std::process::Child) -> Result<()> {
+        let mut complaint = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut complaint);
+        }
+        let status = child
+            .wait()
+            .with_context(|| format!("waiting for {}", self.kind.helper()))?;
+        if !status.success() {
+            let complaint = complaint.lines().last().unwrap_or("").trim();
+            bail!(
+                "{} failed ({status}){}{}; check {} for this user",
+                self.kind.helper(),
+                if complaint.is_empty() { "" } else { ": " },
+                complaint,
+                self.kind.subid_file()
+            );
+        }
+        Ok(())
+    }
+
+    fn write_directly(&self, pid: i32, deny_setgroups: bool) -> Result<()> {
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        if self.kind == IdKind::Group && deny_setgroups {
+            write_proc(&proc_dir.join("setgroups"), "deny")?;
+        }
+        write_proc(&proc_dir.join(self.kind.proc_file()), &self.proc_text())
+    }
+}
+
+fn write_proc(path: &Path, text: &str) -> Result<()> {
+    // One write(2): the kernel takes an id map only whole.
+    std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Looks `program` up in the caller's PATH, as a shell would.
+pub fn find_in_path(program: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|candidate| {
+            candidate
+                .metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alice() -> Caller {
+        Caller {
+            uid: 1000,
+            gid: 1001,
+            name: Some("alice".into()),
+        }
+    }
+    fn helpers(name: &str) -> Option<PathBuf> {
+        Some(PathBuf::from(format!("/usr/bin/{name}")))
+    }
+    fn r(inside: u32, outside: u32, count: u32) -> IdRange {
+        IdRange {
+            inside,
+            outside,
+            count,
+        }
+    }
+
+    #[test]
+    fn subid_lines_match_by_name_or_number() {
+        let text = "# comment\nbob:1:2\nalice:100000:65536\n\n1000:300000:10\nalice:bad:1\nalice:5:0\nalice:1:2:3\n";
+        assert_eq!(
+            parse_subids(text, Some("alice"), 1000),
+            [(100000, 65536), (300000, 10)]
+        );
+        assert_eq!(parse_subids(text, None, 1000), [(300000, 10)]);
+        assert!(parse_subids(text, Some("carol"), 7).is_empty());
+        assert!(parse_subids("alice:4294967295:2", Some("alice"), 1).is_empty());
+    }
+
+    #[test]
+    fn rootless_with_ranges_maps_root_then_the_ranges() {
+        let plan = plan(
+            &alice(),
+            "alice:100000:65536\nalice:300000:10",
+            "alice:200000:65536",
+            helpers,
+        );
+        assert_eq!(
+            plan.uid.ranges,
+            [r(0, 1000, 1), r(1, 100000, 65536), r(65537, 300000, 10)]
+        );
+        assert_eq!(plan.gid.ranges, [r(0, 1001, 1), r(1, 200000, 65536)]);
+        assert_eq!(plan.uid.helper, Some("/usr/bin/newuidmap".into()));
+        assert_eq!(
+            plan.uid.proc_text(),
+            "0 1000 1\n1 100000 65536\n65537 300000 10\n"
+        );
+        assert_eq!(plan.notice, None);
+    }
+
+    #[test]
+    fn rootless_without_range_or_helper_maps_root_alone_and_says_so() {
+        let plan1 = plan(&alice(), "", "alice:200000:10", helpers);
+        assert_eq!(
+            plan1.uid,
+            Map {
+                kind: IdKind::User,
+                ranges: vec![r(0, 1000, 1)],
+                helper: None
+            }
+        );
+        assert!(plan1.gid.helper.is_some());
+        assert!(
+            plan1
+                .notice
+                .unwrap()
+                .contains("no range for alice in /etc/subuid")
+        );
+
+        let plan2 = plan(&alice(), "alice:1:2", "alice:1:2", |_| None);
+        assert!(plan2.uid.helper.is_none() && plan2.gid.helper.is_none());
+        let notice = plan2.notice.unwrap();
+        assert!(
+            notice.contains("newuidmap is not installed") && notice.contains("newgidmap"),
+            "{notice}"
+        );
+        assert!(!notice.contains('\n'));
+    }
+
+    #[test]
+    fn root_uses_its_range_or_the_identity() {
+        let root = Caller {
+            uid: 0,
+            gid: 0,
+            name: Some("root".into()),
+        };
+        let with = plan(&root, "root:500000:65536", "0:600000:1000", |_| None);
+        assert_eq!(with.uid.ranges, [r(0, 500000, 65536)]);
+        assert_eq!(with.gid.ranges, [r(0, 600000, 1000)]);
+        let without = plan(&root, "", "", helpers);
+        assert_eq!(without.uid.ranges, [r(0, 0, u32::MAX)]);
+        assert!(without.uid.helper.is_none() && without.notice.is_none());
+    }
+
+    #[test]
+    fn stacked_ranges_never_overflow() {
+        let ranges = stack_ranges(1, &[(10, u32::MAX - 10), (5, 5)]);
+        assert_eq!(ranges, [r(1, 10, u32::MAX - 10), r(u32::MAX - 9, 5, 5)]);
+        assert_eq!(stack_ranges(u32::MAX, &[(1, 1)]), []);
+    }
+}

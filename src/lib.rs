@@ -1,0 +1,30 @@
+//! zookeeper: run a program in an isolated, rootless Linux container built
+//! from kernel facilities only.
+//!
+//! The modules, in the order a container comes to life:
+//! - [`cli`]: the command line, parsed into a [`spec::ContainerSpec`];
+//! - [`container`]: one container's life, start to clean-up ([`run`]);
+//! - [`namespaces`]: clone() into new namespaces;
+//! - [`idmap`]: uid/gid maps (parent side);
+//! - [`sync`]: the one-way channels between parent and child;
+//! - [`child`]: the child's set-up up to exec (hostname is set there);
+//! - [`network`], [`rootfs`]: the child's network and filesystem;
+//! - [`exec`]: finding and exec'ing the command;
+//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
+
+pub mod child;
+pub mod cli;
+pub mod container;
+pub mod error;
+pub mod exec;
+pub mod idmap;
+pub mod namespaces;
+pub mod network;
+pub mod rootfs;
+pub mod signals;
+pub mod spec;
+pub mod status;
+pub mod sync;
+
+pub use container::run;
+pub use error::Error;

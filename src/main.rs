@@ -1,0 +1,27 @@
+//! The `zookeeper` command: parse, run, end as the container ended.
+
+use std::io::Write;
+
+use zookeeper::cli::{self, Invocation};
+
+fn main() {
+    let invocation = match cli::parse(std::env::args_os(), |key| std::env::var_os(key)) {
+        Ok(invocation) => invocation,
+        Err(err) => fail(&err.to_string(), 125),
+    };
+    match invocation {
+        Invocation::Info(text) => {
+            // A closed stdout (zookeeper --help | head -0) is not an error.
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+        Invocation::Run(spec) => match zookeeper::run(&spec) {
+            Ok(state) => state.mirror(),
+            Err(err) => fail(&err.to_string(), err.exit_code()),
+        },
+    }
+}
+
+fn fail(message: &str, code: i32) -> ! {
+    let _ = writeln!(std::io::stderr(), "zookeeper: {message}");
+    std::process::exit(code)
+}

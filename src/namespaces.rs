@@ -1,0 +1,54 @@
+//! Creating the container's first process in its own namespaces.
+
+use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
+use nix::unistd::Pid;
+
+/// Every namespace a container gets (SPEC.md 3.1). The user namespace comes
+/// first in the kernel's order, so it owns all the others and the child has
+/// full capabilities over them without any privilege on the host.
+pub const CONTAINER_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
+    .union(CloneFlags::CLONE_NEWNS)
+    .union(CloneFlags::CLONE_NEWPID)
+    .union(CloneFlags::CLONE_NEWNET)
+    .union(CloneFlags::CLONE_NEWIPC)
+    .union(CloneFlags::CLONE_NEWUTS)
+    .union(CloneFlags::CLONE_NEWCGROUP);
+
+/// Which side of [`clone_into_namespaces`] this is.
+pub enum Forked {
+    /// The container's first process; it must exec or exit, never return.
+    Child,
+    Parent(Pid),
+}
+
+/// clone(2)s a child into new namespaces, fork-style: both processes return
+/// from this call, each with its own copy of the address space.
+///
+/// The caller must be single-threaded, as zookeeper's supervisor is: the child
+/// inherits only the calling thread, so locks held by other threads would
+/// stay locked in it forever.
+pub fn clone_into_namespaces() -> Result<Forked> {
+    let flags = CONTAINER_NAMESPACES.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    // SAFETY: a fork-style clone (no CLONE_VM, null stack) gives the child a
+    // private copy of the address space, exactly like fork(2); the pointers
+    // are null because neither CLONE_*TID nor CLONE_SETTLS is set.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            flags,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            std::ptr::null_mut::<libc::c_int>(),
+            0 as libc::c_ulong,
+        )
+    };
+    match ret {
+        -1 => Err(std::io::Error::last_os_error()).context(
+            "creating the container's namespaces (clone); are unprivileged user namespaces allowed? \
+             see 'zookeeper --help' and the README",
+        ),
+        0 => Ok(Forked::Child),
+        pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
+    }
+}

@@ -1,0 +1,78 @@
+//! The container description: what to run and how to confine it.
+//!
+//! Modelled on the OCI runtime specification's concepts (process, root,
+//! resources, network) so that a future OCI front end can build the same
+//! description the command line builds today.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+/// The hostname every container gets (the assignment's "zoo").
+pub const HOSTNAME: &str = "zoo";
+
+/// PATH for the container's command when the caller sets none with `--env`.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything needed to start one container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerSpec {
+    pub process: Process,
+    /// The directory that becomes `/`; `None` keeps the host's view.
+    pub root: Option<PathBuf>,
+    /// Mount a fresh /proc for the container's pid namespace.
+    pub mount_proc: bool,
+    pub resources: Resources,
+    pub network: Network,
+}
+
+/// The program the container runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Process {
+    /// argv; `args[0]` is looked up in the container's PATH when it has no `/`.
+    pub args: Vec<OsString>,
+    /// The complete environment, as `KEY=VALUE` strings.
+    pub env: Vec<OsString>,
+}
+
+/// cgroup limits; `None` means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resources {
+    pub memory_bytes: Option<u64>,
+    /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
+    pub cpu_percent: Option<u32>,
+    pub pids: Option<u32>,
+}
+
+impl Resources {
+    pub fn is_empty(&self) -> bool {
+        self.memory_bytes.is_none() && self.cpu_percent.is_none() && self.pids.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Network {
+    /// Only loopback, brought up.
+    #[default]
+    LoopbackOnly,
+    /// A user-space stack (slirp4netns) behind eth0.
+    Slirp4netns,
+}
+
+impl Process {
+    /// The environment a container starts with: a clean one, as docker and
+    /// podman give, not the caller's (whose HOME, XDG_* and the like name host
+    /// paths). TERM is kept so that terminal programs work.
+    pub fn default_env(term: Option<OsString>) -> Vec<OsString> {
+        let mut env: Vec<OsString> = vec![
+            format!("PATH={DEFAULT_PATH}").into(),
+            "HOME=/root".into(),
+            format!("HOSTNAME={HOSTNAME}").into(),
+        ];
+        if let Some(term) = term {
+            let mut entry = OsString::from("TERM=");
+            entry.push(term);
+            env.push(entry);
+        }
+        env
+    }
+}
