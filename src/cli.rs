@@ -32,7 +32,12 @@ executed; 127: the command was not found.";
 )]
 struct Args {
     /// Set DIR as / in the container
-    #[arg(short = 'r', long = "rootfs", value_name = "DIR", allow_hyphen_values = true)]
+    #[arg(
+        short = 'r',
+        long = "rootfs",
+        value_name = "DIR",
+        allow_hyphen_values = true
+    )]
     rootfs: Option<PathBuf>,
 
     /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)

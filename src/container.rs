@@ -59,7 +59,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 go: go_rx,
                 report: report_tx,
                 mountpoint: mountpoint.as_ref().map(Mountpoint::path),
-                setgroups_allowed: ids.setgroups_allowed(),
+                setgroups_allowed: ids.setgroups_allowed,
             })
         }
     };

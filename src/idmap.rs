@@ -65,6 +65,10 @@ pub struct IdMapPlan {
     pub gid: Map,
     /// Said once on stderr when the container gets less than a full range.
     pub notice: Option<String>,
+    /// The kernel refuses setgroups(2) in a user namespace whose gid map an
+    /// unprivileged process wrote itself; the container must then keep its
+    /// (unmapped) supplementary groups.
+    pub setgroups_allowed: bool,
 }
 
 /// Who runs zookeeper.
@@ -216,7 +220,13 @@ pub fn plan(
             missing.join(", ")
         )
     });
-    IdMapPlan { uid, gid, notice }
+    let setgroups_allowed = caller.uid == 0 || gid.helper.is_some();
+    IdMapPlan {
+        uid,
+        gid,
+        notice,
+        setgroups_allowed,
+    }
 }
 
 impl IdMapPlan {
@@ -231,24 +241,17 @@ impl IdMapPlan {
         )
     }
 
-    /// The kernel refuses setgroups(2) in a user namespace whose gid map an
-    /// unprivileged process wrote itself; the container must then keep its
-    /// (unmapped) supplementary groups.
-    pub fn setgroups_allowed(&self) -> bool {
-        self.gid.helper.is_some() || nix::unistd::getuid().is_root()
-    }
-
     /// Installs both maps for the process `pid`, the helpers in parallel.
     pub fn install(&self, pid: i32) -> Result<()> {
         let uid_helper = self.uid.spawn_helper(pid)?;
         let gid_helper = self.gid.spawn_helper(pid);
         let uid_result = match uid_helper {
             Some(child) => self.uid.finish_helper(child),
-            None => self.uid.write_directly(pid, !self.setgroups_allowed()),
+            None => self.uid.write_directly(pid, !self.setgroups_allowed),
         };
         let gid_result = match gid_helper {
             Ok(Some(child)) => self.gid.finish_helper(child),
-            Ok(None) => self.gid.write_directly(pid, !self.setgroups_allowed()),
+            Ok(None) => self.gid.write_directly(pid, !self.setgroups_allowed),
             Err(err) => Err(err),
         };
         uid_result.and(gid_result)
@@ -416,6 +419,7 @@ mod tests {
             "{notice}"
         );
         assert!(!notice.contains('\n'));
+        assert!(!plan2.setgroups_allowed);
     }
 
     #[test]

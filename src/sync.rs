@@ -62,13 +62,10 @@ impl Receiver {
     pub fn read_failure(mut self) -> io::Result<Option<Failure>> {
         let mut message = Vec::new();
         self.0.read_to_end(&mut message)?;
-        Ok(match message.split_first() {
-            None => None,
-            Some((&exit_code, text)) => Some(Failure {
-                exit_code,
-                message: String::from_utf8_lossy(text).into_owned(),
-            }),
-        })
+        Ok(message.split_first().map(|(&exit_code, text)| Failure {
+            exit_code,
+            message: String::from_utf8_lossy(text).into_owned(),
+        }))
     }
 }
 

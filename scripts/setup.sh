@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine for zookeeper and its test suite. Run as root;
+# idempotent. What it does:
+#  - installs the Debian packages zookeeper uses (newuidmap/newgidmap,
+#    slirp4netns, pasta) and the ones its tests use (busybox-static for the
+#    test rootfs, gcc and libc6-dev for the static probe program, valgrind);
+#  - creates the unprivileged test users: zootest, with a subordinate id
+#    range, and zoonorange, without one (for the single-id fallback);
+#  - makes /dev/net/tun usable by everyone (0666), as on a normal distribution.
+set -euo pipefail
+
+if [ "$(id -u)" != 0 ]; then
+    echo "setup.sh: run me as root (I install packages and create test users)" >&2
+    exit 1
+fi
+
+packages=(
+    uidmap slirp4netns passt iproute2 util-linux procps
+    busybox-static gcc libc6-dev pkg-config libseccomp-dev valgrind
+)
+missing=()
+for pkg in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup.sh: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A user with a subordinate range: the main rootless path.
+if ! id zootest >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash zootest
+fi
+if ! grep -q '^zootest:' /etc/subuid 2>/dev/null; then
+    usermod --add-subuids 300000-365535 zootest
+fi
+if ! grep -q '^zootest:' /etc/subgid 2>/dev/null; then
+    usermod --add-subgids 300000-365535 zootest
+fi
+
+# A user without one: zookeeper must fall back to mapping root alone.
+if ! id zoonorange >/dev/null 2>&1; then
+    useradd --create-home --shell /bin/bash zoonorange
+fi
+for file in /etc/subuid /etc/subgid; do
+    if grep -q '^zoonorange:' "$file" 2>/dev/null; then
+        sed -i '/^zoonorange:/d' "$file"
+    fi
+done
+
+# slirp4netns and pasta open /dev/net/tun inside the container's namespaces.
+if [ -c /dev/net/tun ]; then
+    chmod 0666 /dev/net/tun
+fi
+
+echo "setup.sh: ready (test users zootest and zoonorange; $(command -v newuidmap), $(command -v slirp4netns), $(command -v pasta))"

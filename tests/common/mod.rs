@@ -1,0 +1,230 @@
+//! The integration tests' harness: runs the real zookeeper binary, as root or
+//! as the unprivileged test users that scripts/setup.sh creates, in a busybox
+//! rootfs built here.
+#![allow(dead_code)] // each test binary uses a different part of it
+
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The user with a subordinate id range (scripts/setup.sh).
+pub const RANGED_USER: &str = "zootest";
+/// The user without one.
+pub const NORANGE_USER: &str = "zoonorange";
+
+/// Who runs zookeeper in a test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum As {
+    Root,
+    User(&'static str),
+}
+
+pub struct Fixture {
+    /// A world-readable directory holding a copy of the binary, so that the
+    /// test users can run it wherever the checkout lives (CI's may be under
+    /// /root, which they cannot enter).
+    pub dir: PathBuf,
+    pub zookeeper: PathBuf,
+    pub rootfs: PathBuf,
+}
+
+/// Built once per test binary; test binaries run one after the other.
+pub fn fixture() -> &'static Fixture {
+    static FIXTURE: OnceLock<Fixture> = OnceLock::new();
+    FIXTURE.get_or_init(build_fixture)
+}
+
+fn build_fixture() -> Fixture {
+    assert!(
+        nix::unistd::geteuid().is_root(),
+        "the integration tests run as root (they switch to the test users themselves); \
+         run scripts/test.sh, or scripts/setup.sh and then cargo test as root"
+    );
+    for user in [RANGED_USER, NORANGE_USER] {
+        assert!(
+            nix::unistd::User::from_name(user).unwrap().is_some(),
+            "test user {user} is missing: run scripts/setup.sh as root first"
+        );
+    }
+    let name = Path::new(&std::env::args().next().unwrap())
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let dir = PathBuf::from(format!("/tmp/zookeeper-fixture-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    chmod(&dir, 0o755);
+    let zookeeper = dir.join("zookeeper");
+    std::fs::copy(env!("CARGO_BIN_EXE_zookeeper"), &zookeeper).unwrap();
+    chmod(&zookeeper, 0o755);
+    let rootfs = dir.join("rootfs");
+    build_busybox_rootfs(&rootfs);
+    Fixture {
+        dir,
+        zookeeper,
+        rootfs,
+    }
+}
+
+fn chmod(path: &Path, mode: u32) {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A minimal rootfs: busybox-static with a link per applet, the probe
+/// program, and the files `id` and `sh` expect.
+fn build_busybox_rootfs(rootfs: &Path) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.exists(),
+        "busybox-static is missing: run scripts/setup.sh as root first"
+    );
+    for sub in ["bin", "etc", "proc", "dev", "tmp", "root", "sys", "usr/bin"] {
+        std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+    }
+    chmod(&rootfs.join("tmp"), 0o1777);
+    std::fs::copy(busybox, rootfs.join("bin/busybox")).unwrap();
+    let list = Command::new(busybox).arg("--list").output().unwrap();
+    for applet in String::from_utf8(list.stdout).unwrap().lines() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).unwrap();
+        }
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
+    std::fs::write(rootfs.join("etc/not-executable"), "plain data\n").unwrap();
+    std::fs::write(rootfs.join("zoo-rootfs-marker"), "inside\n").unwrap();
+
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/zoo-probe.c");
+    let status = Command::new("cc")
+        .args(["-static", "-O2", "-Wall", "-Werror", "-o"])
+        .arg(rootfs.join("bin/zoo-probe"))
+        .arg(&source)
+        .status()
+        .expect("running cc (gcc and libc6-dev: run scripts/setup.sh)");
+    assert!(status.success(), "building the probe program failed");
+    let mut chmod_all = Command::new("chmod");
+    assert!(
+        chmod_all
+            .args(["-R", "a+rX"])
+            .arg(rootfs)
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+/// A zookeeper invocation, run as `who`.
+pub fn zookeeper(who: As, args: &[&str]) -> Command {
+    let fx = fixture();
+    let mut command = match who {
+        As::Root => Command::new(&fx.zookeeper),
+        As::User(user) => {
+            let mut c = Command::new("setpriv");
+            c.args([
+                &format!("--reuid={user}"),
+                &format!("--regid={user}"),
+                "--init-groups",
+                "--",
+            ]);
+            c.arg(&fx.zookeeper);
+            c
+        }
+    };
+    command.args(args);
+    command
+        .current_dir(&fx.dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    command.stdin(Stdio::null());
+    command
+}
+
+/// Runs zookeeper with the busybox rootfs and a fresh /proc: `-r ROOTFS -P ARGS`.
+pub fn run_in_rootfs(who: As, args: &[&str]) -> Output {
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    let mut all = vec!["-r", rootfs, "-P"];
+    all.extend_from_slice(args);
+    zookeeper(who, &all).output().unwrap()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts a clean success and returns stdout.
+pub fn ok(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "zookeeper failed: {:?}\nstdout: {}\nstderr: {}",
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    stdout(&output)
+}
+
+/// Asserts zookeeper's own kind of failure: this status and exactly one
+/// stderr line that starts with `zookeeper: ` and contains `needle`.
+pub fn fails_with(output: &Output, code: i32, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "status {:?}, stderr: {err}",
+        output.status
+    );
+    assert_eq!(
+        err.lines().count(),
+        1,
+        "expected one line on stderr, got: {err:?}"
+    );
+    assert!(err.starts_with("zookeeper: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+}
+
+pub fn signal_of(output: &Output) -> Option<i32> {
+    output.status.signal()
+}
+
+/// `user`'s (uid, gid) and its first subordinate ranges, from /etc.
+pub fn ids_of(user: &str) -> (u32, u32) {
+    let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+    (u.uid.as_raw(), u.gid.as_raw())
+}
+
+pub fn subid_range(file: &str, user: &str) -> Option<(u32, u32)> {
+    std::fs::read_to_string(file)
+        .ok()?
+        .lines()
+        .find_map(|line| {
+            let mut f = line.split(':');
+            (f.next()? == user).then(|| {
+                (
+                    f.next().unwrap().parse().unwrap(),
+                    f.next().unwrap().parse().unwrap(),
+                )
+            })
+        })
+}
+
+/// An id map as (inside, outside, count) rows.
+pub fn parse_map(text: &str) -> Vec<(u32, u32, u32)> {
+    text.lines()
+        .map(|l| {
+            let v: Vec<u32> = l.split_whitespace().map(|n| n.parse().unwrap()).collect();
+            (v[0], v[1], v[2])
+        })
+        .collect()
+}
