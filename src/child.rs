@@ -19,6 +19,8 @@ pub struct ChildContext<'a> {
     pub env: Vec<CString>,
     pub go: Receiver,
     pub report: Sender,
+    /// With `--init`: where init sends the command's wait status.
+    pub exit_report: Option<Sender>,
     /// Where to bind the rootfs, when the spec has one.
     pub mountpoint: Option<&'a Path>,
     pub setgroups_allowed: bool,
@@ -26,15 +28,7 @@ pub struct ChildContext<'a> {
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
 pub fn run(ctx: ChildContext) -> ! {
-    let ChildContext {
-        spec,
-        argv,
-        env,
-        go,
-        report,
-        mountpoint,
-        setgroups_allowed,
-    } = ctx;
+    let ChildContext { spec, argv, env, go, report, exit_report, mountpoint, setgroups_allowed } = ctx;
     // If zookeeper dies, so does the container (and with it every process
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
@@ -43,12 +37,10 @@ pub fn run(ctx: ChildContext) -> ! {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
     }
-    let failure = match set_up(spec, mountpoint, setgroups_allowed) {
-        Ok(()) => crate::exec::exec_command(&argv, &env),
-        Err(err) => Failure {
-            exit_code: 125,
-            message: format!("{err:#}"),
-        },
+    let failure = match (set_up(spec, mountpoint, setgroups_allowed), exit_report) {
+        (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
+        (Ok(()), None) => crate::exec::exec_command(&argv, &env),
+        (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
     };
     report.send_failure(&failure);
     exit_now(failure.exit_code.into())
@@ -62,9 +54,7 @@ fn set_up(spec: &ContainerSpec, mountpoint: Option<&Path>, setgroups_allowed: bo
     }
     crate::rootfs::make_mounts_private()?;
     match (&spec.root, mountpoint) {
-        (Some(rootfs), Some(mountpoint)) => {
-            crate::rootfs::enter(rootfs, mountpoint, spec.mount_proc)?
-        }
+        (Some(rootfs), Some(mountpoint)) => crate::rootfs::enter(rootfs, mountpoint, spec.mount_proc)?,
         _ if spec.mount_proc => crate::rootfs::mount_fresh_proc(Path::new("/proc"))?,
         _ => {}
     }
@@ -80,8 +70,7 @@ fn become_root(setgroups_allowed: bool) -> Result<()> {
     if setgroups_allowed {
         nix::unistd::setgroups(&[]).context("dropping supplementary groups")?;
     }
-    nix::unistd::setresgid(root.1, root.1, root.1)
-        .context("becoming group root in the container")?;
+    nix::unistd::setresgid(root.1, root.1, root.1).context("becoming group root in the container")?;
     nix::unistd::setresuid(root.0, root.0, root.0).context("becoming root in the container")?;
     // A credential change may clear the parent-death signal: set it again.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
@@ -99,9 +88,7 @@ fn reset_signals() -> Result<()> {
         // SAFETY: SIG_DFL installs no handler, so nothing can run concurrently.
         unsafe { signal(sig, SigHandler::SigDfl) }.with_context(|| format!("resetting {sig}"))?;
     }
-    SigSet::empty()
-        .thread_set_mask()
-        .context("unblocking signals")?;
+    SigSet::empty().thread_set_mask().context("unblocking signals")?;
     Ok(())
 }
 
@@ -110,13 +97,7 @@ fn reset_signals() -> Result<()> {
 fn close_inherited_fds() {
     // SAFETY: close_range only marks descriptors close-on-exec; the report
     // channel stays open until the exec succeeds, which is what we want.
-    unsafe {
-        libc::close_range(
-            3,
-            libc::c_uint::MAX,
-            libc::CLOSE_RANGE_CLOEXEC as libc::c_int,
-        )
-    };
+    unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
 }
 
 fn exit_now(code: i32) -> ! {

@@ -32,12 +32,7 @@ executed; 127: the command was not found.";
 )]
 struct Args {
     /// Set DIR as / in the container
-    #[arg(
-        short = 'r',
-        long = "rootfs",
-        value_name = "DIR",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'r', long = "rootfs", value_name = "DIR", allow_hyphen_values = true)]
     rootfs: Option<PathBuf>,
 
     /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)
@@ -64,6 +59,11 @@ struct Args {
     /// caller's value of KEY; repeatable
     #[arg(long = "env", value_name = "KEY[=VALUE]", allow_hyphen_values = true, value_parser = parse_env)]
     env: Vec<EnvArg>,
+
+    /// Run a minimal init as pid 1 that forwards signals to the command and
+    /// reaps orphans
+    #[arg(long = "init")]
+    init: bool,
 
     /// Print the version and exit
     #[arg(long = "version")]
@@ -100,10 +100,7 @@ impl std::fmt::Display for UsageError {
 
 /// Parses `argv` (including argv[0]) into what to do. `getenv` supplies the
 /// caller's environment for `--env KEY` and TERM.
-pub fn parse<I, T>(
-    argv: I,
-    getenv: impl Fn(&str) -> Option<OsString>,
-) -> Result<Invocation, UsageError>
+pub fn parse<I, T>(argv: I, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Invocation, UsageError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -116,15 +113,10 @@ where
         Err(err) => return Err(UsageError(one_line(&err))),
     };
     if args.version {
-        return Ok(Invocation::Info(format!(
-            "zookeeper {}\n",
-            env!("CARGO_PKG_VERSION")
-        )));
+        return Ok(Invocation::Info(format!("zookeeper {}\n", env!("CARGO_PKG_VERSION"))));
     }
     if args.command.is_empty() {
-        return Err(UsageError(
-            "no command given (usage: zookeeper [options] <command> [args...])".into(),
-        ));
+        return Err(UsageError("no command given (usage: zookeeper [options] <command> [args...])".into()));
     }
     if args.command[0].is_empty() {
         return Err(UsageError("the command is an empty string".into()));
@@ -143,22 +135,12 @@ where
     }
 
     Ok(Invocation::Run(ContainerSpec {
-        process: Process {
-            args: args.command,
-            env,
-        },
+        process: Process { args: args.command, env },
         root: args.rootfs,
         mount_proc: args.mount_proc,
-        resources: Resources {
-            memory_bytes: args.memory,
-            cpu_percent: args.cpus,
-            pids: args.pids,
-        },
-        network: if args.net {
-            Network::Slirp4netns
-        } else {
-            Network::LoopbackOnly
-        },
+        resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
+        network: if args.net { Network::Slirp4netns } else { Network::LoopbackOnly },
+        init: args.init,
     }))
 }
 
@@ -167,10 +149,7 @@ fn set_env(env: &mut Vec<OsString>, key: &str, value: OsString) {
     let mut entry = OsString::from(format!("{key}="));
     entry.push(value);
     let prefix = format!("{key}=");
-    match env
-        .iter_mut()
-        .find(|e| e.to_string_lossy().starts_with(&prefix))
-    {
+    match env.iter_mut().find(|e| e.to_string_lossy().starts_with(&prefix)) {
         Some(slot) => *slot = entry,
         None => env.push(entry),
     }
@@ -273,11 +252,7 @@ mod tests {
     }
 
     fn command(spec: &ContainerSpec) -> Vec<&str> {
-        spec.process
-            .args
-            .iter()
-            .map(|a| a.to_str().unwrap())
-            .collect()
+        spec.process.args.iter().map(|a| a.to_str().unwrap()).collect()
     }
 
     #[test]
@@ -294,46 +269,22 @@ mod tests {
 
     #[test]
     fn long_forms_match_short_ones() {
-        let long = run(&[
-            "--rootfs",
-            "fs",
-            "--memory=1G",
-            "--cpus",
-            "250",
-            "--pids",
-            "9",
-            "--proc",
-            "--net",
-            "x",
-        ]);
-        let short = run(&[
-            "-r", "fs", "-m", "1G", "-c", "250", "-p", "9", "-P", "-n", "x",
-        ]);
+        let long =
+            run(&["--rootfs", "fs", "--memory=1G", "--cpus", "250", "--pids", "9", "--proc", "--net", "x"]);
+        let short = run(&["-r", "fs", "-m", "1G", "-c", "250", "-p", "9", "-P", "-n", "x"]);
         assert_eq!(long.unwrap(), short.unwrap());
     }
 
     #[test]
     fn everything_after_the_command_belongs_to_it() {
-        assert_eq!(
-            command(&run(&["-r", "fs", "ls", "-l"]).unwrap()),
-            ["ls", "-l"]
-        );
-        assert_eq!(
-            command(&run(&["sh", "-c", "-x", "true"]).unwrap()),
-            ["sh", "-c", "-x", "true"]
-        );
-        assert_eq!(
-            command(&run(&["echo", "-n", "hi"]).unwrap()),
-            ["echo", "-n", "hi"]
-        );
+        assert_eq!(command(&run(&["-r", "fs", "ls", "-l"]).unwrap()), ["ls", "-l"]);
+        assert_eq!(command(&run(&["sh", "-c", "-x", "true"]).unwrap()), ["sh", "-c", "-x", "true"]);
+        assert_eq!(command(&run(&["echo", "-n", "hi"]).unwrap()), ["echo", "-n", "hi"]);
         assert_eq!(
             command(&run(&["ls", "-h", "--help", "-r", "x"]).unwrap()),
             ["ls", "-h", "--help", "-r", "x"]
         );
-        assert_eq!(
-            command(&run(&["-P", "--", "-weird", "-P"]).unwrap()),
-            ["-weird", "-P"]
-        );
+        assert_eq!(command(&run(&["-P", "--", "-weird", "-P"]).unwrap()), ["-weird", "-P"]);
         assert_eq!(command(&run(&["--", "--", "x"]).unwrap()), ["--", "x"]);
     }
 
@@ -342,19 +293,13 @@ mod tests {
         for flag in ["-h", "--help"] {
             match parse(["zookeeper", flag], |_| None).unwrap() {
                 Invocation::Info(text) => {
-                    assert!(
-                        text.contains("Usage: zookeeper [options] <command>"),
-                        "{text}"
-                    );
+                    assert!(text.contains("Usage: zookeeper [options] <command>"), "{text}");
                     assert!(text.contains("-r, --rootfs <DIR>"), "{text}");
                 }
                 other => panic!("{other:?}"),
             }
         }
-        assert!(matches!(
-            parse(["zookeeper", "--version"], |_| None),
-            Ok(Invocation::Info(_))
-        ));
+        assert!(matches!(parse(["zookeeper", "--version"], |_| None), Ok(Invocation::Info(_))));
     }
 
     #[test]
@@ -397,20 +342,9 @@ mod tests {
         assert_eq!(parse_memory("256M"), Ok(256 << 20));
         assert_eq!(parse_memory("256m"), Ok(256 << 20));
         assert_eq!(parse_memory("2g"), Ok(2 << 30));
-        for bad in [
-            "",
-            "M",
-            "1MB",
-            "1.5M",
-            "-1M",
-            "+1M",
-            " 1M",
-            "1 M",
-            "0",
-            "1k",
-            "1t",
-            "18446744073709551615",
-        ] {
+        for bad in
+            ["", "M", "1MB", "1.5M", "-1M", "+1M", " 1M", "1 M", "0", "1k", "1t", "18446744073709551615"]
+        {
             assert!(parse_memory(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -428,25 +362,9 @@ mod tests {
 
     #[test]
     fn environment_is_clean_and_extendable() {
-        let spec = run(&[
-            "--env", "A=1", "--env", "FROMHOST", "--env", "UNSET", "--env", "PATH=/x", "sh",
-        ])
-        .unwrap();
-        let env: Vec<&str> = spec
-            .process
-            .env
-            .iter()
-            .map(|e| e.to_str().unwrap())
-            .collect();
-        assert_eq!(
-            env,
-            [
-                "PATH=/x",
-                "HOME=/root",
-                "HOSTNAME=zoo",
-                "A=1",
-                "FROMHOST=host-value"
-            ]
-        );
+        let spec =
+            run(&["--env", "A=1", "--env", "FROMHOST", "--env", "UNSET", "--env", "PATH=/x", "sh"]).unwrap();
+        let env: Vec<&str> = spec.process.env.iter().map(|e| e.to_str().unwrap()).collect();
+        assert_eq!(env, ["PATH=/x", "HOME=/root", "HOSTNAME=zoo", "A=1", "FROMHOST=host-value"]);
     }
 }

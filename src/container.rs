@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::WaitPidFlag;
+use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{Pid, Uid};
 
 use crate::child::{self, ChildContext};
@@ -24,10 +24,7 @@ use crate::sync::channel;
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     refuse_what_this_build_cannot_do(spec)?;
     let rootfs = spec.root.as_deref().map(check_rootfs).transpose()?;
-    let spec = &ContainerSpec {
-        root: rootfs,
-        ..spec.clone()
-    };
+    let spec = &ContainerSpec { root: rootfs, ..spec.clone() };
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
 
@@ -43,21 +40,26 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let supervisor = Supervisor::block()?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
+    let (exit_tx, exit_rx) = match spec.init {
+        true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
+        false => (None, None),
+    };
     let pid = match clone_into_namespaces()? {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
-            drop((go_rx, report_tx));
+            drop((go_rx, report_tx, exit_tx));
             pid
         }
         Forked::Child => {
-            drop((go_tx, report_rx));
+            drop((go_tx, report_rx, exit_rx));
             child::run(ChildContext {
                 spec,
                 argv,
                 env,
                 go: go_rx,
                 report: report_tx,
+                exit_report: exit_tx,
                 mountpoint: mountpoint.as_ref().map(Mountpoint::path),
                 setgroups_allowed: ids.setgroups_allowed,
             })
@@ -66,20 +68,20 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let mut container = Container { pid, reaped: false };
 
     // The parent's set-up; the child waits on the go channel meanwhile.
-    ids.install(pid.as_raw())
-        .context("installing the id maps")?;
+    ids.install(pid.as_raw()).context("installing the id maps")?;
     go_tx.send_go().context("releasing the container")?;
 
-    if let Some(failure) = report_rx
-        .read_failure()
-        .context("reading the container's start report")?
-    {
+    if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
         return Err(Error::Container(failure));
     }
     let state = supervisor.wait_forwarding(pid)?;
     container.reaped = true;
-    Ok(state)
+    // Under --init, how the command ended is what counts, not how init did.
+    let command_state = exit_rx
+        .and_then(|rx| rx.read_exit_status())
+        .and_then(|raw| ExitState::from_wait(WaitStatus::from_raw(pid, raw).ok()?));
+    Ok(command_state.unwrap_or(state))
     // `mountpoint` is removed here, after the container is gone.
 }
 
@@ -112,9 +114,7 @@ impl Drop for Container {
 /// limit or a network the user asked for is refused, never ignored.
 fn refuse_what_this_build_cannot_do(spec: &ContainerSpec) -> Result<(), Error> {
     if !spec.resources.is_empty() {
-        return Err(
-            anyhow!("resource limits (-m, -c, -p) are not supported by this version yet").into(),
-        );
+        return Err(anyhow!("resource limits (-m, -c, -p) are not supported by this version yet").into());
     }
     if spec.network != Network::LoopbackOnly {
         return Err(anyhow!("networking (-n) is not supported by this version yet").into());
@@ -124,9 +124,7 @@ fn refuse_what_this_build_cannot_do(spec: &ContainerSpec) -> Result<(), Error> {
 
 fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
     let shown = root.display();
-    let canonical = root
-        .canonicalize()
-        .with_context(|| format!("--rootfs {shown}"))?;
+    let canonical = root.canonicalize().with_context(|| format!("--rootfs {shown}"))?;
     if !canonical.is_dir() {
         return Err(anyhow!("--rootfs {shown}: not a directory").into());
     }
@@ -138,12 +136,7 @@ fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
 
 /// The host uid that container root has, which must own the mountpoint.
 fn container_root_on_host(ids: &IdMapPlan) -> Uid {
-    let outside = ids
-        .uid
-        .ranges
-        .iter()
-        .find(|r| r.inside == 0)
-        .map_or(0, |r| r.outside);
+    let outside = ids.uid.ranges.iter().find(|r| r.inside == 0).map_or(0, |r| r.outside);
     Uid::from_raw(outside)
 }
 

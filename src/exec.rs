@@ -40,10 +40,7 @@ pub fn exec_command(argv: &[CString], env: &[CString]) -> Failure {
     }
     match denied {
         Some(candidate) => failure_for(&shown, &candidate, Errno::EACCES),
-        None => Failure {
-            exit_code: 127,
-            message: format!("cannot execute '{shown}': not found in PATH"),
-        },
+        None => Failure { exit_code: 127, message: format!("cannot execute '{shown}': not found in PATH") },
     }
 }
 
@@ -58,17 +55,11 @@ fn failure_for(shown: &str, path: &CStr, errno: Errno) -> Failure {
     let exists = std::path::Path::new(std::ffi::OsStr::from_bytes(path.to_bytes())).exists();
     let (exit_code, reason) = match errno {
         // The file is there, but its #! interpreter or ELF loader is not.
-        Errno::ENOENT if exists => (
-            126,
-            "its interpreter or dynamic loader is missing".to_string(),
-        ),
+        Errno::ENOENT if exists => (126, "its interpreter or dynamic loader is missing".to_string()),
         Errno::ENOENT | Errno::ENOTDIR => (127, "no such file or directory".to_string()),
         errno => (126, lower_first(errno.desc())),
     };
-    Failure {
-        exit_code,
-        message: format!("cannot execute '{shown}': {reason}"),
-    }
+    Failure { exit_code, message: format!("cannot execute '{shown}': {reason}") }
 }
 
 fn lower_first(text: &str) -> String {

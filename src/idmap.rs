@@ -82,15 +82,8 @@ pub struct Caller {
 impl Caller {
     pub fn current() -> Caller {
         let uid = nix::unistd::getuid();
-        let name = nix::unistd::User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name);
-        Caller {
-            uid: uid.as_raw(),
-            gid: nix::unistd::getgid().as_raw(),
-            name,
-        }
+        let name = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name);
+        Caller { uid: uid.as_raw(), gid: nix::unistd::getgid().as_raw(), name }
     }
 }
 
@@ -102,9 +95,7 @@ pub fn subid_path(kind: IdKind) -> PathBuf {
         IdKind::User => "ZOOKEEPER_SUBUID_FILE",
         IdKind::Group => "ZOOKEEPER_SUBGID_FILE",
     };
-    std::env::var_os(var)
-        .map(PathBuf::from)
-        .unwrap_or_else(|| kind.subid_file().into())
+    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| kind.subid_file().into())
 }
 
 /// The ranges of `/etc/subuid`-format `text` that belong to the caller, who
@@ -136,11 +127,7 @@ fn stack_ranges(first: u32, subids: &[(u32, u32)]) -> Vec<IdRange> {
         if count == 0 {
             break;
         }
-        ranges.push(IdRange {
-            inside,
-            outside,
-            count,
-        });
+        ranges.push(IdRange { inside, outside, count });
         inside += count;
     }
     ranges
@@ -161,54 +148,26 @@ pub fn plan(
         if caller.uid == 0 {
             // Root may write any map itself; no helper needed.
             let ranges = if subids.is_empty() {
-                vec![IdRange {
-                    inside: 0,
-                    outside: 0,
-                    count: u32::MAX,
-                }]
+                vec![IdRange { inside: 0, outside: 0, count: u32::MAX }]
             } else {
                 stack_ranges(0, &subids)
             };
-            return Map {
-                kind,
-                ranges,
-                helper: None,
-            };
+            return Map { kind, ranges, helper: None };
         }
-        let root_only = vec![IdRange {
-            inside: 0,
-            outside: own,
-            count: 1,
-        }];
+        let root_only = vec![IdRange { inside: 0, outside: own, count: 1 }];
         if subids.is_empty() {
-            missing.push(format!(
-                "no range for {} in {}",
-                name.unwrap_or("this user"),
-                kind.subid_file()
-            ));
-            return Map {
-                kind,
-                ranges: root_only,
-                helper: None,
-            };
+            missing.push(format!("no range for {} in {}", name.unwrap_or("this user"), kind.subid_file()));
+            return Map { kind, ranges: root_only, helper: None };
         }
         match find_helper(kind.helper()) {
             Some(helper) => {
                 let mut ranges = root_only;
                 ranges.extend(stack_ranges(1, &subids));
-                Map {
-                    kind,
-                    ranges,
-                    helper: Some(helper),
-                }
+                Map { kind, ranges, helper: Some(helper) }
             }
             None => {
                 missing.push(format!("{} is not installed", kind.helper()));
-                Map {
-                    kind,
-                    ranges: root_only,
-                    helper: None,
-                }
+                Map { kind, ranges: root_only, helper: None }
             }
         }
     };
@@ -221,24 +180,14 @@ pub fn plan(
         )
     });
     let setgroups_allowed = caller.uid == 0 || gid.helper.is_some();
-    IdMapPlan {
-        uid,
-        gid,
-        notice,
-        setgroups_allowed,
-    }
+    IdMapPlan { uid, gid, notice, setgroups_allowed }
 }
 
 impl IdMapPlan {
     /// Works out the plan for the current caller from the host's files.
     pub fn for_current_caller() -> IdMapPlan {
         let read = |kind| std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
-        plan(
-            &Caller::current(),
-            &read(IdKind::User),
-            &read(IdKind::Group),
-            find_in_path,
-        )
+        plan(&Caller::current(), &read(IdKind::User), &read(IdKind::Group), find_in_path)
     }
 
     /// Installs both maps for the process `pid`, the helpers in parallel.
@@ -274,11 +223,7 @@ impl Map {
         let mut command = Command::new(helper);
         command.arg(pid.to_string());
         for r in &self.ranges {
-            command.args([
-                r.inside.to_string(),
-                r.outside.to_string(),
-                r.count.to_string(),
-            ]);
+            command.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
         }
         let child = command
             .stdin(Stdio::null())
@@ -294,9 +239,7 @@ impl Map {
         if let Some(mut stderr) = child.stderr.take() {
             let _ = stderr.read_to_string(&mut complaint);
         }
-        let status = child
-            .wait()
-            .with_context(|| format!("waiting for {}", self.kind.helper()))?;
+        let status = child.wait().with_context(|| format!("waiting for {}", self.kind.helper()))?;
         if !status.success() {
             let complaint = complaint.lines().last().unwrap_or("").trim();
             bail!(
@@ -328,13 +271,9 @@ fn write_proc(path: &Path, text: &str) -> Result<()> {
 pub fn find_in_path(program: &str) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|candidate| {
-            candidate
-                .metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
+    std::env::split_paths(&path).map(|dir| dir.join(program)).find(|candidate| {
+        candidate.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 #[cfg(test)]
@@ -342,30 +281,20 @@ mod tests {
     use super::*;
 
     fn alice() -> Caller {
-        Caller {
-            uid: 1000,
-            gid: 1001,
-            name: Some("alice".into()),
-        }
+        Caller { uid: 1000, gid: 1001, name: Some("alice".into()) }
     }
     fn helpers(name: &str) -> Option<PathBuf> {
         Some(PathBuf::from(format!("/usr/bin/{name}")))
     }
     fn r(inside: u32, outside: u32, count: u32) -> IdRange {
-        IdRange {
-            inside,
-            outside,
-            count,
-        }
+        IdRange { inside, outside, count }
     }
 
     #[test]
     fn subid_lines_match_by_name_or_number() {
-        let text = "# comment\nbob:1:2\nalice:100000:65536\n\n1000:300000:10\nalice:bad:1\nalice:5:0\nalice:1:2:3\n";
-        assert_eq!(
-            parse_subids(text, Some("alice"), 1000),
-            [(100000, 65536), (300000, 10)]
-        );
+        let text =
+            "# comment\nbob:1:2\nalice:100000:65536\n\n1000:300000:10\nalice:bad:1\nalice:5:0\nalice:1:2:3\n";
+        assert_eq!(parse_subids(text, Some("alice"), 1000), [(100000, 65536), (300000, 10)]);
         assert_eq!(parse_subids(text, None, 1000), [(300000, 10)]);
         assert!(parse_subids(text, Some("carol"), 7).is_empty());
         assert!(parse_subids("alice:4294967295:2", Some("alice"), 1).is_empty());
@@ -373,62 +302,32 @@ mod tests {
 
     #[test]
     fn rootless_with_ranges_maps_root_then_the_ranges() {
-        let plan = plan(
-            &alice(),
-            "alice:100000:65536\nalice:300000:10",
-            "alice:200000:65536",
-            helpers,
-        );
-        assert_eq!(
-            plan.uid.ranges,
-            [r(0, 1000, 1), r(1, 100000, 65536), r(65537, 300000, 10)]
-        );
+        let plan = plan(&alice(), "alice:100000:65536\nalice:300000:10", "alice:200000:65536", helpers);
+        assert_eq!(plan.uid.ranges, [r(0, 1000, 1), r(1, 100000, 65536), r(65537, 300000, 10)]);
         assert_eq!(plan.gid.ranges, [r(0, 1001, 1), r(1, 200000, 65536)]);
         assert_eq!(plan.uid.helper, Some("/usr/bin/newuidmap".into()));
-        assert_eq!(
-            plan.uid.proc_text(),
-            "0 1000 1\n1 100000 65536\n65537 300000 10\n"
-        );
+        assert_eq!(plan.uid.proc_text(), "0 1000 1\n1 100000 65536\n65537 300000 10\n");
         assert_eq!(plan.notice, None);
     }
 
     #[test]
     fn rootless_without_range_or_helper_maps_root_alone_and_says_so() {
         let plan1 = plan(&alice(), "", "alice:200000:10", helpers);
-        assert_eq!(
-            plan1.uid,
-            Map {
-                kind: IdKind::User,
-                ranges: vec![r(0, 1000, 1)],
-                helper: None
-            }
-        );
+        assert_eq!(plan1.uid, Map { kind: IdKind::User, ranges: vec![r(0, 1000, 1)], helper: None });
         assert!(plan1.gid.helper.is_some());
-        assert!(
-            plan1
-                .notice
-                .unwrap()
-                .contains("no range for alice in /etc/subuid")
-        );
+        assert!(plan1.notice.unwrap().contains("no range for alice in /etc/subuid"));
 
         let plan2 = plan(&alice(), "alice:1:2", "alice:1:2", |_| None);
         assert!(plan2.uid.helper.is_none() && plan2.gid.helper.is_none());
         let notice = plan2.notice.unwrap();
-        assert!(
-            notice.contains("newuidmap is not installed") && notice.contains("newgidmap"),
-            "{notice}"
-        );
+        assert!(notice.contains("newuidmap is not installed") && notice.contains("newgidmap"), "{notice}");
         assert!(!notice.contains('\n'));
         assert!(!plan2.setgroups_allowed);
     }
 
     #[test]
     fn root_uses_its_range_or_the_identity() {
-        let root = Caller {
-            uid: 0,
-            gid: 0,
-            name: Some("root".into()),
-        };
+        let root = Caller { uid: 0, gid: 0, name: Some("root".into()) };
         let with = plan(&root, "root:500000:65536", "0:600000:1000", |_| None);
         assert_eq!(with.uid.ranges, [r(0, 500000, 65536)]);
         assert_eq!(with.gid.ranges, [r(0, 600000, 1000)]);

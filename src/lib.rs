@@ -9,7 +9,7 @@
 //! - [`sync`]: the one-way channels between parent and child;
 //! - [`child`]: the child's set-up up to exec (hostname is set there);
 //! - [`network`], [`rootfs`]: the child's network and filesystem;
-//! - [`exec`]: finding and exec'ing the command;
+//! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
 
 pub mod child;
@@ -18,6 +18,7 @@ pub mod container;
 pub mod error;
 pub mod exec;
 pub mod idmap;
+pub mod init;
 pub mod namespaces;
 pub mod network;
 pub mod rootfs;

@@ -11,14 +11,8 @@ use crate::status::ExitState;
 
 /// Signals that a user (or a service manager) sends to stop or poke a
 /// program; zookeeper passes them on to the container's first process.
-const FORWARDED: [Signal; 6] = [
-    Signal::SIGHUP,
-    Signal::SIGINT,
-    Signal::SIGQUIT,
-    Signal::SIGTERM,
-    Signal::SIGUSR1,
-    Signal::SIGUSR2,
-];
+const FORWARDED: [Signal; 6] =
+    [Signal::SIGHUP, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGTERM, Signal::SIGUSR1, Signal::SIGUSR2];
 
 /// Holds the forwarded signals and SIGCHLD blocked, read through a signalfd,
 /// from before the container exists (so none is lost while it starts) until
@@ -35,8 +29,7 @@ impl Supervisor {
         }
         set.add(Signal::SIGCHLD);
         set.thread_block().context("blocking signals")?;
-        let fd =
-            SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
+        let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
         Ok(Supervisor { fd })
     }
 

@@ -23,6 +23,8 @@ pub struct ContainerSpec {
     pub mount_proc: bool,
     pub resources: Resources,
     pub network: Network,
+    /// Run a minimal init as pid 1, with the command as its child.
+    pub init: bool,
 }
 
 /// The program the container runs.

@@ -26,8 +26,7 @@ impl ExitState {
             ExitState::Signaled(sig) => {
                 // The container may have dumped core already; a second core
                 // file of zookeeper itself would only mislead.
-                let _ =
-                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
+                let _ = nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_CORE, 0, 0);
                 // SAFETY: restoring the default action has no handler to race with.
                 let _ = unsafe { signal(sig, SigHandler::SigDfl) };
                 let mut only = SigSet::empty();

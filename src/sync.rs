@@ -7,7 +7,6 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::OwnedFd;
 
 use nix::fcntl::OFlag;
 
@@ -37,8 +36,9 @@ impl Sender {
         let _ = self.0.write_all(&message);
     }
 
-    pub fn into_fd(self) -> OwnedFd {
-        self.0.into()
+    /// Init -> parent: the command's raw wait status (see [`crate::init`]).
+    pub fn send_exit_status(mut self, raw_status: i32) {
+        let _ = self.0.write_all(&raw_status.to_le_bytes());
     }
 }
 
@@ -69,6 +69,14 @@ impl Receiver {
     }
 }
 
+impl Receiver {
+    /// Parent side: the command's raw wait status, if init sent one.
+    pub fn read_exit_status(mut self) -> Option<i32> {
+        let mut raw = [0u8; 4];
+        self.0.read_exact(&mut raw).ok().map(|()| i32::from_le_bytes(raw))
+    }
+}
+
 /// A failure inside the container before its command ran.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
@@ -85,10 +93,7 @@ mod tests {
     #[test]
     fn failure_round_trip_and_silence_means_success() {
         let (tx, rx) = channel().unwrap();
-        let failure = Failure {
-            exit_code: 127,
-            message: "cannot execute 'x': not found".into(),
-        };
+        let failure = Failure { exit_code: 127, message: "cannot execute 'x': not found".into() };
         tx.send_failure(&failure);
         assert_eq!(rx.read_failure().unwrap(), Some(failure));
         let (tx, rx) = channel().unwrap();

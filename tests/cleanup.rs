@@ -50,36 +50,15 @@ fn nothing_is_left_behind_on_any_path() {
     let user = As::User(RANGED_USER);
     for who in [user, As::Root] {
         assert!(run_in_rootfs(who, &["true"]).status.success());
-        assert_eq!(
-            run_in_rootfs(who, &["sh", "-c", "exit 3"]).status.code(),
-            Some(3)
-        );
+        assert_eq!(run_in_rootfs(who, &["sh", "-c", "exit 3"]).status.code(), Some(3));
         fails_with(&run_in_rootfs(who, &["no-such-command"]), 127, "not found");
-        fails_with(
-            &run_in_rootfs(who, &["/etc/not-executable"]),
-            126,
-            "permission denied",
-        );
-        let out = zookeeper(
-            who,
-            &["-r", broken.to_str().unwrap(), "-P", "/bin/busybox", "true"],
-        )
-        .output()
-        .unwrap();
+        fails_with(&run_in_rootfs(who, &["/etc/not-executable"]), 126, "permission denied");
+        let out =
+            zookeeper(who, &["-r", broken.to_str().unwrap(), "-P", "/bin/busybox", "true"]).output().unwrap();
         fails_with(&out, 125, "mounting proc on /proc");
-        let out = zookeeper(who, &["-r", "/nonexistent", "true"])
-            .output()
-            .unwrap();
+        let out = zookeeper(who, &["-r", "/nonexistent", "true"]).output().unwrap();
         fails_with(&out, 125, "--rootfs /nonexistent");
     }
-    assert_eq!(
-        zoo_tmp_dirs(),
-        before,
-        "a /tmp/zoo.* directory was left behind"
-    );
-    assert_eq!(
-        test_user_processes(),
-        Vec::<String>::new(),
-        "processes of the test user remain"
-    );
+    assert_eq!(zoo_tmp_dirs(), before, "a /tmp/zoo.* directory was left behind");
+    assert_eq!(test_user_processes(), Vec::<String>::new(), "processes of the test user remain");
 }

@@ -21,14 +21,7 @@ fn ranged_user_gets_root_then_its_subordinate_range() {
     let (uid, gid) = ids_of(RANGED_USER);
     let (sub_uid, uid_count) = subid_range("/etc/subuid", RANGED_USER).unwrap();
     let (sub_gid, gid_count) = subid_range("/etc/subgid", RANGED_USER).unwrap();
-    let out = run_in_rootfs(
-        USER,
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map",
-        ],
-    );
+    let out = run_in_rootfs(USER, &["sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map"]);
     assert_eq!(stderr(&out), "", "no notice when the range is there");
     let out = ok(out);
     let (uid_map, gid_map) = out.split_once("--\n").unwrap();
@@ -37,11 +30,7 @@ fn ranged_user_gets_root_then_its_subordinate_range() {
     // A subordinate id is really usable: a file chowned to it inside.
     let out = ok(run_in_rootfs(
         USER,
-        &[
-            "sh",
-            "-c",
-            "touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f",
-        ],
+        &["sh", "-c", "touch /tmp/f && chown 1000:1000 /tmp/f && stat -c %u:%g /tmp/f"],
     ));
     assert_eq!(out, "1000:1000\n");
 }
@@ -51,36 +40,22 @@ fn user_without_range_gets_root_alone_and_is_told_once() {
     let (uid, gid) = ids_of(NORANGE_USER);
     let out = run_in_rootfs(
         As::User(NORANGE_USER),
-        &[
-            "sh",
-            "-c",
-            "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; cat /proc/self/setgroups",
-        ],
+        &["sh", "-c", "cat /proc/self/uid_map; echo --; cat /proc/self/gid_map; cat /proc/self/setgroups"],
     );
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(
-        err.starts_with("zookeeper: note: only root is mapped") && err.contains("/etc/subuid"),
-        "{err}"
-    );
+    assert!(err.starts_with("zookeeper: note: only root is mapped") && err.contains("/etc/subuid"), "{err}");
     let out = ok(out);
     let (uid_map, rest) = out.split_once("--\n").unwrap();
     assert_eq!(parse_map(uid_map), [(0, uid, 1)]);
     let mut rest = rest.lines();
     assert_eq!(parse_map(rest.next().unwrap()), [(0, gid, 1)]);
-    assert_eq!(
-        rest.next(),
-        Some("deny"),
-        "setgroups must be denied with a self-written gid map"
-    );
+    assert_eq!(rest.next(), Some("deny"), "setgroups must be denied with a self-written gid map");
 }
 
 #[test]
 fn root_without_range_maps_the_identity() {
-    let out = ok(run_in_rootfs(
-        As::Root,
-        &["cat", "/proc/self/uid_map", "/proc/self/gid_map"],
-    ));
+    let out = ok(run_in_rootfs(As::Root, &["cat", "/proc/self/uid_map", "/proc/self/gid_map"]));
     assert_eq!(parse_map(&out), [(0, 0, u32::MAX), (0, 0, u32::MAX)]);
 }
 
@@ -93,15 +68,8 @@ fn root_with_a_range_is_not_host_root() {
     std::fs::write(&subgid, "0:600000:1000\n").unwrap();
     let out = run_in_rootfs_env(
         As::Root,
-        &[
-            ("ZOOKEEPER_SUBUID_FILE", &subuid),
-            ("ZOOKEEPER_SUBGID_FILE", &subgid),
-        ],
-        &[
-            "sh",
-            "-c",
-            "id -u; cat /proc/self/uid_map /proc/self/gid_map",
-        ],
+        &[("ZOOKEEPER_SUBUID_FILE", &subuid), ("ZOOKEEPER_SUBGID_FILE", &subgid)],
+        &["sh", "-c", "id -u; cat /proc/self/uid_map /proc/self/gid_map"],
     );
     let out = ok(out);
     let (id, maps) = out.split_once('\n').unwrap();
@@ -109,11 +77,7 @@ fn root_with_a_range_is_not_host_root() {
     assert_eq!(parse_map(maps), [(0, 500000, 65536), (0, 600000, 1000)]);
 }
 
-fn run_in_rootfs_env(
-    who: As,
-    env: &[(&str, &std::path::Path)],
-    args: &[&str],
-) -> std::process::Output {
+fn run_in_rootfs_env(who: As, env: &[(&str, &std::path::Path)], args: &[&str]) -> std::process::Output {
     let fx = fixture();
     let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
     all.extend_from_slice(args);
@@ -126,35 +90,21 @@ fn run_in_rootfs_env(
 
 #[test]
 fn hostname_is_zoo_and_command_is_pid_1() {
-    let out = ok(run_in_rootfs(
-        USER,
-        &[
-            "sh",
-            "-c",
-            "hostname; echo $$; cat /proc/sys/kernel/hostname",
-        ],
-    ));
+    let out = ok(run_in_rootfs(USER, &["sh", "-c", "hostname; echo $$; cat /proc/sys/kernel/hostname"]));
     assert_eq!(out, "zoo\n1\nzoo\n");
 }
 
 #[test]
 fn all_seven_namespaces_differ_from_the_callers() {
     let kinds = ["user", "pid", "mnt", "net", "ipc", "uts", "cgroup"];
-    let script: String = kinds
-        .iter()
-        .map(|k| format!("readlink /proc/1/ns/{k}; "))
-        .collect();
+    let script: String = kinds.iter().map(|k| format!("readlink /proc/1/ns/{k}; ")).collect();
     let out = ok(run_in_rootfs(USER, &["sh", "-c", &script]));
     let inside: Vec<&str> = out.lines().collect();
     assert_eq!(inside.len(), kinds.len(), "{out}");
     for (kind, inside) in kinds.iter().zip(inside) {
         let outside = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
         assert!(inside.starts_with(&format!("{kind}:[")), "{inside}");
-        assert_ne!(
-            inside,
-            outside.to_str().unwrap(),
-            "{kind} namespace is shared with the caller"
-        );
+        assert_ne!(inside, outside.to_str().unwrap(), "{kind} namespace is shared with the caller");
     }
 }
 
@@ -171,26 +121,10 @@ fn exit_codes_pass_through() {
 fn arguments_reach_the_command_untouched() {
     assert_eq!(ok(run_in_rootfs(USER, &["echo", "-n", "hi"])), "hi");
     assert_eq!(ok(run_in_rootfs(USER, &["sh", "-c", "-x", "true"])), "");
-    assert_eq!(
-        ok(run_in_rootfs(
-            USER,
-            &["sh", "-c", "echo \"$0|$1|$2\"", "-P", "-r x", ""]
-        )),
-        "-P|-r x|\n"
-    );
+    assert_eq!(ok(run_in_rootfs(USER, &["sh", "-c", "echo \"$0|$1|$2\"", "-P", "-r x", ""])), "-P|-r x|\n");
     // A bare name is found through the container's PATH, not the caller's.
-    assert_eq!(
-        ok(run_in_rootfs(
-            USER,
-            &["--env", "PATH=/bin", "sh", "-c", "echo $PATH"]
-        )),
-        "/bin\n"
-    );
-    fails_with(
-        &run_in_rootfs(USER, &["--env", "PATH=/etc", "sh"]),
-        127,
-        "'sh': not found in PATH",
-    );
+    assert_eq!(ok(run_in_rootfs(USER, &["--env", "PATH=/bin", "sh", "-c", "echo $PATH"])), "/bin\n");
+    fails_with(&run_in_rootfs(USER, &["--env", "PATH=/etc", "sh"]), 127, "'sh': not found in PATH");
 }
 
 #[test]
@@ -201,54 +135,51 @@ fn the_environment_is_clean() {
     // busybox sh adds PWD and SHLVL only for shells; env execs directly.
     assert_eq!(
         vars,
-        [
-            "HOME=/root",
-            "HOSTNAME=zoo",
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-        ]
+        ["HOME=/root", "HOSTNAME=zoo", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
     );
 }
 
 #[test]
 fn death_by_a_fault_signal_is_mirrored() {
     let out = run_in_rootfs(USER, &["zoo-probe", "segv"]);
-    assert_eq!(
-        signal_of(&out),
-        Some(libc::SIGSEGV),
-        "{:?} {}",
-        out.status,
-        stderr(&out)
-    );
+    assert_eq!(signal_of(&out), Some(libc::SIGSEGV), "{:?} {}", out.status, stderr(&out));
     // No core file from zookeeper itself: it re-raised with RLIMIT_CORE 0.
-    assert!(!std::os::unix::process::ExitStatusExt::core_dumped(
-        &out.status
-    ));
+    assert!(!std::os::unix::process::ExitStatusExt::core_dumped(&out.status));
 }
 
-/// Starts `sleep 100` in a container and returns zookeeper and the container's host pid.
+/// Starts a container running `extra` (options and command) and returns
+/// zookeeper and the container's host pid, once the command (possibly a
+/// child of --init) runs.
 #[allow(clippy::zombie_processes)] // the caller waits for the child it is handed
 fn start_sleeper(who: As, extra: &[&str]) -> (std::process::Child, i32) {
     let fx = fixture();
     let mut args = vec!["-r", fx.rootfs.to_str().unwrap()];
     args.extend_from_slice(extra);
+    let program = extra.iter().find(|a| !a.starts_with('-')).unwrap().to_string() + "\0";
     let mut child = zookeeper(who, &args)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let zk = child.id();
+    let children_of = |pid: u32| -> Vec<u32> {
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+            .collect()
+    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let children =
-            std::fs::read_to_string(format!("/proc/{zk}/task/{zk}/children")).unwrap_or_default();
-        if let Some(pid) = children
-            .split_whitespace()
-            .next()
-            .and_then(|p| p.parse::<i32>().ok())
-        {
-            let exe = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-            if exe.starts_with("sleep\0") || exe.starts_with("sh\0") {
-                return (child, pid);
+        if let Some(&container) = children_of(child.id()).first() {
+            let mut candidates = vec![container];
+            candidates.extend(children_of(container));
+            let started = candidates.iter().any(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                    .unwrap_or_default()
+                    .starts_with(&program)
+            });
+            if started {
+                return (child, container as i32);
             }
         }
         if Instant::now() > deadline {
@@ -263,11 +194,7 @@ fn start_sleeper(who: As, extra: &[&str]) -> (std::process::Child, i32) {
 #[test]
 fn death_by_sigkill_is_mirrored() {
     let (child, pid) = start_sleeper(USER, &["sleep", "100"]);
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL).unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(signal_of(&out), Some(libc::SIGKILL), "{:?}", out.status);
     assert_eq!(stderr(&out), "");
@@ -300,17 +227,9 @@ fn command_not_found_is_127() {
         127,
         "cannot execute 'no-such-command': not found in PATH",
     );
-    fails_with(
-        &run_in_rootfs(USER, &["/bin/no-such-file"]),
-        127,
-        "no such file or directory",
-    );
+    fails_with(&run_in_rootfs(USER, &["/bin/no-such-file"]), 127, "no such file or directory");
     // The host has /usr/bin/perl; the busybox rootfs does not.
-    fails_with(
-        &run_in_rootfs(USER, &["/usr/bin/perl"]),
-        127,
-        "'/usr/bin/perl'",
-    );
+    fails_with(&run_in_rootfs(USER, &["/usr/bin/perl"]), 127, "'/usr/bin/perl'");
 }
 
 #[test]
@@ -379,19 +298,40 @@ fn help_is_on_stdout_with_status_0() {
 
 #[test]
 fn works_without_rootfs_on_the_hosts_view() {
-    let out = ok(zookeeper(
-        USER,
-        &[
-            "-P",
-            "sh",
-            "-c",
-            "id -u; hostname; echo $$; ls /proc | grep -c '^[0-9]'",
-        ],
-    )
-    .output()
-    .unwrap());
+    let out =
+        ok(zookeeper(USER, &["-P", "sh", "-c", "id -u; hostname; echo $$; ls /proc | grep -c '^[0-9]'"])
+            .output()
+            .unwrap());
     // pid 1 (sh) and ls and grep: only the container's own processes.
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(&lines[..3], ["0", "zoo", "1"]);
     assert!(lines[3].parse::<u32>().unwrap() <= 3, "{out}");
+}
+
+#[test]
+fn under_init_death_by_sigterm_is_mirrored() {
+    let (child, _pid) = start_sleeper(USER, &["--init", "sleep", "100"]);
+    let zk = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(zk, nix::sys::signal::Signal::SIGTERM).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(signal_of(&out), Some(libc::SIGTERM), "{:?} {}", out.status, stderr(&out));
+}
+
+#[test]
+fn under_init_the_command_is_pid_2_and_its_status_counts() {
+    assert_eq!(ok(run_in_rootfs(USER, &["--init", "sh", "-c", "echo $$"])), "2\n");
+    assert_eq!(run_in_rootfs(USER, &["--init", "sh", "-c", "exit 42"]).status.code(), Some(42));
+    let out = run_in_rootfs(USER, &["--init", "zoo-probe", "segv"]);
+    assert_eq!(signal_of(&out), Some(libc::SIGSEGV));
+    fails_with(&run_in_rootfs(USER, &["--init", "no-such-command"]), 127, "not found in PATH");
+}
+
+#[test]
+fn init_reaps_orphans_and_a_plain_pid_1_does_not() {
+    // The subshell's sleep is orphaned to pid 1 and ends; then count zombies.
+    let script = "(sleep 0.05 &); exec zoo-probe zombies 400";
+    let with_init = run_in_rootfs(USER, &["--init", "sh", "-c", script]);
+    assert_eq!(stdout(&with_init), "0\n", "{}", stderr(&with_init));
+    let without = run_in_rootfs(USER, &["sh", "-c", script]);
+    assert_eq!(stdout(&without), "1\n", "the probe should have left a zombie: {}", stderr(&without));
 }

@@ -48,11 +48,8 @@ fn build_fixture() -> Fixture {
             "test user {user} is missing: run scripts/setup.sh as root first"
         );
     }
-    let name = Path::new(&std::env::args().next().unwrap())
-        .file_name()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
+    let name =
+        Path::new(&std::env::args().next().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
     let dir = PathBuf::from(format!("/tmp/zookeeper-fixture-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -62,11 +59,7 @@ fn build_fixture() -> Fixture {
     chmod(&zookeeper, 0o755);
     let rootfs = dir.join("rootfs");
     build_busybox_rootfs(&rootfs);
-    Fixture {
-        dir,
-        zookeeper,
-        rootfs,
-    }
+    Fixture { dir, zookeeper, rootfs }
 }
 
 fn chmod(path: &Path, mode: u32) {
@@ -77,10 +70,7 @@ fn chmod(path: &Path, mode: u32) {
 /// program, and the files `id` and `sh` expect.
 fn build_busybox_rootfs(rootfs: &Path) {
     let busybox = Path::new("/bin/busybox");
-    assert!(
-        busybox.exists(),
-        "busybox-static is missing: run scripts/setup.sh as root first"
-    );
+    assert!(busybox.exists(), "busybox-static is missing: run scripts/setup.sh as root first");
     for sub in ["bin", "etc", "proc", "dev", "tmp", "root", "sys", "usr/bin"] {
         std::fs::create_dir_all(rootfs.join(sub)).unwrap();
     }
@@ -110,14 +100,7 @@ fn build_busybox_rootfs(rootfs: &Path) {
         .expect("running cc (gcc and libc6-dev: run scripts/setup.sh)");
     assert!(status.success(), "building the probe program failed");
     let mut chmod_all = Command::new("chmod");
-    assert!(
-        chmod_all
-            .args(["-R", "a+rX"])
-            .arg(rootfs)
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(chmod_all.args(["-R", "a+rX"]).arg(rootfs).status().unwrap().success());
 }
 
 /// A zookeeper invocation, run as `who`.
@@ -127,21 +110,13 @@ pub fn zookeeper(who: As, args: &[&str]) -> Command {
         As::Root => Command::new(&fx.zookeeper),
         As::User(user) => {
             let mut c = Command::new("setpriv");
-            c.args([
-                &format!("--reuid={user}"),
-                &format!("--regid={user}"),
-                "--init-groups",
-                "--",
-            ]);
+            c.args([&format!("--reuid={user}"), &format!("--regid={user}"), "--init-groups", "--"]);
             c.arg(&fx.zookeeper);
             c
         }
     };
     command.args(args);
-    command
-        .current_dir(&fx.dir)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    command.current_dir(&fx.dir).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
     command.stdin(Stdio::null());
     command
 }
@@ -179,17 +154,8 @@ pub fn ok(output: Output) -> String {
 /// stderr line that starts with `zookeeper: ` and contains `needle`.
 pub fn fails_with(output: &Output, code: i32, needle: &str) {
     let err = stderr(output);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "status {:?}, stderr: {err}",
-        output.status
-    );
-    assert_eq!(
-        err.lines().count(),
-        1,
-        "expected one line on stderr, got: {err:?}"
-    );
+    assert_eq!(output.status.code(), Some(code), "status {:?}, stderr: {err}", output.status);
+    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got: {err:?}");
     assert!(err.starts_with("zookeeper: "), "{err:?}");
     assert!(err.contains(needle), "{err:?} lacks {needle:?}");
 }
@@ -205,18 +171,10 @@ pub fn ids_of(user: &str) -> (u32, u32) {
 }
 
 pub fn subid_range(file: &str, user: &str) -> Option<(u32, u32)> {
-    std::fs::read_to_string(file)
-        .ok()?
-        .lines()
-        .find_map(|line| {
-            let mut f = line.split(':');
-            (f.next()? == user).then(|| {
-                (
-                    f.next().unwrap().parse().unwrap(),
-                    f.next().unwrap().parse().unwrap(),
-                )
-            })
-        })
+    std::fs::read_to_string(file).ok()?.lines().find_map(|line| {
+        let mut f = line.split(':');
+        (f.next()? == user).then(|| (f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap()))
+    })
 }
 
 /// An id map as (inside, outside, count) rows.

@@ -4,12 +4,14 @@
  *
  *   zoo-probe segv          die of a real SIGSEGV (a fault reaches even pid 1)
  *   zoo-probe fds           list open descriptors, one per line
+ *   zoo-probe zombies MS    after MS milliseconds, count zombie processes in /proc
  */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int main(int argc, char **argv)
 {
@@ -33,6 +35,35 @@ int main(int argc, char **argv)
 			if (entry->d_name[0] != '.' && atoi(entry->d_name) != dirfd(dir))
 				printf("%s\n", entry->d_name);
 		closedir(dir);
+		return 0;
+	}
+	if (strcmp(argv[1], "zombies") == 0 && argc == 3) {
+		long ms = atol(argv[2]);
+		struct timespec pause = { ms / 1000, (ms % 1000) * 1000000L };
+		DIR *dir;
+		struct dirent *entry;
+		int zombies = 0;
+		nanosleep(&pause, NULL);
+		dir = opendir("/proc");
+		if (!dir) {
+			perror("opendir /proc");
+			return 1;
+		}
+		while ((entry = readdir(dir)) != NULL) {
+			char path[64], state = 0;
+			FILE *stat;
+			if (atoi(entry->d_name) <= 0)
+				continue;
+			snprintf(path, sizeof(path), "/proc/%d/stat", atoi(entry->d_name));
+			stat = fopen(path, "r");
+			/* pid (comm) state: comm has no ')' for our processes */
+			if (stat && fscanf(stat, "%*d (%*[^)]) %c", &state) == 1 && state == 'Z')
+				zombies++;
+			if (stat)
+				fclose(stat);
+		}
+		closedir(dir);
+		printf("%d\n", zombies);
 		return 0;
 	}
 	fprintf(stderr, "zoo-probe: unknown test %s\n", argv[1]);
