@@ -14,21 +14,28 @@ use crate::sync::{Failure, Receiver, Sender};
 /// What the child needs, all prepared before clone() so the child allocates
 /// as little as possible.
 pub struct ChildContext<'a> {
-    pub spec: &'a ContainerSpec,
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     pub go: Receiver,
     pub report: Sender,
     /// With `--init`: where init sends the command's wait status.
     pub exit_report: Option<Sender>,
+    pub setup: Setup<'a>,
+}
+
+/// The child's own set-up steps' inputs.
+pub struct Setup<'a> {
+    pub spec: &'a ContainerSpec,
     /// Where to bind the rootfs, when the spec has one.
     pub mountpoint: Option<&'a Path>,
     pub setgroups_allowed: bool,
+    /// Built by the parent; loaded last, just before exec.
+    pub seccomp: &'a libseccomp::ScmpFilterContext,
 }
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
 pub fn run(ctx: ChildContext) -> ! {
-    let ChildContext { spec, argv, env, go, report, exit_report, mountpoint, setgroups_allowed } = ctx;
+    let ChildContext { argv, env, go, report, exit_report, setup } = ctx;
     // If zookeeper dies, so does the container (and with it every process
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
@@ -37,7 +44,7 @@ pub fn run(ctx: ChildContext) -> ! {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
     }
-    let failure = match (set_up(spec, mountpoint, setgroups_allowed), exit_report) {
+    let failure = match (set_up(&setup), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
         (Ok(()), None) => crate::exec::exec_command(&argv, &env),
         (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
@@ -46,20 +53,29 @@ pub fn run(ctx: ChildContext) -> ! {
     exit_now(failure.exit_code.into())
 }
 
-fn set_up(spec: &ContainerSpec, mountpoint: Option<&Path>, setgroups_allowed: bool) -> Result<()> {
-    become_root(setgroups_allowed)?;
+/// Everything between the parent's go and exec, in order. The confinement
+/// comes last: it takes away the rights the earlier steps need.
+fn set_up(setup: &Setup) -> Result<()> {
+    let spec = setup.spec;
+    become_root(setup.setgroups_allowed)?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
     if spec.network == Network::LoopbackOnly {
         crate::network::bring_up_loopback()?;
     }
     crate::rootfs::make_mounts_private()?;
-    match (&spec.root, mountpoint) {
+    match (&spec.root, setup.mountpoint) {
         (Some(rootfs), Some(mountpoint)) => crate::rootfs::enter(rootfs, mountpoint, spec.mount_proc)?,
         _ if spec.mount_proc => crate::rootfs::mount_fresh_proc(Path::new("/proc"))?,
         _ => {}
     }
     reset_signals()?;
     close_inherited_fds();
+    // Its own session: no controlling terminal shared with the caller, so
+    // nothing in the container can signal or steer the caller's terminal.
+    nix::unistd::setsid().context("starting a new session")?;
+    crate::capabilities::drop_dangerous()?;
+    nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+    crate::seccomp::install(setup.seccomp)?;
     Ok(())
 }
 

@@ -10,7 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{Pid, Uid};
 
-use crate::child::{self, ChildContext};
+use crate::child::{self, ChildContext, Setup};
 use crate::error::Error;
 use crate::idmap::IdMapPlan;
 use crate::namespaces::{Forked, clone_into_namespaces};
@@ -37,6 +37,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         None => None,
     };
 
+    let seccomp = crate::seccomp::build()?;
     let supervisor = Supervisor::block()?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
@@ -54,18 +55,25 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         Forked::Child => {
             drop((go_tx, report_rx, exit_rx));
             child::run(ChildContext {
-                spec,
                 argv,
                 env,
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
-                mountpoint: mountpoint.as_ref().map(Mountpoint::path),
-                setgroups_allowed: ids.setgroups_allowed,
+                setup: Setup {
+                    spec,
+                    mountpoint: mountpoint.as_ref().map(Mountpoint::path),
+                    setgroups_allowed: ids.setgroups_allowed,
+                    seccomp: &seccomp,
+                },
             })
         }
     };
     let mut container = Container { pid, reaped: false };
+    // While it holds the container, no other process of the caller's may
+    // trace zookeeper or read its memory. (Not before clone: the child needs
+    // to be dumpable for newuidmap to accept it.)
+    nix::sys::prctl::set_dumpable(false).context("making zookeeper non-dumpable")?;
 
     // The parent's set-up; the child waits on the go channel meanwhile.
     ids.install(pid.as_raw()).context("installing the id maps")?;

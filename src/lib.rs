@@ -9,9 +9,11 @@
 //! - [`sync`]: the one-way channels between parent and child;
 //! - [`child`]: the child's set-up up to exec (hostname is set there);
 //! - [`network`], [`rootfs`]: the child's network and filesystem;
+//! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
 
+pub mod capabilities;
 pub mod child;
 pub mod cli;
 pub mod container;
@@ -22,6 +24,7 @@ pub mod init;
 pub mod namespaces;
 pub mod network;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub mod status;

@@ -91,11 +91,12 @@ fn build_busybox_rootfs(rootfs: &Path) {
     std::fs::write(rootfs.join("etc/not-executable"), "plain data\n").unwrap();
     std::fs::write(rootfs.join("zoo-rootfs-marker"), "inside\n").unwrap();
 
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe/zoo-probe.c");
+    let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe");
     let status = Command::new("cc")
         .args(["-static", "-O2", "-Wall", "-Werror", "-o"])
         .arg(rootfs.join("bin/zoo-probe"))
-        .arg(&source)
+        .arg(probe.join("zoo-probe.c"))
+        .arg(probe.join("escape.c"))
         .status()
         .expect("running cc (gcc and libc6-dev: run scripts/setup.sh)");
     assert!(status.success(), "building the probe program failed");

@@ -5,13 +5,19 @@
  *   zoo-probe segv          die of a real SIGSEGV (a fault reaches even pid 1)
  *   zoo-probe fds           list open descriptors, one per line
  *   zoo-probe zombies MS    after MS milliseconds, count zombie processes in /proc
+ *   zoo-probe escape        try every facility SPEC.md 3.5 denies (escape.c)
+ *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
+
+int escape(void);
 
 int main(int argc, char **argv)
 {
@@ -35,6 +41,20 @@ int main(int argc, char **argv)
 			if (entry->d_name[0] != '.' && atoi(entry->d_name) != dirfd(dir))
 				printf("%s\n", entry->d_name);
 		closedir(dir);
+		return 0;
+	}
+	if (strcmp(argv[1], "escape") == 0)
+		return escape();
+	if (strcmp(argv[1], "orphan") == 0) {
+		pid_t child = fork();
+		if (child == 0) {
+			if (fork() == 0) {
+				struct timespec pause = { 0, 50 * 1000000L };
+				nanosleep(&pause, NULL);
+			}
+			_exit(0);
+		}
+		waitpid(child, NULL, 0);
 		return 0;
 	}
 	if (strcmp(argv[1], "zombies") == 0 && argc == 3) {
