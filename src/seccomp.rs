@@ -116,7 +116,9 @@ pub fn build() -> Result<ScmpFilterContext> {
             .with_context(|| format!("seccomp: {name}"))?;
     }
     for request in [libc::TIOCSTI, libc::TIOCLINUX] {
-        let rule = [ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), request as u64)];
+        #[allow(clippy::unnecessary_cast)] // the request type is c_ulong on glibc, c_int on musl
+        let request = request as u64;
+        let rule = [ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(0xffff_ffff), request)];
         filter.add_rule_conditional(EPERM, syscall("ioctl")?, &rule).context("seccomp: ioctl")?;
     }
     Ok(filter)
