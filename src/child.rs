@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::unistd::{Gid, Uid};
 
+use crate::rootfs::RootSource;
 use crate::spec::{ContainerSpec, HOSTNAME, Network};
 use crate::sync::{Failure, Receiver, Sender};
 
@@ -26,8 +27,8 @@ pub struct ChildContext<'a> {
 /// The child's own set-up steps' inputs.
 pub struct Setup<'a> {
     pub spec: &'a ContainerSpec,
-    /// Where to bind the rootfs, when the spec has one.
-    pub mountpoint: Option<&'a Path>,
+    /// Where the container's root is built.
+    pub mountpoint: &'a Path,
     pub setgroups_allowed: bool,
     /// Built by the parent; loaded last, just before exec.
     pub seccomp: &'a libseccomp::ScmpFilterContext,
@@ -62,12 +63,11 @@ fn set_up(setup: &Setup) -> Result<()> {
     if spec.network == Network::LoopbackOnly {
         crate::network::bring_up_loopback()?;
     }
-    crate::rootfs::make_mounts_private()?;
-    match (&spec.root, setup.mountpoint) {
-        (Some(rootfs), Some(mountpoint)) => crate::rootfs::enter(rootfs, mountpoint, spec.mount_proc)?,
-        _ if spec.mount_proc => crate::rootfs::mount_fresh_proc(Path::new("/proc"))?,
-        _ => {}
-    }
+    let source = match &spec.root {
+        Some(dir) => RootSource::Dir(dir),
+        None => RootSource::HostSystem,
+    };
+    crate::rootfs::enter(source, setup.mountpoint, spec.mount_proc)?;
     reset_signals()?;
     close_inherited_fds();
     // Its own session: no controlling terminal shared with the caller, so

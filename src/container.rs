@@ -32,10 +32,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if let Some(notice) = &ids.notice {
         eprintln!("zookeeper: {notice}");
     }
-    let mountpoint = match &spec.root {
-        Some(_) => Some(Mountpoint::create(container_root_on_host(&ids))?),
-        None => None,
-    };
+    let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
 
     let seccomp = crate::seccomp::build()?;
     let supervisor = Supervisor::block()?;
@@ -62,7 +59,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 exit_report: exit_tx,
                 setup: Setup {
                     spec,
-                    mountpoint: mountpoint.as_ref().map(Mountpoint::path),
+                    mountpoint: mountpoint.path(),
                     setgroups_allowed: ids.setgroups_allowed,
                     seccomp: &seccomp,
                 },

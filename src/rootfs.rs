@@ -1,16 +1,33 @@
-//! The container's filesystem (SPEC.md 3.4): a private mount tree, the rootfs
-//! bind-mounted on a temporary directory, /proc, pivot_root, and the host's
-//! root detached.
+//! The container's filesystem (SPEC.md 3.4 and section 1's default root).
+//!
+//! In order: the mount tree made private; the root built on a fresh
+//! `/tmp/zoo.XXXXXX` (the user's rootfs bind-mounted there, or the secure
+//! default root); a minimal /dev; with -P a fresh /proc with docker's masks;
+//! a read-only /sys; pivot_root(".", "."); the host's root detached.
+//!
+//! The rootfs belongs to the user, who may fill it with symlinks such as
+//! `dev -> /` or `proc -> /etc`. Every mount target in it is therefore
+//! reached through file descriptors, one component at a time, refusing
+//! symlinks (see [`Node::existing`]), and mounted through
+//! `/proc/self/fd/N`, so that nothing outside the rootfs is ever mounted on or
+//! created. Inside file systems zookeeper mounted itself (the /dev tmpfs, a
+//! fresh proc) there is nothing the user could have planted.
 
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open, openat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
-use nix::unistd::{Uid, chdir, chown, pivot_root};
+use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
+use nix::sys::statvfs::{FsFlags, statvfs};
+use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
-/// The host directory `/tmp/zoo.XXXXXX` that the rootfs is bind-mounted on
-/// inside the container's mount namespace. zookeeper creates it before the
-/// container and removes it when the container is gone (on drop).
+/// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
+/// built inside its mount namespace. zookeeper creates it before the
+/// container and removes it once the container is gone (on drop).
 #[derive(Debug)]
 pub struct Mountpoint(PathBuf);
 
@@ -34,44 +51,329 @@ impl Mountpoint {
 
 impl Drop for Mountpoint {
     fn drop(&mut self) {
-        // The bind mount lived only in the container's mount namespace, which
-        // is gone, so this is an empty directory again.
+        // The mounts lived only in the container's mount namespace, which is
+        // gone, so this is an empty directory again.
         if let Err(err) = std::fs::remove_dir(&self.0) {
             eprintln!("zookeeper: removing {}: {err}", self.0.display());
         }
     }
 }
 
-/// The file system type of a bind or propagation change, which the kernel
+/// The host's system directories the default root shows, read-only.
+const HOST_SYSTEM_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32", "etc"];
+
+/// Files the container's /dev gets, bound from the host's (a rootless
+/// container cannot mknod).
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+/// Under a fresh proc: hidden (docker's maskedPaths) ...
+const PROC_MASKED: [&str; 10] = [
+    "asound",
+    "acpi",
+    "interrupts",
+    "kcore",
+    "keys",
+    "latency_stats",
+    "timer_list",
+    "timer_stats",
+    "sched_debug",
+    "scsi",
+];
+/// ... and read-only (docker's readonlyPaths).
+const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
+
+/// Under /sys: hidden.
+const SYS_MASKED: [&str; 2] = ["firmware", "devices/virtual/powercap"];
+
+const TMPFS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
+const PSEUDO_FS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
+
+/// What becomes `/`.
+#[derive(Debug, Clone, Copy)]
+pub enum RootSource<'a> {
+    /// The user's directory (`-r`).
+    Dir(&'a Path),
+    /// The secure default root: the host's system directories read-only,
+    /// private empty /tmp, /root and /run, nothing else of the host.
+    HostSystem,
+}
+
+/// Child side: builds the container's filesystem on `mountpoint` and makes
+/// it `/`. Runs with full capabilities in the container's user namespace.
+pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Result<()> {
+    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .context("making the mount tree private")?;
+    match source {
+        RootSource::Dir(rootfs) => {
+            mount(Some(rootfs), mountpoint, NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .with_context(|| format!("bind-mounting {} on {}", rootfs.display(), mountpoint.display()))?
+        }
+        RootSource::HostSystem => build_default_root(mountpoint)?,
+    }
+    let root = Node::open(mountpoint)?;
+    let creatable = matches!(source, RootSource::HostSystem);
+    mount_dev(&root.subdir("dev", creatable)?)?;
+    if mount_proc {
+        mount_proc_masked(&root.subdir("proc", creatable)?)?;
+    }
+    if let Some(sys) = root.existing_subdir("sys")? {
+        mount_sys(&sys)?;
+    }
+
+    // pivot_root(".", ".") stacks the old root on the new one; the detach
+    // then takes it away (pivot_root(2), NOTES).
+    fchdir(&root.fd).context("entering the new root")?;
+    pivot_root(".", ".").context("pivot_root into the new root")?;
+    umount2(".", MntFlags::MNT_DETACH).context("detaching the host's root")?;
+    nix::unistd::chdir("/").context("entering the new root")?;
+    if let RootSource::HostSystem = source {
+        remount_read_only(Path::new("/")).context("making the default root read-only")?;
+    }
+    Ok(())
+}
+
+/// A tmpfs with the host's system directories bound read-only, and private
+/// tmpfs mounts for the places programs write.
+fn build_default_root(mountpoint: &Path) -> Result<()> {
+    mount(Some("tmpfs"), mountpoint, Some("tmpfs"), TMPFS_FLAGS, Some("mode=0755"))
+        .context("mounting the default root's tmpfs")?;
+    let root = Node::open(mountpoint)?;
+    for name in HOST_SYSTEM_DIRS {
+        let host = Path::new("/").join(name);
+        let Ok(meta) = host.symlink_metadata() else { continue };
+        if meta.file_type().is_symlink() {
+            // Merged /usr: /bin -> usr/bin and the like, as on the host.
+            let target = std::fs::read_link(&host).with_context(|| format!("reading {}", host.display()))?;
+            symlinkat(&target, root.fd.as_fd(), name).with_context(|| format!("linking /{name}"))?;
+        } else if meta.is_dir() {
+            let target = root.subdir(name, true)?;
+            bind_read_only(&host, &target)?;
+        }
+    }
+    for (name, mode) in [("tmp", "mode=1777"), ("root", "mode=0700"), ("run", "mode=0755")] {
+        let dir = root.subdir(name, true)?;
+        mount(Some("tmpfs"), &dir.proc_path(), Some("tmpfs"), TMPFS_FLAGS, Some(mode))
+            .with_context(|| format!("mounting a tmpfs on /{name}"))?;
+    }
+    for name in ["home", "var", "sys", "mnt"] {
+        root.subdir(name, true)?;
+    }
+    Ok(())
+}
+
+/// A tmpfs /dev with the usual device files, its own devpts, shm and links.
+fn mount_dev(dev: &Dir) -> Result<()> {
+    mount(
+        Some("tmpfs"),
+        &dev.proc_path(),
+        Some("tmpfs"),
+        TMPFS_FLAGS | MsFlags::MS_NOEXEC,
+        Some("mode=0755"),
+    )
+    .context("mounting a tmpfs on /dev")?;
+    let dev = dev.reopen()?;
+    for name in DEVICES {
+        let host = Path::new("/dev").join(name);
+        let file = openat(
+            dev.fd.as_fd(),
+            name,
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o666),
+        )
+        .with_context(|| format!("creating /dev/{name}"))?;
+        mount(Some(&host), &fd_path(&file), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("binding {} into the container", host.display()))?;
+    }
+    let pts = dev.subdir("pts", true)?;
+    mount(
+        Some("devpts"),
+        &pts.proc_path(),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=0620"),
+    )
+    .context("mounting devpts on /dev/pts")?;
+    let shm = dev.subdir("shm", true)?;
+    mount(Some("shm"), &shm.proc_path(), Some("tmpfs"), PSEUDO_FS_FLAGS, Some("mode=1777"))
+        .context("mounting a tmpfs on /dev/shm")?;
+    for (name, target) in [
+        ("ptmx", "pts/ptmx"),
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        symlinkat(target, dev.fd.as_fd(), name).with_context(|| format!("linking /dev/{name}"))?;
+    }
+    Ok(())
+}
+
+/// A proc for the container's pid namespace, with docker's masked and
+/// read-only paths.
+fn mount_proc_masked(proc_dir: &Dir) -> Result<()> {
+    mount(Some("proc"), &proc_dir.proc_path(), Some("proc"), PSEUDO_FS_FLAGS, None::<&str>)
+        .context("mounting proc on /proc")?;
+    let proc_dir = proc_dir.reopen()?;
+    for name in PROC_MASKED {
+        mask(&proc_dir, name).with_context(|| format!("masking /proc/{name}"))?;
+    }
+    for name in PROC_READ_ONLY {
+        let Some(target) = proc_dir.existing(name)? else { continue };
+        bind_read_only(&target.proc_path(), &target)
+            .with_context(|| format!("making /proc/{name} read-only"))?;
+    }
+    Ok(())
+}
+
+/// A read-only sysfs, where the kernel lets the container have one (it owns
+/// its network namespace, which sysfs needs); otherwise /sys stays empty.
+fn mount_sys(sys: &Dir) -> Result<()> {
+    let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
+    match mount(Some("sysfs"), &sys.proc_path(), Some("sysfs"), flags, None::<&str>) {
+        Ok(()) => {}
+        Err(Errno::EPERM | Errno::EACCES) => return Ok(()),
+        Err(err) => return Err(err).context("mounting sysfs on /sys"),
+    }
+    let sys = sys.reopen()?;
+    for name in SYS_MASKED {
+        mask(&sys, name).with_context(|| format!("masking /sys/{name}"))?;
+    }
+    Ok(())
+}
+
+/// Hides `name` under `dir`: an empty read-only tmpfs over a directory,
+/// /dev/null over a file. Absent paths are fine.
+fn mask(dir: &Dir, name: &str) -> Result<()> {
+    let Some(target) = dir.existing(name)? else { return Ok(()) };
+    if file_type(&target.fd)? == SFlag::S_IFDIR {
+        let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
+        mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, Some("size=0,mode=0555"))?;
+    } else {
+        mount(Some("/dev/null"), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)?;
+    }
+    Ok(())
+}
+
+/// Binds `source` on `target` and makes the new mount read-only.
+fn bind_read_only(source: &Path, target: &Node) -> Result<()> {
+    mount(Some(source), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .with_context(|| format!("binding {}", source.display()))?;
+    // A remount applies to the mount at the path: look it up again to get
+    // the new mount rather than the directory under it.
+    remount_read_only(&target.reopen()?.proc_path())
+}
+
+/// Makes the mount at `target` read-only, keeping the flags a user namespace
+/// may not clear (nosuid, nodev, noexec, atime: the kernel locks them).
+fn remount_read_only(target: &Path) -> Result<()> {
+    let current = statvfs(target).with_context(|| format!("statvfs {}", target.display()))?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(has) {
+            flags |= keep;
+        }
+    }
+    mount(NO_FSTYPE, target, NO_FSTYPE, flags, None::<&str>)
+        .with_context(|| format!("remounting {} read-only", target.display()))
+}
+
+/// The file system type of a bind or a flags change, which the kernel
 /// ignores. A string rather than NULL: valgrind's mount(2) wrapper reads it
 /// as one, and the supervisor must run clean under valgrind.
 const NO_FSTYPE: Option<&str> = Some("none");
 
-/// Child side: stop mount events from reaching the host's namespace.
-pub fn make_mounts_private() -> Result<()> {
-    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("making the mount tree private")
+/// `/proc/self/fd/N`: mounting on it mounts on exactly what the descriptor
+/// refers to, whatever the path to it is now.
+fn fd_path(fd: &OwnedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
-/// Child side: makes `rootfs` the container's `/`.
-pub fn enter(rootfs: &Path, mountpoint: &Path, mount_proc: bool) -> Result<()> {
-    mount(Some(rootfs), mountpoint, NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_context(|| format!("bind-mounting {} on {}", rootfs.display(), mountpoint.display()))?;
-    chdir(mountpoint).with_context(|| format!("entering {}", mountpoint.display()))?;
-    if mount_proc {
-        mount_fresh_proc(Path::new("proc"))?;
+/// A file or directory held by an `O_PATH` descriptor, with the directory
+/// it was found in, to look it up again once something is mounted on it.
+struct Node {
+    fd: OwnedFd,
+    parent: Option<(Rc<OwnedFd>, String)>,
+}
+
+/// Nodes zookeeper mounts on are all directories but for a few proc files.
+type Dir = Node;
+
+fn file_type(fd: &OwnedFd) -> Result<SFlag> {
+    let mode = fstat(fd).context("fstat")?.st_mode;
+    Ok(SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()))
+}
+
+const O_PATH_NOFOLLOW: OFlag = OFlag::O_PATH.union(OFlag::O_NOFOLLOW).union(OFlag::O_CLOEXEC);
+
+impl Node {
+    fn open(path: &Path) -> Result<Node> {
+        let fd = open(path, O_PATH_NOFOLLOW | OFlag::O_DIRECTORY, Mode::empty())
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Node { fd, parent: None })
     }
-    // pivot_root(".", ".") stacks the old root on top of the new one; the
-    // detach below then takes it away (pivot_root(2), NOTES).
-    pivot_root(".", ".").context("pivot_root into the rootfs")?;
-    umount2(".", MntFlags::MNT_DETACH).context("detaching the host's root")?;
-    chdir("/").context("entering the new root")?;
-    Ok(())
-}
 
-/// Child side: a proc for the container's own pid namespace on `target`.
-pub fn mount_fresh_proc(target: &Path) -> Result<()> {
-    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-    mount(Some("proc"), target, Some("proc"), flags, None::<&str>)
-        .with_context(|| format!("mounting proc on /{}", target.display()))
+    fn proc_path(&self) -> PathBuf {
+        fd_path(&self.fd)
+    }
+
+    /// `relative` (names separated by `/`, no `..`) if it exists and is no
+    /// symlink at any step; `None` if it does not exist.
+    fn existing(&self, relative: &str) -> Result<Option<Node>> {
+        let mut dir = Rc::new(self.fd.try_clone().context("duplicating a descriptor")?);
+        let mut components = relative.split('/').peekable();
+        while let Some(name) = components.next() {
+            if name == ".." || name == "." || name.is_empty() {
+                bail!("bad path {relative}");
+            }
+            let fd = match openat(dir.as_fd(), name, O_PATH_NOFOLLOW, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT) => return Ok(None),
+                Err(err) => return Err(err).with_context(|| format!("opening /{relative}")),
+            };
+            if file_type(&fd)? == SFlag::S_IFLNK {
+                bail!("/{relative} is a symbolic link in the container's root; refusing to mount over it");
+            }
+            if components.peek().is_none() {
+                return Ok(Some(Node { fd, parent: Some((dir, name.to_string())) }));
+            }
+            dir = Rc::new(fd);
+        }
+        Ok(None)
+    }
+
+    /// The directory `name` under this one, created if `create` and absent.
+    fn subdir(&self, name: &str, create: bool) -> Result<Dir> {
+        if let Some(dir) = self.existing_subdir(name)? {
+            return Ok(dir);
+        }
+        if !create {
+            bail!("the container's root has no /{name} directory");
+        }
+        mkdirat(self.fd.as_fd(), name, Mode::from_bits_truncate(0o755))
+            .with_context(|| format!("creating /{name}"))?;
+        self.existing_subdir(name)?.with_context(|| format!("/{name} vanished"))
+    }
+
+    fn existing_subdir(&self, name: &str) -> Result<Option<Dir>> {
+        let Some(node) = self.existing(name)? else { return Ok(None) };
+        if file_type(&node.fd)? != SFlag::S_IFDIR {
+            bail!("/{name} in the container's root is not a directory");
+        }
+        Ok(Some(node))
+    }
+
+    /// The node as it is now: after a mount on it, the mounted root.
+    fn reopen(&self) -> Result<Node> {
+        let (parent, name) = self.parent.as_ref().context("reopening the root")?;
+        let fd = openat(parent.as_fd(), name.as_str(), O_PATH_NOFOLLOW, Mode::empty())
+            .with_context(|| format!("reopening {name}"))?;
+        Ok(Node { fd, parent: self.parent.clone() })
+    }
 }

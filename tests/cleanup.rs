@@ -44,6 +44,7 @@ fn nothing_is_left_behind_on_any_path() {
     // A rootfs without /proc: mounting a fresh one fails inside the child.
     let broken = fx.dir.join("rootfs-without-proc");
     std::fs::create_dir_all(broken.join("bin")).unwrap();
+    std::fs::create_dir_all(broken.join("dev")).unwrap();
     std::os::unix::fs::symlink(fx.rootfs.join("bin/busybox"), broken.join("bin/busybox")).ok();
 
     let before = zoo_tmp_dirs();
@@ -55,7 +56,10 @@ fn nothing_is_left_behind_on_any_path() {
         fails_with(&run_in_rootfs(who, &["/etc/not-executable"]), 126, "permission denied");
         let out =
             zookeeper(who, &["-r", broken.to_str().unwrap(), "-P", "/bin/busybox", "true"]).output().unwrap();
-        fails_with(&out, 125, "mounting proc on /proc");
+        fails_with(&out, 125, "the container's root has no /proc directory");
+        assert!(zookeeper(who, &["-P", "true"]).output().unwrap().status.success(), "default root");
+        let out = zookeeper(who, &["-P", "no-such-command"]).output().unwrap();
+        fails_with(&out, 127, "not found");
         let out = zookeeper(who, &["-r", "/nonexistent", "true"]).output().unwrap();
         fails_with(&out, 125, "--rootfs /nonexistent");
     }

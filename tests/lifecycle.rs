@@ -297,7 +297,7 @@ fn help_is_on_stdout_with_status_0() {
 }
 
 #[test]
-fn works_without_rootfs_on_the_hosts_view() {
+fn works_without_rootfs_in_the_default_root() {
     let out =
         ok(zookeeper(USER, &["-P", "sh", "-c", "id -u; hostname; echo $$; ls /proc | grep -c '^[0-9]'"])
             .output()

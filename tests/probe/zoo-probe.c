@@ -6,9 +6,12 @@
  *   zoo-probe fds           list open descriptors, one per line
  *   zoo-probe zombies MS    after MS milliseconds, count zombie processes in /proc
  *   zoo-probe escape        try every facility SPEC.md 3.5 denies (escape.c)
+ *   zoo-probe pty           open a pty pair from /dev/ptmx and pass a line through it
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  */
+#define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +48,21 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "escape") == 0)
 		return escape();
+	if (strcmp(argv[1], "pty") == 0) {
+		char line[16] = { 0 };
+		int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
+		if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0) {
+			perror("posix_openpt");
+			return 1;
+		}
+		slave = open(ptsname(master), O_RDWR | O_NOCTTY);
+		if (slave < 0 || write(master, "hello\n", 6) != 6 || read(slave, line, sizeof(line) - 1) <= 0) {
+			perror(ptsname(master));
+			return 1;
+		}
+		printf("%s %s", ptsname(master), line);
+		return 0;
+	}
 	if (strcmp(argv[1], "orphan") == 0) {
 		pid_t child = fork();
 		if (child == 0) {
