@@ -9,7 +9,7 @@ use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::RootSource;
-use crate::spec::{ContainerSpec, HOSTNAME, Network};
+use crate::spec::{ContainerSpec, HOSTNAME};
 use crate::sync::{Failure, Receiver, Sender};
 
 /// What the child needs, all prepared before clone() so the child allocates
@@ -60,9 +60,7 @@ fn set_up(setup: &Setup) -> Result<()> {
     let spec = setup.spec;
     become_root(setup.setgroups_allowed)?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
-    if spec.network == Network::LoopbackOnly {
-        crate::network::bring_up_loopback()?;
-    }
+    crate::network::bring_up_loopback()?;
     let source = match &spec.root {
         Some(dir) => RootSource::Dir(dir),
         None => RootSource::HostSystem,

@@ -14,6 +14,7 @@ use crate::child::{self, ChildContext, Setup};
 use crate::error::Error;
 use crate::idmap::IdMapPlan;
 use crate::namespaces::{Forked, clone_into_namespaces};
+use crate::network::Slirp4netns;
 use crate::rootfs::Mountpoint;
 use crate::signals::{Supervisor, reap};
 use crate::spec::{ContainerSpec, Network};
@@ -74,6 +75,11 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
 
     // The parent's set-up; the child waits on the go channel meanwhile.
     ids.install(pid.as_raw()).context("installing the id maps")?;
+    // Dropped (stopped and reaped) when this function returns, after the container.
+    let _network = match spec.network {
+        Network::Slirp4netns => Some(Slirp4netns::start(pid.as_raw())?),
+        Network::LoopbackOnly => None,
+    };
     go_tx.send_go().context("releasing the container")?;
 
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
@@ -120,9 +126,6 @@ impl Drop for Container {
 fn refuse_what_this_build_cannot_do(spec: &ContainerSpec) -> Result<(), Error> {
     if !spec.resources.is_empty() {
         return Err(anyhow!("resource limits (-m, -c, -p) are not supported by this version yet").into());
-    }
-    if spec.network != Network::LoopbackOnly {
-        return Err(anyhow!("networking (-n) is not supported by this version yet").into());
     }
     Ok(())
 }

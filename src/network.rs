@@ -23,3 +23,75 @@ pub fn bring_up_loopback() -> Result<()> {
     }
     Ok(())
 }
+
+/// slirp4netns, the user-space network stack behind the container's eth0
+/// (SPEC.md 3.7). Stopped and reaped on drop, on every path.
+pub struct Slirp4netns {
+    child: std::process::Child,
+    /// Closing this makes slirp4netns exit by itself, even if zookeeper is
+    /// killed and cannot stop it (its --exit-fd).
+    _exit_signal: std::os::fd::OwnedFd,
+}
+
+impl Slirp4netns {
+    /// Starts slirp4netns for the container `pid` with the assignment's
+    /// arguments, and returns once eth0 is configured (its ready signal).
+    pub fn start(pid: i32) -> Result<Slirp4netns> {
+        use nix::fcntl::OFlag;
+        use std::io::{Read, Seek};
+        use std::os::fd::AsRawFd;
+        use std::os::unix::process::CommandExt;
+
+        let program = crate::idmap::find_in_path("slirp4netns").context(
+            "networking (-n) needs slirp4netns, which is not installed (Debian: apt install slirp4netns)",
+        )?;
+        let (ready_read, ready_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+        let (exit_read, exit_write) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating a pipe")?;
+        // Its complaints, kept out of the user's terminal and read on failure.
+        let log = nix::sys::memfd::memfd_create("slirp4netns-log", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+            .context("creating a log for slirp4netns")?;
+        let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit_read.as_raw_fd());
+        let mut command = std::process::Command::new(&program);
+        command
+            .args(["--disable-host-loopback", "--mtu=65521", "--enable-seccomp", "--enable-ipv6"])
+            .arg(format!("--ready-fd={ready_fd}"))
+            .arg(format!("--exit-fd={exit_fd}"))
+            .args(["-c", &pid.to_string(), "eth0"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::from(log.try_clone().context("duplicating the log")?));
+        // SAFETY: between fork and exec this only clears close-on-exec on two
+        // descriptors, with fcntl, which is async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                for fd in [ready_fd, exit_fd] {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = command.spawn().with_context(|| format!("starting {}", program.display()))?;
+        drop((ready_write, exit_read));
+        let slirp = Slirp4netns { child, _exit_signal: exit_write };
+
+        let mut ready = [0u8; 1];
+        let got = std::fs::File::from(ready_read).read(&mut ready).unwrap_or(0);
+        if got == 1 && ready[0] == b'1' {
+            return Ok(slirp);
+        }
+        let mut log = std::fs::File::from(log);
+        let mut text = String::new();
+        let _ = log.rewind().and_then(|_| log.read_to_string(&mut text).map(|_| ()));
+        let reason = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it exited early").trim();
+        anyhow::bail!("slirp4netns could not set up the network: {reason}")
+    }
+}
+
+impl Drop for Slirp4netns {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

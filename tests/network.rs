@@ -1,0 +1,125 @@
+//! Networking (SPEC.md 3.7): loopback in every container; with -n,
+//! slirp4netns behind eth0, ready before the command starts and gone after.
+//! Only loopback and the container's own namespace carry traffic here.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+const USER: As = As::User(RANGED_USER);
+
+/// The tests that start slirp4netns take turns, so that counting its
+/// processes sees only one test's.
+static SLIRP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    SLIRP.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// slirp4netns processes on the host (any owner): none may outlive zookeeper.
+fn slirp_processes() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slirp4netns")
+        })
+        .collect()
+}
+
+#[test]
+fn eth0_is_configured_when_the_command_starts() {
+    let _turn = one_at_a_time();
+    // The very first thing the command does is look: no sleep, no retry.
+    for who in [USER, As::Root] {
+        let out = ok(run_in_rootfs(
+            who,
+            &["-n", "sh", "-c", "ip -o -4 addr show eth0; ip route show default; ip -o link show eth0"],
+        ));
+        assert!(out.contains("inet 10.0.2.100/24"), "{out}");
+        assert!(out.contains("default via 10.0.2.2 dev eth0"), "{out}");
+        assert!(out.contains("mtu 65521"), "{out}");
+        assert!(out.contains("state UP") || out.contains(",UP"), "{out}");
+    }
+}
+
+#[test]
+fn loopback_is_up_in_every_mode() {
+    let _turn = one_at_a_time();
+    for extra in [&[][..], &["-n"][..]] {
+        let mut args = extra.to_vec();
+        args.extend(["ip", "-o", "link", "show", "lo"]);
+        let out = ok(run_in_rootfs(USER, &args));
+        assert!(out.contains("LOOPBACK,UP"), "{extra:?}: {out}");
+    }
+    // A service on localhost inside the container answers.
+    let script = "d=$(mktemp -d); nc -l -p 5000 > $d/got & sleep 0.2; echo hello-lo | nc 127.0.0.1 5000; wait; cat $d/got";
+    assert_eq!(ok(run_in_rootfs(USER, &["sh", "-c", script])), "hello-lo\n");
+}
+
+#[test]
+fn without_n_there_is_no_way_out() {
+    let out = ok(run_in_rootfs(USER, &["sh", "-c", "ip -o link | wc -l; ip route | wc -l"]));
+    assert_eq!(out, "1\n0\n", "only lo, no routes");
+}
+
+#[test]
+fn slirp4netns_never_outlives_zookeeper() {
+    let _turn = one_at_a_time();
+    let before = slirp_processes();
+    assert!(ok(run_in_rootfs(USER, &["-n", "true"])).is_empty());
+    assert_eq!(run_in_rootfs(USER, &["-n", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    fails_with(&run_in_rootfs(USER, &["-n", "no-such-command"]), 127, "not found");
+    assert_eq!(slirp_processes(), before);
+
+    // SIGTERM to zookeeper: forwarded, the container ends, slirp4netns goes.
+    let fx = fixture();
+    let mut child = zookeeper(
+        USER,
+        &[
+            "-r",
+            fx.rootfs.to_str().unwrap(),
+            "-n",
+            "sh",
+            "-c",
+            "trap 'exit 9' TERM; echo up; while :; do sleep 0.05; done",
+        ],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut up = [0u8; 3];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+    assert_eq!(slirp_processes().len(), before.len() + 1, "slirp4netns should be running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
+        .unwrap();
+    assert_eq!(child.wait().unwrap().code(), Some(9));
+    assert_eq!(slirp_processes(), before);
+
+    // SIGKILL to zookeeper: it cannot clean up, yet slirp4netns (its exit
+    // fd closed) and the container (its parent-death signal) still go.
+    let mut child =
+        zookeeper(USER, &["-r", fx.rootfs.to_str().unwrap(), "-n", "sh", "-c", "echo up; sleep 100"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while slirp_processes() != before && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(slirp_processes(), before, "slirp4netns survived zookeeper's SIGKILL");
+}
+
+#[test]
+fn a_missing_slirp4netns_is_one_clear_line() {
+    let fx = fixture();
+    let out = zookeeper(As::Root, &["-r", fx.rootfs.to_str().unwrap(), "-n", "true"])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    fails_with(&out, 125, "networking (-n) needs slirp4netns, which is not installed");
+}
