@@ -58,6 +58,7 @@ pub fn run(ctx: ChildContext) -> ! {
 /// comes last: it takes away the rights the earlier steps need.
 fn set_up(setup: &Setup) -> Result<()> {
     let spec = setup.spec;
+    crate::namespaces::enter_cgroup_namespace()?;
     become_root(setup.setgroups_allowed)?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
     crate::network::bring_up_loopback()?;

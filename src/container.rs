@@ -10,6 +10,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus};
 use nix::unistd::{Pid, Uid};
 
+use crate::cgroups::ContainerCgroup;
 use crate::child::{self, ChildContext, Setup};
 use crate::error::Error;
 use crate::idmap::IdMapPlan;
@@ -23,7 +24,6 @@ use crate::sync::channel;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
-    refuse_what_this_build_cannot_do(spec)?;
     let rootfs = spec.root.as_deref().map(check_rootfs).transpose()?;
     let spec = &ContainerSpec { root: rootfs, ..spec.clone() };
     let argv = to_cstrings(&spec.process.args, "the command")?;
@@ -67,7 +67,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             })
         }
     };
-    let mut container = Container { pid, reaped: false };
+    let mut container = Container { pid, reaped: false, network: None, cgroup: None };
     // While it holds the container, no other process of the caller's may
     // trace zookeeper or read its memory. (Not before clone: the child needs
     // to be dumpable for newuidmap to accept it.)
@@ -75,11 +75,10 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
 
     // The parent's set-up; the child waits on the go channel meanwhile.
     ids.install(pid.as_raw()).context("installing the id maps")?;
-    // Dropped (stopped and reaped) when this function returns, after the container.
-    let _network = match spec.network {
-        Network::Slirp4netns => Some(Slirp4netns::start(pid.as_raw())?),
-        Network::LoopbackOnly => None,
-    };
+    container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
+    if spec.network == Network::Slirp4netns {
+        container.network = Some(Slirp4netns::start(pid.as_raw())?);
+    }
     go_tx.send_go().context("releasing the container")?;
 
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
@@ -96,11 +95,15 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // `mountpoint` is removed here, after the container is gone.
 }
 
-/// The container's first process; killed and reaped if zookeeper gives up
-/// on it, so no error path leaves it behind.
+/// The container's first process and what zookeeper set up for it. On
+/// drop, in this order: the process is killed (if zookeeper gives up on it)
+/// and reaped, the network helper stopped, the cgroup removed. So no error
+/// path leaves anything behind.
 struct Container {
     pid: Pid,
     reaped: bool,
+    network: Option<Slirp4netns>,
+    cgroup: Option<ContainerCgroup>,
 }
 
 impl Container {
@@ -119,15 +122,6 @@ impl Drop for Container {
             self.reap_now();
         }
     }
-}
-
-/// The issues that add cgroups and networking lift these; until then a
-/// limit or a network the user asked for is refused, never ignored.
-fn refuse_what_this_build_cannot_do(spec: &ContainerSpec) -> Result<(), Error> {
-    if !spec.resources.is_empty() {
-        return Err(anyhow!("resource limits (-m, -c, -p) are not supported by this version yet").into());
-    }
-    Ok(())
 }
 
 fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {

@@ -5,15 +5,17 @@
 //! - [`cli`]: the command line, parsed into a [`spec::ContainerSpec`];
 //! - [`container`]: one container's life, start to clean-up ([`run`]);
 //! - [`namespaces`]: clone() into new namespaces;
-//! - [`idmap`]: uid/gid maps (parent side);
+//! - [`idmap`], [`cgroups`], [`network`]: the parent's set-up: id maps,
+//!   the container's cgroup (created and removed there), slirp4netns;
 //! - [`sync`]: the one-way channels between parent and child;
 //! - [`child`]: the child's set-up up to exec (hostname is set there);
-//! - [`network`], [`rootfs`]: the child's network and filesystem;
+//! - [`rootfs`]: the child's filesystem;
 //! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
 
 pub mod capabilities;
+pub mod cgroups;
 pub mod child;
 pub mod cli;
 pub mod container;

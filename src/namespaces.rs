@@ -4,16 +4,27 @@ use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
-/// Every namespace a container gets (SPEC.md 3.1). The user namespace comes
-/// first in the kernel's order, so it owns all the others and the child has
-/// full capabilities over them without any privilege on the host.
-pub const CONTAINER_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
+/// The namespaces the container is cloned into (SPEC.md 3.1). The user
+/// namespace comes first in the kernel's order, so it owns all the others
+/// and the child has full capabilities over them without any privilege on
+/// the host.
+///
+/// The seventh, the cgroup namespace, the child creates itself
+/// ([`enter_cgroup_namespace`]) once the parent has moved it into its
+/// cgroup: a cgroup namespace is rooted where its creator stands, and the
+/// container's cgroup is named after its pid, which only exists after clone.
+pub const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWNS)
     .union(CloneFlags::CLONE_NEWPID)
     .union(CloneFlags::CLONE_NEWNET)
     .union(CloneFlags::CLONE_NEWIPC)
-    .union(CloneFlags::CLONE_NEWUTS)
-    .union(CloneFlags::CLONE_NEWCGROUP);
+    .union(CloneFlags::CLONE_NEWUTS);
+
+/// Child side: a cgroup namespace rooted at the container's own cgroup, so
+/// that /proc/self/cgroup inside shows `0::/` and no host path.
+pub fn enter_cgroup_namespace() -> Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")
+}
 
 /// Which side of [`clone_into_namespaces`] this is.
 pub enum Forked {
@@ -29,7 +40,7 @@ pub enum Forked {
 /// inherits only the calling thread, so locks held by other threads would
 /// stay locked in it forever.
 pub fn clone_into_namespaces() -> Result<Forked> {
-    let flags = CONTAINER_NAMESPACES.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+    let flags = CLONE_NAMESPACES.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a fork-style clone (no CLONE_VM, null stack) gives the child a
     // private copy of the address space, exactly like fork(2); the pointers
     // are null because neither CLONE_*TID nor CLONE_SETTLS is set.

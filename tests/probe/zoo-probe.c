@@ -7,6 +7,9 @@
  *   zoo-probe zombies MS    after MS milliseconds, count zombie processes in /proc
  *   zoo-probe escape        try every facility SPEC.md 3.5 denies (escape.c)
  *   zoo-probe pty           open a pty pair from /dev/ptmx and pass a line through it
+ *   zoo-probe alloc MB      allocate and touch MB mebibytes, then print "allocated"
+ *   zoo-probe spin MS       busy-loop for MS ms of wall time, print the CPU ms it got
+ *   zoo-probe forks N       try to start N processes that wait; print how many started
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  */
 #define _GNU_SOURCE
@@ -61,6 +64,49 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		printf("%s %s", ptsname(master), line);
+		return 0;
+	}
+	if (strcmp(argv[1], "alloc") == 0 && argc == 3) {
+		size_t bytes = (size_t)atol(argv[2]) << 20;
+		char *p = malloc(bytes);
+		size_t i;
+		if (!p)
+			return 1;
+		for (i = 0; i < bytes; i += 4096)
+			p[i] = 1;
+		printf("allocated\n");
+		return 0;
+	}
+	if (strcmp(argv[1], "spin") == 0 && argc == 3) {
+		struct timespec start, now, cpu;
+		long ms = atol(argv[2]);
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		do
+			clock_gettime(CLOCK_MONOTONIC, &now);
+		while ((now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000 < ms);
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+		printf("%ld\n", cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000);
+		return 0;
+	}
+	if (strcmp(argv[1], "forks") == 0 && argc == 3) {
+		int wanted = atoi(argv[2]), started = 0, i, hold[2];
+		if (pipe(hold) < 0)
+			return 1;
+		for (i = 0; i < wanted; i++) {
+			pid_t pid = fork();
+			if (pid == 0) {
+				char c;
+				close(hold[1]);
+				read(hold[0], &c, 1); /* until the parent is done counting */
+				_exit(0);
+			}
+			if (pid > 0)
+				started++;
+		}
+		close(hold[1]);
+		while (wait(NULL) > 0)
+			;
+		printf("%d\n", started);
 		return 0;
 	}
 	if (strcmp(argv[1], "orphan") == 0) {

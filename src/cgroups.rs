@@ -1,0 +1,238 @@
+//! Resource limits (SPEC.md 3.6): a cgroup `zoo-<pid>` for the container,
+//! its limits written before the container runs, removed when it ends.
+//!
+//! Where the cgroup goes:
+//! - cgroup v2 (the unified hierarchy at /sys/fs/cgroup): beside
+//!   zookeeper's own cgroup, in its parent, as the assignment places it
+//!   beside `zookeeper-<pid>.scope`. The parent must be writable (root, or a
+//!   subtree delegated to the user) and hand the controllers down
+//!   (`cgroup.subtree_control`); zookeeper enables them there if it may.
+//!   zookeeper's own cgroup cannot be used: the kernel forbids a non-root
+//!   cgroup to hold processes and hand controllers to children at once.
+//! - cgroup v1 (this project's development host): as root, in zookeeper's
+//!   own cgroup of each hierarchy it needs (memory, cpu, pids).
+//!
+//! A limit that cannot be applied is an error that says why, never a limit
+//! silently dropped.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+
+use crate::spec::Resources;
+
+const CGROUP_ROOT: &str = "/sys/fs/cgroup";
+/// cpu.max and cpu.cfs_period_us: 100 ms, the kernel's default period.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// The container's cgroup directories; killed off and removed on drop.
+#[derive(Debug)]
+pub struct ContainerCgroup {
+    dirs: Vec<PathBuf>,
+    v2: bool,
+}
+
+impl ContainerCgroup {
+    /// Creates `zoo-<pid>` with `limits` and moves the process `pid` into it.
+    /// `None` when no limit is asked for.
+    pub fn create(limits: &Resources, pid: i32) -> Result<Option<ContainerCgroup>> {
+        if limits.is_empty() {
+            return Ok(None);
+        }
+        let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+        let name = format!("zoo-{pid}");
+        let cgroup = if is_cgroup2(Path::new(CGROUP_ROOT)) {
+            create_v2(limits, &own, &name)?
+        } else if nix::unistd::geteuid().is_root() {
+            create_v1(limits, &own, &name)?
+        } else {
+            bail!(
+                "resource limits (-m, -c, -p) need cgroup v2 for a rootless container, and this host \
+                 runs cgroup v1 for its controllers; run zookeeper as root, or boot the host with \
+                 systemd.unified_cgroup_hierarchy=1"
+            );
+        };
+        for dir in &cgroup.dirs {
+            write(&dir.join("cgroup.procs"), &pid.to_string())?;
+        }
+        Ok(Some(cgroup))
+    }
+
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+}
+
+fn is_cgroup2(path: &Path) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
+}
+
+/// The controllers `limits` needs, by their cgroup names.
+fn controllers(limits: &Resources) -> Vec<&'static str> {
+    let mut needed = Vec::new();
+    if limits.memory_bytes.is_some() {
+        needed.push("memory");
+    }
+    if limits.cpu_percent.is_some() {
+        needed.push("cpu");
+    }
+    if limits.pids.is_some() {
+        needed.push("pids");
+    }
+    needed
+}
+
+/// Our cgroup's path in the hierarchy whose /proc/self/cgroup line
+/// matches `hierarchy` ("" for the v2 line `0::/path`).
+fn own_path<'a>(proc_self_cgroup: &'a str, hierarchy: &str) -> Option<&'a str> {
+    proc_self_cgroup.lines().find_map(|line| {
+        let mut fields = line.splitn(3, ':');
+        let (_id, list, path) = (fields.next()?, fields.next()?, fields.next()?);
+        let matches =
+            if hierarchy.is_empty() { list.is_empty() } else { list.split(',').any(|c| c == hierarchy) };
+        matches.then_some(path)
+    })
+}
+
+fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
+    let own = own_path(own, "").context("no cgroup v2 line in /proc/self/cgroup")?;
+    let own_dir = Path::new(CGROUP_ROOT).join(own.trim_start_matches('/'));
+    let parent = if own == "/" { own_dir } else { own_dir.parent().context("cgroup path")?.to_path_buf() };
+    let available = read(&parent.join("cgroup.controllers"))?;
+    let enabled = read(&parent.join("cgroup.subtree_control"))?;
+    for controller in controllers(limits) {
+        if !available.split_whitespace().any(|c| c == controller) {
+            bail!(
+                "the {controller} controller is not available in {} (it is not delegated to this user); \
+                 with systemd, set Delegate=yes on user@.service",
+                parent.display()
+            );
+        }
+        if !enabled.split_whitespace().any(|c| c == controller) {
+            write(&parent.join("cgroup.subtree_control"), &format!("+{controller}")).with_context(|| {
+                format!("the {controller} controller is not enabled for {}'s children", parent.display())
+            })?;
+        }
+    }
+    let dir = parent.join(name);
+    std::fs::create_dir(&dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+    let cgroup = ContainerCgroup { dirs: vec![dir.clone()], v2: true };
+    if let Some(bytes) = limits.memory_bytes {
+        write(&dir.join("memory.max"), &bytes.to_string())?;
+        // Without this the limit only pushes the excess to swap.
+        let swap = dir.join("memory.swap.max");
+        if swap.exists() {
+            write(&swap, "0")?;
+        }
+    }
+    if let Some(percent) = limits.cpu_percent {
+        write(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", cpu_quota_us(percent)))?;
+    }
+    if let Some(pids) = limits.pids {
+        write(&dir.join("pids.max"), &pids.to_string())?;
+    }
+    Ok(cgroup)
+}
+
+fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
+    let mut cgroup = ContainerCgroup { dirs: Vec::new(), v2: false };
+    for controller in controllers(limits) {
+        let mount = Path::new(CGROUP_ROOT).join(controller);
+        let within = own_path(own, controller)
+            .with_context(|| format!("the {controller} cgroup controller is not mounted (cgroup v1)"))?;
+        let dir = mount.join(within.trim_start_matches('/')).join(name);
+        std::fs::create_dir(&dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+        cgroup.dirs.push(dir.clone());
+        match controller {
+            "memory" => {
+                let bytes = limits.memory_bytes.unwrap_or_default().to_string();
+                write(&dir.join("memory.limit_in_bytes"), &bytes)?;
+                let memsw = dir.join("memory.memsw.limit_in_bytes");
+                if memsw.exists() {
+                    write(&memsw, &bytes)?;
+                }
+            }
+            "cpu" => {
+                let percent = limits.cpu_percent.unwrap_or_default();
+                write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
+                write(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(percent).to_string())?;
+            }
+            _ => write(&dir.join("pids.max"), &limits.pids.unwrap_or_default().to_string())?,
+        }
+    }
+    Ok(cgroup)
+}
+
+/// Quota per period for `percent` of one CPU.
+pub fn cpu_quota_us(percent: u32) -> u64 {
+    u64::from(percent) * CPU_PERIOD_US / 100
+}
+
+impl Drop for ContainerCgroup {
+    fn drop(&mut self) {
+        for dir in self.dirs.iter().rev() {
+            if let Err(err) = remove(dir, self.v2) {
+                eprintln!("zookeeper: removing cgroup {}: {err:#}", dir.display());
+            }
+        }
+    }
+}
+
+/// Kills whatever is left in `dir` and removes it. The container's pid
+/// namespace is normally empty by now: its init's death killed the rest.
+fn remove(dir: &Path, v2: bool) -> Result<()> {
+    for _ in 0..200 {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => return Ok(()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
+                let kill = dir.join("cgroup.kill");
+                if v2 && kill.exists() {
+                    let _ = std::fs::write(&kill, "1");
+                } else {
+                    for pid in read(&dir.join("cgroup.procs"))?.split_whitespace() {
+                        if let Ok(pid) = pid.parse() {
+                            let _ = nix::sys::signal::kill(
+                                nix::unistd::Pid::from_raw(pid),
+                                nix::sys::signal::SIGKILL,
+                            );
+                        }
+                    }
+                }
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
+    bail!("it stayed busy")
+}
+
+fn read(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))
+}
+
+fn write(path: &Path, value: &str) -> Result<()> {
+    std::fs::write(path, value).with_context(|| format!("writing {value} to {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_paths_per_hierarchy() {
+        let text = "9:name=systemd:/\n4:memory:/a/b\n2:cpu,cpuacct:/c\n0::/user.slice/x.scope\n";
+        assert_eq!(own_path(text, ""), Some("/user.slice/x.scope"));
+        assert_eq!(own_path(text, "memory"), Some("/a/b"));
+        assert_eq!(own_path(text, "cpu"), Some("/c"));
+        assert_eq!(own_path(text, "pids"), None);
+    }
+
+    #[test]
+    fn cpu_quota() {
+        assert_eq!(cpu_quota_us(50), 50_000);
+        assert_eq!(cpu_quota_us(250), 250_000);
+        assert_eq!(cpu_quota_us(1), 1_000);
+    }
+}
