@@ -1,0 +1,44 @@
+#!/bin/sh
+# Resource limits on cgroup v2, run inside the ../shared/vm guest by
+# tests/guest.rs: the assignment's 5.4 experiments, rootless or as root.
+# Prints a line per check and "N passed, N failed"; exits 1 on a failure.
+cd "$(dirname "$0")" || exit 1
+ZK=$PWD/zookeeper
+ROOTFS=$PWD/rootfs
+pass=0
+fail=0
+check() { # name, expected output (a shell pattern), command...
+	name=$1 want=$2
+	shift 2
+	got=$("$@" 2>&1)
+	rc=$?
+	case "$got rc=$rc" in
+	$want) pass=$((pass + 1)); echo "ok   $name" ;;
+	*) fail=$((fail + 1)); echo "FAIL $name: got '$got rc=$rc', want '$want'" ;;
+	esac
+}
+zoo_cgroups() { find /sys/fs/cgroup -name 'zoo-*' -type d 2>/dev/null | wc -l; }
+
+before=$(zoo_cgroups)
+check "memory: 96M under -m 32M is OOM-killed" "* rc=137" \
+	"$ZK" -r "$ROOTFS" -m 32M zoo-probe alloc 96
+check "memory: 64M under -m 128M runs" "allocated rc=0" \
+	"$ZK" -r "$ROOTFS" -m 128M zoo-probe alloc 64
+check "pids: -p 10 lets pid 1 start 9 more" "9 rc=0" \
+	"$ZK" -r "$ROOTFS" -p 10 zoo-probe forks 50
+cpu=$("$ZK" -r "$ROOTFS" -c 20 zoo-probe spin 2000)
+check "cpu: -c 20 gives about 20% (got ${cpu} ms of 2000)" "yes rc=0" \
+	sh -c "test '$cpu' -ge 200 && test '$cpu' -le 800 && echo yes"
+check "the container's cgroup is its cgroup namespace's root" "0::/ rc=0" \
+	"$ZK" -r "$ROOTFS" -P -m 64M -c 50 -p 20 cat /proc/self/cgroup
+limits_of_running_container() {
+	"$ZK" -r "$ROOTFS" -m 64M -c 50 -p 20 sleep 2 &
+	sleep 1
+	dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
+	echo $(cat "$dir/memory.max" "$dir/cpu.max" "$dir/pids.max" "$dir/memory.swap.max")
+	wait
+}
+check "the limits are the ones asked for" "67108864 50000 100000 20 0 rc=0" limits_of_running_container
+check "no zoo-* cgroup is left behind" "$before rc=0" zoo_cgroups
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
