@@ -32,6 +32,35 @@ pub struct ContainerCgroup {
     v2: bool,
 }
 
+/// Before the container exists: makes sure zookeeper stands where a
+/// sibling cgroup can be created, asking the user's systemd for a delegated
+/// scope when its current parent is not writable (a rootless login session).
+pub fn prepare(limits: &Resources) -> Result<()> {
+    if limits.is_empty() || !is_cgroup2(Path::new(CGROUP_ROOT)) {
+        return Ok(());
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").context("reading /proc/self/cgroup")?;
+    let parent = v2_parent(&own)?;
+    let writable = nix::unistd::access(&parent.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok();
+    if writable || nix::unistd::geteuid().is_root() {
+        return Ok(());
+    }
+    crate::systemd::move_into_scope().with_context(|| {
+        format!(
+            "resource limits need a writable cgroup: {} is not, and the user's systemd could not delegate one",
+            parent.display()
+        )
+    })?;
+    Ok(())
+}
+
+/// The parent of zookeeper's own v2 cgroup, where the container's goes.
+fn v2_parent(proc_self_cgroup: &str) -> Result<PathBuf> {
+    let own = own_path(proc_self_cgroup, "").context("no cgroup v2 line in /proc/self/cgroup")?;
+    let own_dir = Path::new(CGROUP_ROOT).join(own.trim_start_matches('/'));
+    Ok(if own == "/" { own_dir } else { own_dir.parent().context("cgroup path")?.to_path_buf() })
+}
+
 impl ContainerCgroup {
     /// Creates `zoo-<pid>` with `limits` and moves the process `pid` into it.
     /// `None` when no limit is asked for.
@@ -96,9 +125,7 @@ fn own_path<'a>(proc_self_cgroup: &'a str, hierarchy: &str) -> Option<&'a str> {
 }
 
 fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
-    let own = own_path(own, "").context("no cgroup v2 line in /proc/self/cgroup")?;
-    let own_dir = Path::new(CGROUP_ROOT).join(own.trim_start_matches('/'));
-    let parent = if own == "/" { own_dir } else { own_dir.parent().context("cgroup path")?.to_path_buf() };
+    let parent = v2_parent(own)?;
     let available = read(&parent.join("cgroup.controllers"))?;
     let enabled = read(&parent.join("cgroup.subtree_control"))?;
     for controller in controllers(limits) {

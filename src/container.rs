@@ -35,6 +35,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
 
+    crate::cgroups::prepare(&spec.resources)?;
     let seccomp = crate::seccomp::build()?;
     let supervisor = Supervisor::block()?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;

@@ -6,7 +6,8 @@
 //! - [`container`]: one container's life, start to clean-up ([`run`]);
 //! - [`namespaces`]: clone() into new namespaces;
 //! - [`idmap`], [`cgroups`], [`network`]: the parent's set-up: id maps,
-//!   the container's cgroup (created and removed there), slirp4netns;
+//!   the container's cgroup (created and removed there; [`systemd`] for a
+//!   delegated scope), slirp4netns;
 //! - [`sync`]: the one-way channels between parent and child;
 //! - [`child`]: the child's set-up up to exec (hostname is set there);
 //! - [`rootfs`]: the child's filesystem;
@@ -31,6 +32,7 @@ pub mod signals;
 pub mod spec;
 pub mod status;
 pub mod sync;
+pub mod systemd;
 
 pub use container::run;
 pub use error::Error;

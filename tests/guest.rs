@@ -19,7 +19,7 @@ fn run_in_guest() -> Option<PathBuf> {
     }
 }
 
-fn limits_in_guest(options: &[&str]) {
+fn limits_in_guest(options: &[&str], script_args: &[&str]) {
     let Some(run) = run_in_guest() else { return };
     let fx = fixture();
     let script = fx.dir.join("limits.sh");
@@ -29,6 +29,7 @@ fn limits_in_guest(options: &[&str]) {
         .args(["-t", "300"])
         .arg(&fx.dir)
         .args(["sh", "limits.sh"])
+        .args(script_args)
         .output()
         .expect("running ../shared/vm/run-in-guest.sh");
     let text = format!("{}{}", stdout(&out), stderr(&out));
@@ -39,10 +40,17 @@ fn limits_in_guest(options: &[&str]) {
 
 #[test]
 fn cgroup_v2_rootless_in_a_delegated_subtree() {
-    limits_in_guest(&["-u"]);
+    limits_in_guest(&["-u"], &[]);
 }
 
 #[test]
 fn cgroup_v2_as_root() {
-    limits_in_guest(&[]);
+    limits_in_guest(&[], &[]);
+}
+
+#[test]
+fn cgroup_v2_rootless_through_systemd_over_dbus() {
+    // Level 2: a login session of the user, whose cgroup it may not write;
+    // zookeeper asks the user's systemd for zookeeper-<pid>.scope.
+    limits_in_guest(&["-2", "-u"], &["scope"]);
 }

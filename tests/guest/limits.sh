@@ -2,6 +2,8 @@
 # Resource limits on cgroup v2, run inside the ../shared/vm guest by
 # tests/guest.rs: the assignment's 5.4 experiments, rootless or as root.
 # Prints a line per check and "N passed, N failed"; exits 1 on a failure.
+# With the argument "scope", zookeeper must go through the user's systemd:
+# it runs in zookeeper-<pid>.scope, which is gone once zookeeper is.
 cd "$(dirname "$0")" || exit 1
 ZK=$PWD/zookeeper
 ROOTFS=$PWD/rootfs
@@ -18,6 +20,13 @@ check() { # name, expected output (a shell pattern), command...
 	esac
 }
 zoo_cgroups() { find /sys/fs/cgroup -name 'zoo-*' -type d 2>/dev/null | wc -l; }
+scopes() { find /sys/fs/cgroup -name 'zookeeper-*.scope' -type d 2>/dev/null | wc -l; }
+scopes_settled() { # systemd removes an empty scope on its own, soon after
+	i=0
+	while [ "$(scopes)" != "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	scopes
+}
+scopes_before=$(scopes)
 
 before=$(zoo_cgroups)
 check "memory: 96M under -m 32M is OOM-killed" "* rc=137" \
@@ -36,9 +45,15 @@ limits_of_running_container() {
 	sleep 1
 	dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
 	echo $(cat "$dir/memory.max" "$dir/cpu.max" "$dir/pids.max" "$dir/memory.swap.max")
+	supervisor_cgroup=$(cut -d: -f3 "/proc/$!/cgroup")
 	wait
 }
-check "the limits are the ones asked for" "67108864 50000 100000 20 0 rc=0" limits_of_running_container
+limits_of_running_container >/tmp/zk-limits 2>&1
+check "the limits are the ones asked for" "67108864 50000 100000 20 0 rc=0" cat /tmp/zk-limits
 check "no zoo-* cgroup is left behind" "$before rc=0" zoo_cgroups
+if [ "${1-}" = scope ]; then
+	check "zookeeper ran in its delegated scope" "*/user.slice/zookeeper-*.scope rc=0" echo "$supervisor_cgroup"
+	check "no zookeeper-*.scope is left behind" "$scopes_before rc=0" scopes_settled "$scopes_before"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
