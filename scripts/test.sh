@@ -9,4 +9,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
+if [ ! -x ../shared/vm/run-in-guest.sh ]; then
+    echo "SKIPPED: ../shared/vm is absent, so tests/guest.rs cannot boot the cgroup v2 guest;" \
+        "its three tests will pass without checking anything" >&2
+fi
 cargo test --all-targets 2>&1
