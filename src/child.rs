@@ -32,6 +32,8 @@ pub struct Setup<'a> {
     pub setgroups_allowed: bool,
     /// Built by the parent; loaded last, just before exec.
     pub seccomp: &'a libseccomp::ScmpFilterContext,
+    /// With a terminal: where the pty's master goes to the parent.
+    pub pty_socket: Option<std::os::fd::OwnedFd>,
 }
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
@@ -72,6 +74,9 @@ fn set_up(setup: &Setup) -> Result<()> {
     // Its own session: no controlling terminal shared with the caller, so
     // nothing in the container can signal or steer the caller's terminal.
     nix::unistd::setsid().context("starting a new session")?;
+    if let Some(socket) = &setup.pty_socket {
+        crate::terminal::make_controlling_pty(socket)?;
+    }
     crate::capabilities::drop_dangerous()?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
     crate::seccomp::install(setup.seccomp)?;

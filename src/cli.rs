@@ -65,6 +65,16 @@ struct Args {
     #[arg(long = "init")]
     init: bool,
 
+    /// Give the container a terminal of its own (the default when stdin and
+    /// stdout are terminals)
+    #[arg(long = "tty", conflicts_with = "no_tty")]
+    tty: bool,
+
+    /// Never give the container a terminal: it uses zookeeper's stdin,
+    /// stdout and stderr directly
+    #[arg(long = "no-tty")]
+    no_tty: bool,
+
     /// Print the version and exit
     #[arg(long = "version")]
     version: bool,
@@ -99,8 +109,13 @@ impl std::fmt::Display for UsageError {
 }
 
 /// Parses `argv` (including argv[0]) into what to do. `getenv` supplies the
-/// caller's environment for `--env KEY` and TERM.
-pub fn parse<I, T>(argv: I, getenv: impl Fn(&str) -> Option<OsString>) -> Result<Invocation, UsageError>
+/// caller's environment for `--env KEY` and TERM; `on_terminal` says whether
+/// zookeeper's stdin and stdout are terminals (the default for `--tty`).
+pub fn parse<I, T>(
+    argv: I,
+    getenv: impl Fn(&str) -> Option<OsString>,
+    on_terminal: bool,
+) -> Result<Invocation, UsageError>
 where
     I: IntoIterator<Item = T>,
     T: Into<OsString> + Clone,
@@ -135,7 +150,7 @@ where
     }
 
     Ok(Invocation::Run(ContainerSpec {
-        process: Process { args: args.command, env },
+        process: Process { args: args.command, env, terminal: args.tty || (on_terminal && !args.no_tty) },
         root: args.rootfs,
         mount_proc: args.mount_proc,
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
@@ -245,7 +260,7 @@ mod tests {
 
     fn run(argv: &[&str]) -> Result<ContainerSpec, UsageError> {
         let argv = std::iter::once("zookeeper").chain(argv.iter().copied());
-        match parse(argv, |k| (k == "FROMHOST").then(|| "host-value".into()))? {
+        match parse(argv, |k| (k == "FROMHOST").then(|| "host-value".into()), false)? {
             Invocation::Run(spec) => Ok(spec),
             Invocation::Info(text) => panic!("unexpected info: {text}"),
         }
@@ -291,7 +306,7 @@ mod tests {
     #[test]
     fn help_and_version_are_info() {
         for flag in ["-h", "--help"] {
-            match parse(["zookeeper", flag], |_| None).unwrap() {
+            match parse(["zookeeper", flag], |_| None, false).unwrap() {
                 Invocation::Info(text) => {
                     assert!(text.contains("Usage: zookeeper [options] <command>"), "{text}");
                     assert!(text.contains("-r, --rootfs <DIR>"), "{text}");
@@ -299,7 +314,7 @@ mod tests {
                 other => panic!("{other:?}"),
             }
         }
-        assert!(matches!(parse(["zookeeper", "--version"], |_| None), Ok(Invocation::Info(_))));
+        assert!(matches!(parse(["zookeeper", "--version"], |_| None, false), Ok(Invocation::Info(_))));
     }
 
     #[test]
@@ -332,6 +347,20 @@ mod tests {
             assert!(!err.0.contains('\n'), "{argv:?}: {err}");
             assert!(err.0.contains(needle), "{argv:?}: {err} lacks {needle}");
         }
+    }
+
+    #[test]
+    fn a_terminal_when_asked_or_when_on_one() {
+        let tty = |argv: &[&str], on_terminal: bool| match parse(argv.iter().copied(), |_| None, on_terminal)
+        {
+            Ok(Invocation::Run(spec)) => spec.process.terminal,
+            other => panic!("{other:?}"),
+        };
+        assert!(tty(&["zookeeper", "sh"], true));
+        assert!(!tty(&["zookeeper", "sh"], false));
+        assert!(tty(&["zookeeper", "--tty", "sh"], false));
+        assert!(!tty(&["zookeeper", "--no-tty", "sh"], true));
+        assert!(parse(["zookeeper", "--tty", "--no-tty", "sh"], |_| None, true).is_err());
     }
 
     #[test]

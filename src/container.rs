@@ -21,6 +21,7 @@ use crate::signals::{Supervisor, reap};
 use crate::spec::{ContainerSpec, Network};
 use crate::status::ExitState;
 use crate::sync::channel;
+use crate::terminal::Terminal;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
@@ -40,6 +41,15 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let supervisor = Supervisor::block()?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
+    let (pty_parent, pty_child) = match spec.process.terminal {
+        true => {
+            use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+            let pair = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+                .context("creating the terminal socket")?;
+            (Some(pair.0), Some(pair.1))
+        }
+        false => (None, None),
+    };
     let (exit_tx, exit_rx) = match spec.init {
         true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
         false => (None, None),
@@ -48,11 +58,11 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
-            drop((go_rx, report_tx, exit_tx));
+            drop((go_rx, report_tx, exit_tx, pty_child));
             pid
         }
         Forked::Child => {
-            drop((go_tx, report_rx, exit_rx));
+            drop((go_tx, report_rx, exit_rx, pty_parent));
             child::run(ChildContext {
                 argv,
                 env,
@@ -64,6 +74,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                     mountpoint: mountpoint.path(),
                     setgroups_allowed: ids.setgroups_allowed,
                     seccomp: &seccomp,
+                    pty_socket: pty_child,
                 },
             })
         }
@@ -82,11 +93,15 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     go_tx.send_go().context("releasing the container")?;
 
+    let mut terminal = match &pty_parent {
+        Some(socket) => crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?,
+        None => None,
+    };
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
         return Err(Error::Container(failure));
     }
-    let state = supervisor.wait_forwarding(pid)?;
+    let state = supervisor.wait_forwarding(pid, terminal.as_mut())?;
     container.reaped = true;
     // Under --init, how the command ended is what counts, not how init did.
     let command_state = exit_rx

@@ -13,6 +13,7 @@
 //! - [`rootfs`]: the child's filesystem;
 //! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
+//! - [`terminal`]: the container's pty, relayed like `docker run -it`;
 //! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
 
 pub mod capabilities;
@@ -33,6 +34,7 @@ pub mod spec;
 pub mod status;
 pub mod sync;
 pub mod systemd;
+pub mod terminal;
 
 pub use container::run;
 pub use error::Error;

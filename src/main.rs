@@ -5,7 +5,8 @@ use std::io::Write;
 use zookeeper::cli::{self, Invocation};
 
 fn main() {
-    let invocation = match cli::parse(std::env::args_os(), |key| std::env::var_os(key)) {
+    let on_terminal = zookeeper::terminal::stdio_is_terminal();
+    let invocation = match cli::parse(std::env::args_os(), |key| std::env::var_os(key), on_terminal) {
         Ok(invocation) => invocation,
         Err(err) => fail(&err.to_string(), 125),
     };

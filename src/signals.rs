@@ -1,13 +1,17 @@
 //! The supervisor's signals: forwarded to the container, never acted on.
 
 use anyhow::{Context, Result};
+use std::os::fd::{AsFd, BorrowedFd};
+
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::status::ExitState;
+use crate::terminal::Terminal;
 
 /// Signals that a user (or a service manager) sends to stop or poke a
 /// program; zookeeper passes them on to the container's first process.
@@ -28,30 +32,79 @@ impl Supervisor {
             set.add(sig);
         }
         set.add(Signal::SIGCHLD);
+        set.add(Signal::SIGWINCH);
         set.thread_block().context("blocking signals")?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
         Ok(Supervisor { fd })
     }
 
-    /// Forwards signals to `child` until it ends, and reaps it.
-    pub fn wait_forwarding(&self, child: Pid) -> Result<ExitState> {
+    /// Forwards signals to `child` until it ends, and reaps it; with a
+    /// terminal, relays it meanwhile.
+    pub fn wait_forwarding(&self, child: Pid, mut terminal: Option<&mut Terminal>) -> Result<ExitState> {
+        let mut pty_open = terminal.is_some();
         loop {
             if let Some(state) = reap(child, WaitPidFlag::WNOHANG)? {
+                if let Some(terminal) = terminal.as_deref_mut() {
+                    // What the container wrote last is still in the pty.
+                    let _ = terminal.pump_output();
+                }
                 return Ok(state);
             }
-            let info = match self.fd.read_signal() {
-                Ok(Some(info)) => info,
-                Ok(None) | Err(Errno::EINTR) => continue,
-                Err(err) => return Err(err).context("reading signals"),
-            };
-            let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else {
-                continue;
-            };
-            if sig != Signal::SIGCHLD {
-                // ESRCH: it ended meanwhile; the next reap sees it.
-                let _ = kill(child, sig);
+            let mut fds = vec![PollFd::new(self.fd.as_fd(), PollFlags::POLLIN)];
+            if let Some(terminal) = terminal.as_deref() {
+                if pty_open {
+                    fds.push(PollFd::new(terminal.master(), PollFlags::POLLIN));
+                }
+                if terminal.input_open {
+                    // SAFETY: descriptor 0 stays open for the life of the process.
+                    fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(0) }, PollFlags::POLLIN));
+                }
+            }
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(err) => return Err(err).context("waiting for the container"),
+            }
+            let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
+            drop(fds);
+            if let Some(terminal) = terminal.as_deref_mut() {
+                let mut next = 1;
+                if pty_open {
+                    if ready[next] {
+                        pty_open = terminal.pump_output()?;
+                    }
+                    next += 1;
+                }
+                if terminal.input_open && ready.get(next).copied().unwrap_or(false) {
+                    terminal.pump_input()?;
+                }
+            }
+            if ready[0] {
+                self.handle_signal(child, terminal.as_deref())?;
             }
         }
+    }
+
+    fn handle_signal(&self, child: Pid, terminal: Option<&Terminal>) -> Result<()> {
+        let info = match self.fd.read_signal() {
+            Ok(Some(info)) => info,
+            Ok(None) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => return Ok(()),
+            Err(err) => return Err(err).context("reading signals"),
+        };
+        match Signal::try_from(info.ssi_signo as i32) {
+            Ok(Signal::SIGCHLD) => {}
+            Ok(Signal::SIGWINCH) => match terminal {
+                Some(terminal) => terminal.copy_window_size(),
+                None => {
+                    let _ = kill(child, Signal::SIGWINCH);
+                }
+            },
+            // ESRCH: it ended meanwhile; the next reap sees it.
+            Ok(sig) => {
+                let _ = kill(child, sig);
+            }
+            Err(_) => {}
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,8 @@ pub struct Process {
     pub args: Vec<OsString>,
     /// The complete environment, as `KEY=VALUE` strings.
     pub env: Vec<OsString>,
+    /// Give the command a pty of its own, relayed to zookeeper's terminal.
+    pub terminal: bool,
 }
 
 /// cgroup limits; `None` means unlimited.
