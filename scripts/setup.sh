@@ -16,7 +16,7 @@ fi
 
 packages=(
     uidmap slirp4netns passt iproute2 util-linux procps
-    busybox-static gcc libc6-dev pkg-config libseccomp-dev valgrind
+    busybox-static gcc libc6-dev pkg-config libseccomp-dev valgrind debootstrap
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -201,3 +201,26 @@ fn the_default_root_runs_a_real_shell() {
             .unwrap());
     assert_eq!(out.lines().nth(1), Some("zoo"));
 }
+
+#[test]
+fn a_full_debian_rootfs_runs() {
+    // Built once and cached by scripts/debian-rootfs.sh (scripts/test.sh
+    // calls it first and says loudly when the mirror cannot be reached).
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debian-rootfs.sh");
+    let out = std::process::Command::new(&script).output().unwrap();
+    if out.status.code() == Some(3) {
+        eprintln!("SKIPPED: no Debian rootfs could be built: {}", stderr(&out));
+        return;
+    }
+    let rootfs = ok(out).trim().to_string();
+    let script = "bash --version | head -1; dpkg --version | head -1; apt-get --version | head -1; cat /etc/debian_version";
+    for who in [USER, As::Root] {
+        let out = ok(zookeeper(who, &["-r", &rootfs, "-P", "bash", "-c", script]).output().unwrap());
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 4, "{out}");
+        assert!(lines[0].starts_with("GNU bash, version 5."), "{out}");
+        assert!(lines[1].starts_with("Debian 'dpkg' package management program"), "{out}");
+        assert!(lines[2].starts_with("apt 2."), "{out}");
+        assert!(lines[3].starts_with("12."), "{out}");
+    }
+}
