@@ -11,6 +11,7 @@ use nix::unistd::{Gid, Uid};
 use crate::rootfs::RootSource;
 use crate::spec::{ContainerSpec, HOSTNAME};
 use crate::sync::{Failure, Receiver, Sender};
+use crate::trace;
 
 /// What the child needs, all prepared before clone() so the child allocates
 /// as little as possible.
@@ -60,6 +61,7 @@ pub fn run(ctx: ChildContext) -> ! {
 /// comes last: it takes away the rights the earlier steps need.
 fn set_up(setup: &Setup) -> Result<()> {
     let spec = setup.spec;
+    trace::mark("child: go");
     crate::namespaces::enter_cgroup_namespace()?;
     become_root(setup.setgroups_allowed)?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
@@ -68,7 +70,9 @@ fn set_up(setup: &Setup) -> Result<()> {
         Some(dir) => RootSource::Dir(dir),
         None => RootSource::HostSystem,
     };
+    trace::mark("child: identity, hostname, loopback");
     crate::rootfs::enter(source, setup.mountpoint, spec.mount_proc)?;
+    trace::mark("child: filesystem");
     reset_signals()?;
     close_inherited_fds();
     // Its own session: no controlling terminal shared with the caller, so
@@ -80,6 +84,7 @@ fn set_up(setup: &Setup) -> Result<()> {
     crate::capabilities::drop_dangerous()?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
     crate::seccomp::install(setup.seccomp)?;
+    trace::mark("child: confined, exec");
     Ok(())
 }
 

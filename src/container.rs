@@ -22,6 +22,7 @@ use crate::spec::{ContainerSpec, Network};
 use crate::status::ExitState;
 use crate::sync::channel;
 use crate::terminal::Terminal;
+use crate::trace;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
@@ -29,15 +30,19 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let spec = &ContainerSpec { root: rootfs, ..spec.clone() };
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
+    trace::mark("described");
 
     let ids = IdMapPlan::for_current_caller();
+    trace::mark("id maps planned");
     if let Some(notice) = &ids.notice {
         eprintln!("zookeeper: {notice}");
     }
     let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
+    trace::mark("mountpoint created");
 
     crate::cgroups::prepare(&spec.resources)?;
     let seccomp = crate::seccomp::build()?;
+    trace::mark("seccomp filter built");
     let supervisor = Supervisor::block()?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
@@ -87,11 +92,15 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
 
     // The parent's set-up; the child waits on the go channel meanwhile.
     ids.install(pid.as_raw()).context("installing the id maps")?;
+    trace::mark("id maps installed");
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
+    trace::mark("cgroup ready");
     if spec.network == Network::Slirp4netns {
         container.network = Some(Slirp4netns::start(pid.as_raw())?);
+        trace::mark("network ready");
     }
     go_tx.send_go().context("releasing the container")?;
+    trace::mark("released");
 
     let mut terminal = match &pty_parent {
         Some(socket) => crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?,
@@ -101,7 +110,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         container.reap_now();
         return Err(Error::Container(failure));
     }
+    trace::mark("command running");
     let state = supervisor.wait_forwarding(pid, terminal.as_mut())?;
+    trace::mark("container ended");
     container.reaped = true;
     // Under --init, how the command ended is what counts, not how init did.
     let command_state = exit_rx

@@ -35,6 +35,7 @@ pub mod status;
 pub mod sync;
 pub mod systemd;
 pub mod terminal;
+pub mod trace;
 
 pub use container::run;
 pub use error::Error;

@@ -5,6 +5,8 @@ use std::io::Write;
 use zookeeper::cli::{self, Invocation};
 
 fn main() {
+    zookeeper::trace::init();
+    zookeeper::trace::mark("start");
     let on_terminal = zookeeper::terminal::stdio_is_terminal();
     let invocation = match cli::parse(std::env::args_os(), |key| std::env::var_os(key), on_terminal) {
         Ok(invocation) => invocation,

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# zookeeper's benchmarks, side by side with its peers, in one run. As root on
+# a machine prepared by scripts/setup.sh. Prints tables and writes them to
+# bench/results.md (BENCHMARKS.md quotes a run of it).
+#
+# 1. start -> /bin/true -> torn down, busybox rootfs, all namespaces, /proc:
+#    rootless with the subordinate range (zookeeper vs the floor), rootless
+#    with a one-id map (zookeeper vs bubblewrap vs unshare), and as root
+#    (zookeeper vs crun vs runc);
+# 2. the start-up cost of -n (slirp4netns);
+# 3. the supervisor's peak RSS, and the binary's size.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-300}
+WARMUP=${WARMUP:-30}
+
+export DEBIAN_FRONTEND=noninteractive
+for pkg in hyperfine crun runc bubblewrap; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
+        apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
+done
+cargo build --release --quiet
+
+work=$(mktemp -d /tmp/zookeeper-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+chmod 755 "$work"
+cp target/release/zookeeper "$work/zookeeper"
+gcc -O2 -o "$work/floor" bench/floor.c
+rootfs=$work/rootfs
+mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp}
+cp /bin/busybox "$rootfs/bin/"
+for applet in sh true sleep; do ln -s busybox "$rootfs/bin/$applet"; done
+mkdir "$work/bundle"
+(cd "$work/bundle" && runc spec && python3 - "$rootfs" <<'PY'
+import json, sys
+c = json.load(open("config.json"))
+c["process"]["args"] = ["/bin/true"]
+c["process"]["terminal"] = False
+c["root"] = {"path": sys.argv[1], "readonly": True}
+json.dump(c, open("config.json", "w"))
+PY
+)
+chmod -R a+rX "$work"
+mkdir -m 1777 "$work/out"
+
+user=zootest
+uid=$(id -u $user) gid=$(id -g $user)
+subuid=$(awk -F: -v u=$user '$1==u{print $2" "$3; exit}' /etc/subuid)
+subgid=$(awk -F: -v u=$user '$1==u{print $2" "$3; exit}' /etc/subgid)
+as() { setpriv --reuid="$1" --regid="$1" --init-groups -- "${@:2}"; }
+bwrap_cmd="bwrap --unshare-all --uid 0 --gid 0 --bind $rootfs / --proc /proc --dev /dev /bin/true"
+
+echo "== rootless, subordinate range ($user)"
+as $user hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/out/ranged.json" \
+    -n zookeeper "$work/zookeeper -r $rootfs -P /bin/true" \
+    -n floor "$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
+echo "== rootless, one-id map (zoonorange)"
+as zoonorange hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/out/single.json" \
+    -n zookeeper "$work/zookeeper -r $rootfs -P /bin/true" \
+    -n bubblewrap "$bwrap_cmd" \
+    -n "unshare -r" "unshare -rmpinuC --fork /bin/true"
+echo "== root (crun needs the hybrid host's cgroup2 mount out of its sight: a private mount namespace)"
+unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $work/bundle && \
+    hyperfine -N --warmup $WARMUP --runs $RUNS --export-json $work/out/root.json \
+    -n zookeeper '$work/zookeeper -r $rootfs -P /bin/true' \
+    -n crun 'crun run zk-bench-crun' \
+    -n runc 'runc run zk-bench-runc'"
+echo "== networking: -n (slirp4netns) against none"
+as $user hyperfine -N --warmup 10 --runs 50 --export-json "$work/out/net.json" \
+    -n "zookeeper -n" "$work/zookeeper -r $rootfs -n /bin/true" \
+    -n "zookeeper" "$work/zookeeper -r $rootfs /bin/true"
+
+# The supervisor's peak RSS while a container runs.
+as $user "$work/zookeeper" -r "$rootfs" sleep 1 &
+sleep 0.5
+zk=$(pgrep -n -f "$work/zookeeper -r $rootfs sleep 1")
+rss=$(awk '/VmHWM/{print $2}' /proc/$zk/status)
+wait
+size=$(stat -c %s target/release/zookeeper)
+
+python3 - "$work" "$rss" "$size" <<'PY' | tee bench/results.md
+import json, sys, platform, os
+work, rss, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+print(f"Machine: {os.cpu_count()} CPUs, kernel {platform.release()}\n")
+def table(name, title, base):
+    results = json.load(open(f"{work}/out/{name}.json"))["results"]
+    ref = next(r for r in results if r["command"] == base)
+    print(f"### {title}\n\n| command | median (ms) | mean ± σ (ms) | ratio to {base} |\n|---|---|---|---|")
+    for r in results:
+        print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} ± {r['stddev']*1e3:.2f} | {r['median']/ref['median']:.2f} |")
+    print()
+table("ranged", "Rootless, subordinate range: start -> /bin/true -> torn down", "floor")
+table("single", "Rootless, one-id map", "zookeeper")
+table("root", "As root", "zookeeper")
+table("net", "Networking", "zookeeper")
+print(f"Supervisor peak RSS (VmHWM) while a container runs: {rss} KiB. Release binary: {size/1024:.0f} KiB.")
+PY
