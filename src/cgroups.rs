@@ -191,6 +191,42 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
     Ok(cgroup)
 }
 
+/// `--cleanup`: removes the `zoo-<pid>` cgroups that killed zookeepers left
+/// where this zookeeper would create them: empty, and their container
+/// process gone. Returns the paths removed.
+pub fn remove_stale() -> Vec<PathBuf> {
+    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else { return Vec::new() };
+    let mut parents = Vec::new();
+    if is_cgroup2(Path::new(CGROUP_ROOT)) {
+        parents.extend(v2_parent(&own).ok());
+        // Where the systemd path puts them: beside zookeeper-<pid>.scope.
+        let uid = nix::unistd::geteuid().as_raw();
+        parents.push(PathBuf::from(format!(
+            "{CGROUP_ROOT}/user.slice/user-{uid}.slice/user@{uid}.service/user.slice"
+        )));
+    } else {
+        for controller in ["memory", "cpu", "pids"] {
+            if let Some(within) = own_path(&own, controller) {
+                parents.push(Path::new(CGROUP_ROOT).join(controller).join(within.trim_start_matches('/')));
+            }
+        }
+    }
+    let mut removed = Vec::new();
+    for parent in parents {
+        let Ok(entries) = std::fs::read_dir(&parent) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name.strip_prefix("zoo-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+            let empty = read(&entry.path().join("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty());
+            let gone = !Path::new(&format!("/proc/{pid}")).exists();
+            if empty && gone && std::fs::remove_dir(entry.path()).is_ok() {
+                removed.push(entry.path());
+            }
+        }
+    }
+    removed
+}
+
 /// Quota per period for `percent` of one CPU.
 pub fn cpu_quota_us(percent: u32) -> u64 {
     u64::from(percent) * CPU_PERIOD_US / 100

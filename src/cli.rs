@@ -75,6 +75,11 @@ struct Args {
     #[arg(long = "no-tty")]
     no_tty: bool,
 
+    /// Remove what killed zookeepers left behind (empty /tmp/zoo.* and
+    /// zoo-<pid> cgroups no container uses), then exit
+    #[arg(long = "cleanup")]
+    cleanup: bool,
+
     /// Print the version and exit
     #[arg(long = "version")]
     version: bool,
@@ -95,6 +100,8 @@ enum EnvArg {
 pub enum Invocation {
     /// Help or version text for stdout; exit 0.
     Info(String),
+    /// `--cleanup`.
+    Cleanup,
     Run(ContainerSpec),
 }
 
@@ -129,6 +136,12 @@ where
     };
     if args.version {
         return Ok(Invocation::Info(format!("zookeeper {}\n", env!("CARGO_PKG_VERSION"))));
+    }
+    if args.cleanup {
+        if !args.command.is_empty() {
+            return Err(UsageError("--cleanup takes no command".into()));
+        }
+        return Ok(Invocation::Cleanup);
     }
     if args.command.is_empty() {
         return Err(UsageError("no command given (usage: zookeeper [options] <command> [args...])".into()));
@@ -262,7 +275,7 @@ mod tests {
         let argv = std::iter::once("zookeeper").chain(argv.iter().copied());
         match parse(argv, |k| (k == "FROMHOST").then(|| "host-value".into()), false)? {
             Invocation::Run(spec) => Ok(spec),
-            Invocation::Info(text) => panic!("unexpected info: {text}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -315,6 +328,8 @@ mod tests {
             }
         }
         assert!(matches!(parse(["zookeeper", "--version"], |_| None, false), Ok(Invocation::Info(_))));
+        assert_eq!(parse(["zookeeper", "--cleanup"], |_| None, false), Ok(Invocation::Cleanup));
+        assert!(parse(["zookeeper", "--cleanup", "sh"], |_| None, false).is_err());
     }
 
     #[test]

@@ -17,6 +17,13 @@ fn main() {
             // A closed stdout (zookeeper --help | head -0) is not an error.
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
+        Invocation::Cleanup => {
+            let mut removed = zookeeper::rootfs::remove_stale_mountpoints();
+            removed.extend(zookeeper::cgroups::remove_stale());
+            for path in removed {
+                let _ = writeln!(std::io::stdout(), "removed {}", path.display());
+            }
+        }
         Invocation::Run(spec) => match zookeeper::run(&spec) {
             Ok(state) => state.mirror(),
             Err(err) => fail(&err.to_string(), err.exit_code()),

@@ -27,25 +27,40 @@ use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
-/// container and removes it once the container is gone (on drop).
+/// container and removes it once the container is gone (on drop). It holds
+/// an flock on it meanwhile, so `--cleanup` can tell a directory whose
+/// zookeeper was killed from one in use.
 #[derive(Debug)]
-pub struct Mountpoint(PathBuf);
+pub struct Mountpoint {
+    path: PathBuf,
+    _lock: nix::fcntl::Flock<std::fs::File>,
+}
+
+const MOUNTPOINT_PREFIX: &str = "zoo.";
 
 impl Mountpoint {
     /// Creates the directory, owned by `owner` (the host uid of container
     /// root), which must be able to reach it to mount on it.
     pub fn create(owner: Uid) -> Result<Mountpoint> {
-        let path = nix::unistd::mkdtemp("/tmp/zoo.XXXXXX").context("creating /tmp/zoo.XXXXXX")?;
-        let mountpoint = Mountpoint(path);
+        let template = format!("/tmp/{MOUNTPOINT_PREFIX}XXXXXX");
+        let path = nix::unistd::mkdtemp(template.as_str()).context("creating /tmp/zoo.XXXXXX")?;
+        let lock = match lock_dir(&path) {
+            Ok(lock) => lock,
+            Err(err) => {
+                let _ = std::fs::remove_dir(&path);
+                return Err(err);
+            }
+        };
+        let mountpoint = Mountpoint { path, _lock: lock };
         if owner != nix::unistd::geteuid() {
-            chown(&mountpoint.0, Some(owner), None)
-                .with_context(|| format!("handing {} to container root", mountpoint.0.display()))?;
+            chown(&mountpoint.path, Some(owner), None)
+                .with_context(|| format!("handing {} to container root", mountpoint.path.display()))?;
         }
         Ok(mountpoint)
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
+        &self.path
     }
 }
 
@@ -53,10 +68,37 @@ impl Drop for Mountpoint {
     fn drop(&mut self) {
         // The mounts lived only in the container's mount namespace, which is
         // gone, so this is an empty directory again.
-        if let Err(err) = std::fs::remove_dir(&self.0) {
-            eprintln!("zookeeper: removing {}: {err}", self.0.display());
+        if let Err(err) = std::fs::remove_dir(&self.path) {
+            eprintln!("zookeeper: removing {}: {err}", self.path.display());
         }
     }
+}
+
+fn lock_dir(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let dir = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|(_, errno)| errno)
+        .with_context(|| format!("locking {}", path.display()))
+}
+
+/// `--cleanup`: removes the `/tmp/zoo.*` directories that killed zookeepers
+/// left (empty, the caller's, and not locked by a running zookeeper).
+/// Returns the paths removed.
+pub fn remove_stale_mountpoints() -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let me = nix::unistd::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir("/tmp") else { return Vec::new() };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_ours = entry.file_name().to_string_lossy().starts_with(MOUNTPOINT_PREFIX)
+            && path.symlink_metadata().is_ok_and(|m| m.is_dir() && (m.uid() == me || me == 0));
+        // A running zookeeper holds the lock; a killed one's is gone.
+        if is_ours && lock_dir(&path).is_ok() && std::fs::remove_dir(&path).is_ok() {
+            removed.push(path);
+        }
+    }
+    removed
 }
 
 /// The host's system directories the default root shows, read-only.

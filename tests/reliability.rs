@@ -1,0 +1,201 @@
+//! Reliability (issue 9): nothing is lost or leaked under faults and load.
+//! The tests take turns: each counts what is on the host before and after.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeSet;
+use std::process::{Child, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn zoo_tmp_dirs() -> BTreeSet<String> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("zoo."))
+        .collect()
+}
+
+fn zoo_cgroups() -> BTreeSet<String> {
+    let mut found = BTreeSet::new();
+    let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name().to_string_lossy().starts_with("zoo-") {
+                    found.insert(entry.path().display().to_string());
+                }
+                stack.push(entry.path());
+            }
+        }
+    }
+    found
+}
+
+/// Processes of the test users and their subordinate ids, and slirp4netns.
+fn container_processes() -> Vec<String> {
+    let (uid, _) = ids_of(RANGED_USER);
+    let (nouid, _) = ids_of(NORANGE_USER);
+    let (sub, count) = subid_range("/etc/subuid", RANGED_USER).unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
+        let name = status.lines().next().unwrap_or("").to_string();
+        let real: u32 = status
+            .lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0);
+        if real == uid || real == nouid || (sub..sub + count).contains(&real) || name.ends_with("slirp4netns")
+        {
+            found.push(format!("{} {name}", entry.file_name().to_string_lossy()));
+        }
+    }
+    found
+}
+
+fn host_mounts() -> usize {
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().count()
+}
+
+#[derive(Debug, PartialEq)]
+struct Snapshot {
+    tmp: BTreeSet<String>,
+    cgroups: BTreeSet<String>,
+    processes: Vec<String>,
+    mounts: usize,
+}
+
+fn snapshot() -> Snapshot {
+    Snapshot {
+        tmp: zoo_tmp_dirs(),
+        cgroups: zoo_cgroups(),
+        processes: container_processes(),
+        mounts: host_mounts(),
+    }
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// A container that runs until killed; returns once its command runs.
+/// (The caller kills and waits for it.)
+#[allow(clippy::zombie_processes)]
+fn long_running(who: As, extra: &[&str]) -> Child {
+    let fx = fixture();
+    let mut args = vec!["-r", fx.rootfs.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    args.extend(["sh", "-c", "echo up; exec sleep 100"]);
+    let mut child = zookeeper(who, &args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let mut up = [0u8; 3];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+    child
+}
+
+#[test]
+fn a_killed_zookeeper_takes_its_container_along_and_cleanup_removes_the_rest() {
+    let _turn = turn();
+    let before = snapshot();
+    let v1_limits = std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    let extra: &[&str] = if v1_limits { &["-m", "64M", "-n"] } else { &["-n"] };
+    let mut victim = long_running(As::Root, extra);
+    let mut bystander = long_running(As::User(RANGED_USER), &[]);
+    let during = snapshot();
+    assert_eq!(during.tmp.len(), before.tmp.len() + 2);
+
+    let zk = victim.id();
+    let helpers: Vec<String> = std::fs::read_to_string(format!("/proc/{zk}/task/{zk}/children"))
+        .unwrap()
+        .split_whitespace()
+        .map(String::from)
+        .collect();
+    assert_eq!(helpers.len(), 2, "the container and slirp4netns: {helpers:?}");
+    victim.kill().unwrap(); // SIGKILL: zookeeper cannot clean up
+    victim.wait().unwrap();
+    // The container (parent-death signal) and slirp4netns (exit fd) go anyway.
+    wait_until("the killed zookeeper's container and slirp4netns to go", || {
+        helpers.iter().all(|pid| !std::path::Path::new(&format!("/proc/{pid}")).exists())
+    });
+    let left = snapshot();
+    assert_eq!(left.tmp.len(), before.tmp.len() + 2, "the killed one's /tmp/zoo.* stays until --cleanup");
+    if v1_limits {
+        assert_eq!(left.cgroups.len(), before.cgroups.len() + 1, "{:?}", left.cgroups);
+    }
+
+    let out = zookeeper(As::Root, &["--cleanup"]).output().unwrap();
+    let report = ok(out);
+    let after_cleanup = snapshot();
+    assert_eq!(
+        after_cleanup.tmp.len(),
+        before.tmp.len() + 1,
+        "only the bystander's directory remains: {report}"
+    );
+    assert_eq!(after_cleanup.cgroups, before.cgroups, "{report}");
+    assert!(report.lines().all(|l| l.starts_with("removed /")), "{report}");
+
+    bystander.kill().unwrap();
+    bystander.wait().unwrap();
+    wait_until("the bystander to go", || container_processes().is_empty());
+    // A rootless caller cleans up its own leftovers too.
+    let report = ok(zookeeper(As::User(RANGED_USER), &["--cleanup"]).output().unwrap());
+    assert_eq!(report.lines().count(), 1, "{report}");
+    assert_eq!(snapshot(), before);
+}
+
+#[test]
+fn a_thousand_containers_in_a_row_and_fifty_at_once_leave_nothing() {
+    let _turn = turn();
+    let before = snapshot();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    // 1000 in a row, through one shell so that the test's own spawning is not what is measured.
+    let script = format!(
+        "i=0; while [ $i -lt 1000 ]; do {} -r {rootfs} -P true || exit 1; i=$((i+1)); done",
+        fx.zookeeper.display()
+    );
+    let out = zookeeper(As::Root, &[]).output().unwrap(); // warm the fixture
+    drop(out);
+    let status = std::process::Command::new("setpriv")
+        .args([
+            &format!("--reuid={RANGED_USER}"),
+            &format!("--regid={RANGED_USER}"),
+            "--init-groups",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .current_dir(&fx.dir)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .status()
+        .unwrap();
+    assert!(status.success(), "a container in the row of 1000 failed");
+    assert_eq!(snapshot(), before);
+
+    let children: Vec<Child> = (0..50)
+        .map(|i| {
+            let who = if i % 2 == 0 { As::User(RANGED_USER) } else { As::Root };
+            zookeeper(who, &["-r", rootfs, "-P", "sh", "-c", "echo $$ > /dev/null; sleep 0.2"])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    assert_eq!(snapshot(), before);
+}
