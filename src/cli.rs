@@ -75,6 +75,11 @@ struct Args {
     #[arg(long = "no-tty")]
     no_tty: bool,
 
+    /// Check what this host lacks for rootless containers, then exit (0:
+    /// nothing is missing)
+    #[arg(long = "check")]
+    check: bool,
+
     /// Remove what killed zookeepers left behind (empty /tmp/zoo.* and
     /// zoo-<pid> cgroups no container uses), then exit
     #[arg(long = "cleanup")]
@@ -102,6 +107,8 @@ pub enum Invocation {
     Info(String),
     /// `--cleanup`.
     Cleanup,
+    /// `--check`.
+    Check,
     Run(ContainerSpec),
 }
 
@@ -136,6 +143,9 @@ where
     };
     if args.version {
         return Ok(Invocation::Info(format!("zookeeper {}\n", env!("CARGO_PKG_VERSION"))));
+    }
+    if args.check {
+        return Ok(Invocation::Check);
     }
     if args.cleanup {
         if !args.command.is_empty() {

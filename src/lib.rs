@@ -27,6 +27,7 @@ pub mod idmap;
 pub mod init;
 pub mod namespaces;
 pub mod network;
+pub mod preflight;
 pub mod rootfs;
 pub mod seccomp;
 pub mod signals;

@@ -17,6 +17,11 @@ fn main() {
             // A closed stdout (zookeeper --help | head -0) is not an error.
             let _ = std::io::stdout().write_all(text.as_bytes());
         }
+        Invocation::Check => {
+            let (text, all_well) = zookeeper::preflight::report(&zookeeper::preflight::check());
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            std::process::exit(if all_well { 0 } else { 1 });
+        }
         Invocation::Cleanup => {
             let mut removed = zookeeper::rootfs::remove_stale_mountpoints();
             removed.extend(zookeeper::cgroups::remove_stale());

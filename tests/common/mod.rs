@@ -110,7 +110,7 @@ pub fn zookeeper(who: As, args: &[&str]) -> Command {
     let mut command = match who {
         As::Root => Command::new(&fx.zookeeper),
         As::User(user) => {
-            let mut c = Command::new("setpriv");
+            let mut c = Command::new("/usr/bin/setpriv");
             c.args([&format!("--reuid={user}"), &format!("--regid={user}"), "--init-groups", "--"]);
             c.arg(&fx.zookeeper);
             c

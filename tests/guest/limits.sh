@@ -28,6 +28,7 @@ scopes_settled() { # systemd removes an empty scope on its own, soon after
 }
 scopes_before=$(scopes)
 
+check "--check finds nothing missing" "*ok       cgroups: v2* rc=0" "$ZK" --check
 before=$(zoo_cgroups)
 check "memory: 96M under -m 32M is OOM-killed" "* rc=137" \
 	"$ZK" -r "$ROOTFS" -m 32M zoo-probe alloc 96
