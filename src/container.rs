@@ -2,6 +2,7 @@
 //! parent sets up -> child sets up and execs -> wait -> clean up.
 
 use std::ffi::{CString, OsString};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
@@ -96,16 +97,28 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
     if spec.network == Network::Slirp4netns {
-        container.network = Some(Slirp4netns::start(pid.as_raw())?);
+        let slirp = container.network.insert(Slirp4netns::start(pid.as_raw())?);
+        if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
+            return Ok(ExitState::Signaled(sig));
+        }
+        slirp.confirm_ready()?;
         trace::mark("network ready");
     }
     go_tx.send_go().context("releasing the container")?;
     trace::mark("released");
 
     let mut terminal = match &pty_parent {
-        Some(socket) => crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?,
+        Some(socket) => {
+            if let Some(sig) = supervisor.wait_readable(socket.as_fd())? {
+                return Ok(ExitState::Signaled(sig));
+            }
+            crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?
+        }
         None => None,
     };
+    if let Some(sig) = supervisor.wait_readable(report_rx.as_fd())? {
+        return Ok(ExitState::Signaled(sig));
+    }
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
         return Err(Error::Container(failure));

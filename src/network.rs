@@ -28,6 +28,10 @@ pub fn bring_up_loopback() -> Result<()> {
 /// (SPEC.md 3.7). Stopped and reaped on drop, on every path.
 pub struct Slirp4netns {
     child: std::process::Child,
+    /// Where slirp4netns says "1" once eth0 is configured.
+    ready: std::os::fd::OwnedFd,
+    /// Its stderr, quoted if it fails.
+    log: std::os::fd::OwnedFd,
     /// Closing this makes slirp4netns exit by itself, even if zookeeper is
     /// killed and cannot stop it (its --exit-fd).
     _exit_signal: std::os::fd::OwnedFd,
@@ -35,10 +39,9 @@ pub struct Slirp4netns {
 
 impl Slirp4netns {
     /// Starts slirp4netns for the container `pid` with the assignment's
-    /// arguments, and returns once eth0 is configured (its ready signal).
+    /// arguments. Wait for [`Self::ready_fd`], then call [`Self::confirm_ready`].
     pub fn start(pid: i32) -> Result<Slirp4netns> {
         use nix::fcntl::OFlag;
-        use std::io::{Read, Seek};
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
 
@@ -74,14 +77,24 @@ impl Slirp4netns {
         }
         let child = command.spawn().with_context(|| format!("starting {}", program.display()))?;
         drop((ready_write, exit_read));
-        let slirp = Slirp4netns { child, _exit_signal: exit_write };
+        Ok(Slirp4netns { child, ready: ready_read, log, _exit_signal: exit_write })
+    }
 
+    /// Readable once slirp4netns is ready, or has failed.
+    pub fn ready_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.ready.as_fd()
+    }
+
+    /// After [`Self::ready_fd`] became readable: ready, or why not.
+    pub fn confirm_ready(&self) -> Result<()> {
+        use std::io::{Read, Seek};
         let mut ready = [0u8; 1];
-        let got = std::fs::File::from(ready_read).read(&mut ready).unwrap_or(0);
-        if got == 1 && ready[0] == b'1' {
-            return Ok(slirp);
+        let mut file = std::fs::File::from(self.ready.try_clone()?);
+        if file.read(&mut ready).unwrap_or(0) == 1 && ready[0] == b'1' {
+            return Ok(());
         }
-        let mut log = std::fs::File::from(log);
+        let mut log = std::fs::File::from(self.log.try_clone()?);
         let mut text = String::new();
         let _ = log.rewind().and_then(|_| log.read_to_string(&mut text).map(|_| ()));
         let reason = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it exited early").trim();

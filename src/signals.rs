@@ -84,6 +84,36 @@ impl Supervisor {
         }
     }
 
+    /// Waits until `fd` is readable, while the container is still starting.
+    /// A signal that asks zookeeper to stop (HUP, INT, QUIT, TERM) cannot be
+    /// forwarded to a command that does not run yet: it is returned, so
+    /// zookeeper can give up, clean up, and die of it.
+    pub fn wait_readable(&self, fd: BorrowedFd) -> Result<Option<Signal>> {
+        loop {
+            let mut fds =
+                [PollFd::new(self.fd.as_fd(), PollFlags::POLLIN), PollFd::new(fd, PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(err) => return Err(err).context("waiting for the container to start"),
+            }
+            let (signal_ready, fd_ready) = (fds[0].any().unwrap_or(false), fds[1].any().unwrap_or(false));
+            if fd_ready {
+                return Ok(None);
+            }
+            if signal_ready {
+                if let Ok(Some(info)) = self.fd.read_signal() {
+                    match Signal::try_from(info.ssi_signo as i32) {
+                        Ok(sig @ (Signal::SIGHUP | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)) => {
+                            return Ok(Some(sig));
+                        }
+                        // SIGCHLD: the reports that follow say what happened.
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+
     fn handle_signal(&self, child: Pid, terminal: Option<&Terminal>) -> Result<()> {
         let info = match self.fd.read_signal() {
             Ok(Some(info)) => info,

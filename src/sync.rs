@@ -57,6 +57,10 @@ impl Receiver {
         }
     }
 
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+
     /// Parent side: `None` once the child has exec'd the command, or the
     /// failure it reported.
     pub fn read_failure(mut self) -> io::Result<Option<Failure>> {

@@ -199,3 +199,34 @@ fn a_thousand_containers_in_a_row_and_fifty_at_once_leave_nothing() {
     }
     assert_eq!(snapshot(), before);
 }
+
+#[test]
+fn a_stop_signal_during_start_up_gives_up_cleanly() {
+    let _turn = turn();
+    let before = snapshot();
+    let fx = fixture();
+    // A slirp4netns that never gets ready: zookeeper waits for it, and must
+    // still hear SIGTERM (its signals are blocked, read through a signalfd).
+    let fake = fx.dir.join("fake-bin");
+    std::fs::create_dir_all(&fake).unwrap();
+    let script = fake.join("slirp4netns");
+    std::fs::write(&script, "#!/bin/sh\nexec sleep 100\n").unwrap();
+    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", fake.display());
+    let mut child = zookeeper(As::User(RANGED_USER), &["-r", fx.rootfs.to_str().unwrap(), "-n", "true"])
+        .env("PATH", &path)
+        .spawn()
+        .unwrap();
+    let zk = child.id();
+    wait_until("the fake slirp4netns to start", || {
+        std::fs::read_to_string(format!("/proc/{zk}/task/{zk}/children"))
+            .is_ok_and(|c| c.split_whitespace().count() == 2)
+    });
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(zk as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM), "{status:?}");
+    wait_until("everything to go", || snapshot() == before);
+}
