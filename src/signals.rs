@@ -101,14 +101,13 @@ impl Supervisor {
                 return Ok(None);
             }
             if signal_ready {
-                if let Ok(Some(info)) = self.fd.read_signal() {
-                    match Signal::try_from(info.ssi_signo as i32) {
-                        Ok(sig @ (Signal::SIGHUP | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)) => {
-                            return Ok(Some(sig));
-                        }
-                        // SIGCHLD: the reports that follow say what happened.
-                        _ => {}
-                    }
+                // Others (SIGCHLD, SIGWINCH) can wait: the reports that
+                // follow say what happened, and the size is copied at attach.
+                if let Ok(Some(info)) = self.fd.read_signal()
+                    && let Ok(sig @ (Signal::SIGHUP | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)) =
+                        Signal::try_from(info.ssi_signo as i32)
+                {
+                    return Ok(Some(sig));
                 }
             }
         }

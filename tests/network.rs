@@ -112,6 +112,9 @@ fn slirp4netns_never_outlives_zookeeper() {
         std::thread::sleep(Duration::from_millis(10));
     }
     assert_eq!(slirp_processes(), before, "slirp4netns survived zookeeper's SIGKILL");
+    // What only zookeeper could remove: its /tmp/zoo.* directory.
+    let removed = ok(zookeeper(USER, &["--cleanup"]).output().unwrap());
+    assert_eq!(removed.lines().filter(|l| l.starts_with("removed /tmp/zoo.")).count(), 1, "{removed}");
 }
 
 #[test]

@@ -109,6 +109,8 @@ fn long_running(who: As, extra: &[&str]) -> Child {
 #[test]
 fn a_killed_zookeeper_takes_its_container_along_and_cleanup_removes_the_rest() {
     let _turn = turn();
+    // Leftovers of other tests' SIGKILLed zookeepers would blur the counts.
+    ok(zookeeper(As::Root, &["--cleanup"]).output().unwrap());
     let before = snapshot();
     let v1_limits = std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
     let extra: &[&str] = if v1_limits { &["-m", "64M", "-n"] } else { &["-n"] };
