@@ -422,3 +422,39 @@ mod tests {
         assert_eq!(env, ["PATH=/x", "HOME=/root", "HOSTNAME=zoo", "A=1", "FROMHOST=host-value"]);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_command_line_parses_or_fails_in_one_line(argv in proptest::collection::vec(".{0,12}", 0..8)) {
+            let argv = std::iter::once("zookeeper".to_string()).chain(argv);
+            match parse(argv, |_| None, false) {
+                Ok(_) => {}
+                Err(UsageError(message)) => prop_assert!(!message.contains('\n') && !message.is_empty()),
+            }
+        }
+
+        #[test]
+        fn sizes_round_trip(n in 1u64..1_000_000, unit in prop::sample::select(vec!["", "k", "K", "m", "M", "g", "G"])) {
+            let multiplier: u64 = match unit { "" => 1, "k" | "K" => 1 << 10, "m" | "M" => 1 << 20, _ => 1 << 30 };
+            let expected = n * multiplier;
+            let parsed = parse_memory(&format!("{n}{unit}"));
+            if expected >= 1 << 20 {
+                prop_assert_eq!(parsed, Ok(expected));
+            } else {
+                prop_assert!(parsed.is_err());
+            }
+        }
+
+        #[test]
+        fn numbers_never_panic(text in ".{0,24}") {
+            let _ = parse_memory(&text);
+            let _ = parse_cpu_percent(&text);
+            let _ = parse_pids(&text);
+        }
+    }
+}

@@ -343,3 +343,34 @@ mod tests {
         assert_eq!(stack_ranges(u32::MAX, &[(1, 1)]), []);
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_subid_file_yields_only_the_callers_valid_ranges(text in "([a-z0-9]{0,6}:[0-9]{0,11}:[0-9]{0,11}\n|.{0,20}\n){0,12}") {
+            for (start, count) in parse_subids(&text, Some("alice"), 1000) {
+                prop_assert!(count > 0);
+                prop_assert!(start.checked_add(count - 1).is_some());
+                let line = format!("{start}:{count}");
+                prop_assert!(text.lines().any(|l| (l.starts_with("alice:") || l.starts_with("1000:")) && l.ends_with(&line)));
+            }
+        }
+
+        #[test]
+        fn plans_never_overlap_inside(ranges in proptest::collection::vec((1u32..u32::MAX, 1u32..u32::MAX), 0..5)) {
+            let text: String = ranges.iter().map(|(s, c)| format!("alice:{s}:{c}\n")).collect();
+            let caller = Caller { uid: 1000, gid: 1000, name: Some("alice".into()) };
+            let plan = plan(&caller, &text, &text, |n| Some(PathBuf::from(n)));
+            let mut next = 0u64;
+            for r in &plan.uid.ranges {
+                prop_assert_eq!(u64::from(r.inside), next);
+                next += u64::from(r.count);
+                prop_assert!(next <= u64::from(u32::MAX));
+            }
+        }
+    }
+}
