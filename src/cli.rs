@@ -212,7 +212,7 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
         Some('k') => 1 << 10,
         Some('m') => 1 << 20,
         Some('g') => 1 << 30,
-        Some(other) => return Err(format!("unknown unit '{other}' (use k, m or g)")),
+        Some(_) => return Err(format!("unknown unit '{}' (use k, m or g)", unit.unwrap_or_default())),
     };
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err("expected a whole number of bytes, optionally followed by k, m or g".into());

@@ -166,14 +166,38 @@ impl Drop for Container {
 
 fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
     let shown = root.display();
-    let canonical = root.canonicalize().with_context(|| format!("--rootfs {shown}"))?;
+    let canonical = match root.canonicalize() {
+        Ok(path) => path,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(anyhow!("--rootfs {shown}: no such directory").into());
+        }
+        Err(err) => return Err(anyhow!("--rootfs {shown}: {}", describe(&err)).into()),
+    };
     if !canonical.is_dir() {
         return Err(anyhow!("--rootfs {shown}: not a directory").into());
+    }
+    // Container root acts as the caller on the host's files (or as less).
+    let access = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::X_OK;
+    if nix::unistd::access(&canonical, access).is_err() {
+        return Err(anyhow!("--rootfs {shown}: not readable and searchable by this user").into());
     }
     if canonical == Path::new("/") {
         return Err(anyhow!("--rootfs {shown}: the host's / cannot be a container's root").into());
     }
     Ok(canonical)
+}
+
+/// An I/O error as the rest of zookeeper's messages read: lower case, no
+/// "(os error N)".
+fn describe(err: &std::io::Error) -> String {
+    match err.raw_os_error() {
+        Some(errno) => {
+            let text = nix::errno::Errno::from_raw(errno).desc();
+            let mut chars = text.chars();
+            chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+        }
+        None => err.to_string(),
+    }
 }
 
 /// The host uid that container root has, which must own the mountpoint.

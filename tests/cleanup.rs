@@ -61,7 +61,7 @@ fn nothing_is_left_behind_on_any_path() {
         let out = zookeeper(who, &["-P", "no-such-command"]).output().unwrap();
         fails_with(&out, 127, "not found");
         let out = zookeeper(who, &["-r", "/nonexistent", "true"]).output().unwrap();
-        fails_with(&out, 125, "--rootfs /nonexistent");
+        fails_with(&out, 125, "--rootfs /nonexistent: no such directory");
     }
     assert_eq!(zoo_tmp_dirs(), before, "a /tmp/zoo.* directory was left behind");
     assert_eq!(test_user_processes(), Vec::<String>::new(), "processes of the test user remain");
