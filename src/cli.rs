@@ -65,6 +65,12 @@ struct Args {
     #[arg(long = "init")]
     init: bool,
 
+    /// After HUP, INT, QUIT or TERM (forwarded to the container), kill the
+    /// container if it has not ended within this many seconds (a second such
+    /// signal kills it at once)
+    #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = crate::spec::DEFAULT_STOP_TIMEOUT_SECS)]
+    stop_timeout: u64,
+
     /// Give the container a terminal of its own (the default when stdin and
     /// stdout are terminals)
     #[arg(long = "tty", conflicts_with = "no_tty")]
@@ -179,6 +185,7 @@ where
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
         network: if args.net { Network::Slirp4netns } else { Network::LoopbackOnly },
         init: args.init,
+        stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
     }))
 }
 

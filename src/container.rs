@@ -44,7 +44,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     crate::cgroups::prepare(&spec.resources)?;
     let seccomp = crate::seccomp::build()?;
     trace::mark("seccomp filter built");
-    let supervisor = Supervisor::block()?;
+    let supervisor = Supervisor::block(spec.stop_timeout)?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
     let (pty_parent, pty_child) = match spec.process.terminal {

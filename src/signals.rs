@@ -2,6 +2,7 @@
 
 use anyhow::{Context, Result};
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -23,10 +24,19 @@ const FORWARDED: [Signal; 6] =
 /// zookeeper exits.
 pub struct Supervisor {
     fd: SignalFd,
+    /// How long the container has to end after a stop signal (HUP, INT,
+    /// QUIT, TERM) before it is killed, as `docker stop` gives it. A second
+    /// stop signal kills it at once.
+    stop_timeout: Duration,
+}
+
+/// Signals that ask zookeeper, and so the container, to stop.
+fn is_stop(sig: Signal) -> bool {
+    matches!(sig, Signal::SIGHUP | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)
 }
 
 impl Supervisor {
-    pub fn block() -> Result<Supervisor> {
+    pub fn block(stop_timeout: Duration) -> Result<Supervisor> {
         let mut set = SigSet::empty();
         for sig in FORWARDED {
             set.add(sig);
@@ -35,13 +45,14 @@ impl Supervisor {
         set.add(Signal::SIGWINCH);
         set.thread_block().context("blocking signals")?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
-        Ok(Supervisor { fd })
+        Ok(Supervisor { fd, stop_timeout })
     }
 
     /// Forwards signals to `child` until it ends, and reaps it; with a
     /// terminal, relays it meanwhile.
     pub fn wait_forwarding(&self, child: Pid, mut terminal: Option<&mut Terminal>) -> Result<ExitState> {
         let mut pty_open = terminal.is_some();
+        let mut stop_deadline: Option<Instant> = None;
         loop {
             if let Some(state) = reap(child, WaitPidFlag::WNOHANG)? {
                 if let Some(terminal) = terminal.as_deref_mut() {
@@ -60,9 +71,20 @@ impl Supervisor {
                     fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(0) }, PollFlags::POLLIN));
                 }
             }
-            match poll(&mut fds, PollTimeout::NONE) {
+            let timeout = match stop_deadline {
+                None => PollTimeout::NONE,
+                Some(deadline) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    PollTimeout::try_from(left.as_millis().min(60_000) as i32).unwrap_or(PollTimeout::ZERO)
+                }
+            };
+            match poll(&mut fds, timeout) {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(err) => return Err(err).context("waiting for the container"),
+            }
+            if stop_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                // It had its time: as `docker stop` does after its timeout.
+                let _ = kill(child, Signal::SIGKILL);
             }
             let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
             drop(fds);
@@ -78,8 +100,15 @@ impl Supervisor {
                     terminal.pump_input()?;
                 }
             }
-            if ready[0] {
-                self.handle_signal(child, terminal.as_deref())?;
+            if ready[0] && self.handle_signal(child, terminal.as_deref())? {
+                stop_deadline = match stop_deadline {
+                    // A second stop: the user means it.
+                    Some(_) => Some(Instant::now()),
+                    None => Some(Instant::now() + self.stop_timeout),
+                };
+                if stop_deadline.is_some_and(|d| d <= Instant::now()) {
+                    let _ = kill(child, Signal::SIGKILL);
+                }
             }
         }
     }
@@ -104,8 +133,8 @@ impl Supervisor {
                 // Others (SIGCHLD, SIGWINCH) can wait: the reports that
                 // follow say what happened, and the size is copied at attach.
                 if let Ok(Some(info)) = self.fd.read_signal()
-                    && let Ok(sig @ (Signal::SIGHUP | Signal::SIGINT | Signal::SIGQUIT | Signal::SIGTERM)) =
-                        Signal::try_from(info.ssi_signo as i32)
+                    && let Ok(sig) = Signal::try_from(info.ssi_signo as i32)
+                    && is_stop(sig)
                 {
                     return Ok(Some(sig));
                 }
@@ -113,10 +142,11 @@ impl Supervisor {
         }
     }
 
-    fn handle_signal(&self, child: Pid, terminal: Option<&Terminal>) -> Result<()> {
+    /// Acts on one pending signal; `true` for a stop signal (forwarded).
+    fn handle_signal(&self, child: Pid, terminal: Option<&Terminal>) -> Result<bool> {
         let info = match self.fd.read_signal() {
             Ok(Some(info)) => info,
-            Ok(None) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => return Ok(()),
+            Ok(None) | Err(Errno::EINTR) | Err(Errno::EAGAIN) => return Ok(false),
             Err(err) => return Err(err).context("reading signals"),
         };
         match Signal::try_from(info.ssi_signo as i32) {
@@ -130,10 +160,11 @@ impl Supervisor {
             // ESRCH: it ended meanwhile; the next reap sees it.
             Ok(sig) => {
                 let _ = kill(child, sig);
+                return Ok(is_stop(sig));
             }
             Err(_) => {}
         }
-        Ok(())
+        Ok(false)
     }
 }
 

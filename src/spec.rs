@@ -25,7 +25,13 @@ pub struct ContainerSpec {
     pub network: Network,
     /// Run a minimal init as pid 1, with the command as its child.
     pub init: bool,
+    /// After a stop signal, how long the container may take to end before
+    /// it is killed.
+    pub stop_timeout: std::time::Duration,
 }
+
+/// The default for [`ContainerSpec::stop_timeout`], docker's.
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 
 /// The program the container runs.
 #[derive(Debug, Clone, PartialEq, Eq)]

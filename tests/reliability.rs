@@ -232,3 +232,40 @@ fn a_stop_signal_during_start_up_gives_up_cleanly() {
     assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(libc::SIGTERM), "{status:?}");
     wait_until("everything to go", || snapshot() == before);
 }
+
+#[test]
+fn a_container_that_ignores_stop_signals_is_killed_after_the_timeout_or_a_second_signal() {
+    let _turn = turn();
+    let before = snapshot();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    // sh as pid 1 has no handler for TERM or INT: the kernel drops them.
+    for (signals, timeout) in [(&[libc::SIGTERM][..], "1"), (&[libc::SIGINT, libc::SIGINT][..], "60")] {
+        let mut child = zookeeper(
+            As::User(RANGED_USER),
+            &["-r", rootfs, "--stop-timeout", timeout, "sh", "-c", "echo up; sleep 100; true"],
+        )
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut up = [0u8; 3];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+        let started = Instant::now();
+        for &sig in signals {
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::try_from(sig).unwrap(),
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = child.wait().unwrap();
+        assert_eq!(
+            std::os::unix::process::ExitStatusExt::signal(&status),
+            Some(libc::SIGKILL),
+            "{signals:?}: {status:?}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(5), "{signals:?} took {:?}", started.elapsed());
+    }
+    wait_until("everything to go", || snapshot() == before);
+}
