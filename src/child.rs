@@ -71,7 +71,8 @@ fn set_up(setup: &Setup) -> Result<()> {
         None => RootSource::HostSystem,
     };
     trace::mark("child: identity, hostname, loopback");
-    crate::rootfs::enter(source, setup.mountpoint, spec.mount_proc)?;
+    let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
+    crate::rootfs::enter(source, setup.mountpoint, spec.mount_proc, dns)?;
     trace::mark("child: filesystem");
     reset_signals()?;
     close_inherited_fds();

@@ -24,6 +24,9 @@ pub fn bring_up_loopback() -> Result<()> {
     Ok(())
 }
 
+/// slirp4netns's DNS forwarder, on its default 10.0.2.0/24 network.
+pub const SLIRP4NETNS_DNS: &str = "10.0.2.3";
+
 /// slirp4netns, the user-space network stack behind the container's eth0
 /// (SPEC.md 3.7). Stopped and reaped on drop, on every path.
 pub struct Slirp4netns {

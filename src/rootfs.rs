@@ -25,6 +25,8 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
+use crate::spec::HOSTNAME;
+
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
 /// container and removes it once the container is gone (on drop). It holds
@@ -142,7 +144,7 @@ pub enum RootSource<'a> {
 
 /// Child side: builds the container's filesystem on `mountpoint` and makes
 /// it `/`. Runs with full capabilities in the container's user namespace.
-pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Result<()> {
+pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool, dns: Option<&str>) -> Result<()> {
     mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .context("making the mount tree private")?;
     match source {
@@ -154,7 +156,9 @@ pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Result<
     }
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
-    mount_dev(&root.subdir("dev", creatable)?)?;
+    let dev = root.subdir("dev", creatable)?;
+    mount_dev(&dev)?;
+    write_etc_files(&root, &dev.reopen()?, dns)?;
     if mount_proc {
         mount_proc_masked(&root.subdir("proc", creatable)?)?;
     }
@@ -201,6 +205,58 @@ fn build_default_root(mountpoint: &Path) -> Result<()> {
         root.subdir(name, true)?;
     }
     Ok(())
+}
+
+/// The container's /etc/hostname and /etc/hosts (for `zoo`), and with a
+/// network whose DNS forwarder is `dns`, an /etc/resolv.conf naming it when
+/// the root's own names no server the container can reach (none, or only
+/// loopback ones, which are the host's). Bound over the root's files, which
+/// must exist (zookeeper never creates files in a rootfs); the files on
+/// disk are untouched. They are written in the container's /dev tmpfs,
+/// bound, and unlinked there again.
+fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>) -> Result<()> {
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{HOSTNAME}\n",
+        if dns.is_some() { "10.0.2.100" } else { "127.0.1.1" }
+    );
+    let mut files = vec![("hostname", format!("{HOSTNAME}\n")), ("hosts", hosts)];
+    if let Some(server) = dns {
+        let current =
+            root.existing("etc/resolv.conf")?.and_then(|node| std::fs::read_to_string(node.proc_path()).ok());
+        if current.as_deref().is_some_and(|text| !has_reachable_nameserver(text)) {
+            files.push(("resolv.conf", format!("nameserver {server}\n")));
+        }
+    }
+    for (name, content) in files {
+        let Some(target) = root.existing(&format!("etc/{name}"))? else { continue };
+        if file_type(&target.fd)? != SFlag::S_IFREG {
+            continue;
+        }
+        let staged = format!(".zoo-{name}");
+        let file = openat(
+            dev.fd.as_fd(),
+            staged.as_str(),
+            OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )
+        .with_context(|| format!("writing the container's /etc/{name}"))?;
+        nix::unistd::write(&file, content.as_bytes())
+            .with_context(|| format!("writing the container's /etc/{name}"))?;
+        mount(Some(&fd_path(&file)), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+            .with_context(|| format!("binding the container's /etc/{name}"))?;
+        nix::unistd::unlinkat(dev.fd.as_fd(), staged.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
+            .with_context(|| format!("tidying /dev/{staged}"))?;
+    }
+    Ok(())
+}
+
+/// A nameserver line whose address is not the host's loopback.
+fn has_reachable_nameserver(resolv_conf: &str) -> bool {
+    resolv_conf
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .map(str::trim)
+        .any(|addr| addr.parse::<std::net::IpAddr>().is_ok_and(|ip| !ip.is_loopback()))
 }
 
 /// A tmpfs /dev with the usual device files, its own devpts, shm and links.
@@ -417,5 +473,18 @@ impl Node {
         let fd = openat(parent.as_fd(), name.as_str(), O_PATH_NOFOLLOW, Mode::empty())
             .with_context(|| format!("reopening {name}"))?;
         Ok(Node { fd, parent: self.parent.clone() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback_nameservers_are_the_hosts() {
+        use super::has_reachable_nameserver as reachable;
+        assert!(reachable("# c\nnameserver 10.255.255.53\n"));
+        assert!(reachable("nameserver 127.0.0.53\nnameserver 2001:db8::1\n"));
+        assert!(!reachable("nameserver 127.0.0.53\noptions edns0\n"));
+        assert!(!reachable("nameserver ::1\n"));
+        assert!(!reachable(""));
     }
 }

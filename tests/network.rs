@@ -126,3 +126,34 @@ fn a_missing_slirp4netns_is_one_clear_line() {
         .unwrap();
     fails_with(&out, 125, "networking (-n) needs slirp4netns, which is not installed");
 }
+
+#[test]
+fn names_resolve_to_the_container_and_dns_to_the_forwarder() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let script = "cat /etc/hostname; grep -w zoo /etc/hosts; cat /etc/resolv.conf";
+    let out = ok(run_in_rootfs(USER, &["-n", "sh", "-c", script]));
+    assert_eq!(out, "zoo\n10.0.2.100\tzoo\nnameserver 10.0.2.3\n");
+    let out = ok(run_in_rootfs(USER, &["sh", "-c", script]));
+    assert_eq!(out, "zoo\n127.0.1.1\tzoo\n", "no network: no DNS server");
+    for name in ["resolv.conf", "hosts", "hostname"] {
+        assert_eq!(
+            std::fs::read_to_string(fx.rootfs.join("etc").join(name)).unwrap(),
+            "",
+            "the rootfs's {name} changed"
+        );
+    }
+    // The default root keeps the host's resolv.conf when it names a server
+    // the container can reach (no loopback address), and replaces it when not.
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    let reachable = host
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("nameserver"))
+        .any(|a| a.trim().parse::<std::net::IpAddr>().is_ok_and(|ip| !ip.is_loopback()));
+    let inside = ok(zookeeper(USER, &["-n", "cat", "/etc/resolv.conf"]).output().unwrap());
+    if reachable {
+        assert_eq!(inside, host);
+    } else {
+        assert_eq!(inside, "nameserver 10.0.2.3\n");
+    }
+}

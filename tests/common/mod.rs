@@ -89,6 +89,10 @@ fn build_busybox_rootfs(rootfs: &Path) {
     .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     std::fs::write(rootfs.join("etc/not-executable"), "plain data\n").unwrap();
+    // Empty, as in many images: zookeeper binds its own over them.
+    for name in ["resolv.conf", "hosts", "hostname"] {
+        std::fs::write(rootfs.join("etc").join(name), "").unwrap();
+    }
     std::fs::write(rootfs.join("zoo-rootfs-marker"), "inside\n").unwrap();
 
     let probe = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/probe");
