@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::spec::{ContainerSpec, Network, Process, Resources};
+use crate::spec::{ContainerSpec, Network, PortMapping, Process, Resources};
 
 const ABOUT: &str = "Run a program in an isolated, rootless Linux container.";
 
@@ -54,6 +54,11 @@ struct Args {
     /// Enable networking (slirp4netns, device eth0)
     #[arg(short = 'n', long = "net")]
     net: bool,
+
+    /// Forward a host port into the container (implies -n); HOST_IP
+    /// defaults to 127.0.0.1, the protocol to tcp; repeatable
+    #[arg(long = "publish", value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]", value_parser = parse_publish)]
+    publish: Vec<PortMapping>,
 
     /// Set an environment variable in the container (KEY=VALUE), or pass the
     /// caller's value of KEY; repeatable
@@ -183,7 +188,12 @@ where
         root: args.rootfs,
         mount_proc: args.mount_proc,
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
-        network: if args.net { Network::Slirp4netns } else { Network::LoopbackOnly },
+        network: if args.net || !args.publish.is_empty() {
+            Network::Slirp4netns
+        } else {
+            Network::LoopbackOnly
+        },
+        publish: args.publish,
         init: args.init,
         stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
     }))
@@ -268,6 +278,29 @@ fn parse_positive(text: &str) -> Result<u32, String> {
         Ok(n) => Ok(n),
         Err(_) => Err("the number is too large".into()),
     }
+}
+
+/// `[HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`; an IPv6 HOST_IP in brackets.
+pub fn parse_publish(text: &str) -> Result<PortMapping, String> {
+    let (mapping, udp) = match text.rsplit_once('/') {
+        Some((mapping, "tcp")) => (mapping, false),
+        Some((mapping, "udp")) => (mapping, true),
+        Some((_, other)) => return Err(format!("unknown protocol '{other}' (use tcp or udp)")),
+        None => (text, false),
+    };
+    let (host, container_port) = mapping.rsplit_once(':').ok_or("expected HOST_PORT:CONTAINER_PORT")?;
+    let (host_ip, host_port) = match host.rsplit_once(':') {
+        Some((ip, port)) => {
+            let ip = ip.trim_start_matches('[').trim_end_matches(']');
+            (ip.parse().map_err(|_| format!("'{ip}' is not an IP address"))?, port)
+        }
+        None => (std::net::IpAddr::from([127, 0, 0, 1]), host),
+    };
+    let port = |text: &str| match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("'{text}' is not a port (1-65535)")),
+        Ok(port) => Ok(port),
+    };
+    Ok(PortMapping { host_ip, host_port: port(host_port)?, container_port: port(container_port)?, udp })
 }
 
 fn parse_env(text: &str) -> Result<EnvArg, String> {
@@ -393,6 +426,19 @@ mod tests {
         assert!(tty(&["zookeeper", "--tty", "sh"], false));
         assert!(!tty(&["zookeeper", "--no-tty", "sh"], true));
         assert!(parse(["zookeeper", "--tty", "--no-tty", "sh"], |_| None, true).is_err());
+    }
+
+    #[test]
+    fn published_ports() {
+        let m = parse_publish("8080:80").unwrap();
+        assert_eq!(m.to_string(), "127.0.0.1:8080:80/tcp");
+        assert_eq!(parse_publish("0.0.0.0:53:5353/udp").unwrap().to_string(), "0.0.0.0:53:5353/udp");
+        assert_eq!(parse_publish("[::1]:8080:80/tcp").unwrap().to_string(), "::1:8080:80/tcp");
+        for bad in ["80", "0:80", "80:0", "x:80", "70000:80", "8080:80/sctp", "1.2.3:80:80", ""] {
+            assert!(parse_publish(bad).is_err(), "{bad:?} accepted");
+        }
+        let spec = run(&["--publish", "8080:80", "true"]).unwrap();
+        assert_eq!(spec.network, Network::Slirp4netns, "--publish implies -n");
     }
 
     #[test]

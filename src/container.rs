@@ -97,11 +97,17 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
     if spec.network == Network::Slirp4netns {
-        let slirp = container.network.insert(Slirp4netns::start(pid.as_raw())?);
+        // Its API socket, when ports are published, sits in the mountpoint
+        // directory: private to the caller, and removed with it.
+        let api_socket = (!spec.publish.is_empty()).then(|| mountpoint.path().join("slirp4netns.sock"));
+        let slirp = container.network.insert(Slirp4netns::start(pid.as_raw(), api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
             return Ok(ExitState::Signaled(sig));
         }
         slirp.confirm_ready()?;
+        for mapping in &spec.publish {
+            slirp.publish(mapping)?;
+        }
         trace::mark("network ready");
     }
     go_tx.send_go().context("releasing the container")?;

@@ -35,6 +35,8 @@ pub struct Slirp4netns {
     ready: std::os::fd::OwnedFd,
     /// Its stderr, quoted if it fails.
     log: std::os::fd::OwnedFd,
+    /// Its API socket, for --publish; removed on drop.
+    api_socket: Option<std::path::PathBuf>,
     /// Closing this makes slirp4netns exit by itself, even if zookeeper is
     /// killed and cannot stop it (its --exit-fd).
     _exit_signal: std::os::fd::OwnedFd,
@@ -43,7 +45,7 @@ pub struct Slirp4netns {
 impl Slirp4netns {
     /// Starts slirp4netns for the container `pid` with the assignment's
     /// arguments. Wait for [`Self::ready_fd`], then call [`Self::confirm_ready`].
-    pub fn start(pid: i32) -> Result<Slirp4netns> {
+    pub fn start(pid: i32, api_socket: Option<&std::path::Path>) -> Result<Slirp4netns> {
         use nix::fcntl::OFlag;
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
@@ -62,6 +64,7 @@ impl Slirp4netns {
             .args(["--disable-host-loopback", "--mtu=65521", "--enable-seccomp", "--enable-ipv6"])
             .arg(format!("--ready-fd={ready_fd}"))
             .arg(format!("--exit-fd={exit_fd}"))
+            .args(api_socket.map(|path| format!("--api-socket={}", path.display())))
             .args(["-c", &pid.to_string(), "eth0"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -80,7 +83,8 @@ impl Slirp4netns {
         }
         let child = command.spawn().with_context(|| format!("starting {}", program.display()))?;
         drop((ready_write, exit_read));
-        Ok(Slirp4netns { child, ready: ready_read, log, _exit_signal: exit_write })
+        let api_socket = api_socket.map(std::path::Path::to_path_buf);
+        Ok(Slirp4netns { child, ready: ready_read, log, api_socket, _exit_signal: exit_write })
     }
 
     /// Readable once slirp4netns is ready, or has failed.
@@ -105,9 +109,45 @@ impl Slirp4netns {
     }
 }
 
+impl Slirp4netns {
+    /// Forwards `mapping` from the host into the container, through
+    /// slirp4netns's API (its `add_hostfwd` command).
+    pub fn publish(&self, mapping: &crate::spec::PortMapping) -> Result<()> {
+        use std::io::{BufRead, Write};
+        let socket = self.api_socket.as_ref().context("slirp4netns was started without its API socket")?;
+        let request = format!(
+            "{{\"execute\": \"add_hostfwd\", \"arguments\": {{\"proto\": \"{}\", \"host_addr\": \"{}\", \"host_port\": {}, \"guest_port\": {}}}}}\n",
+            if mapping.udp { "udp" } else { "tcp" },
+            mapping.host_ip,
+            mapping.host_port,
+            mapping.container_port
+        );
+        let mut stream = std::os::unix::net::UnixStream::connect(socket)
+            .with_context(|| format!("--publish {mapping}: connecting to slirp4netns"))?;
+        stream
+            .write_all(request.as_bytes())
+            .with_context(|| format!("--publish {mapping}: asking slirp4netns"))?;
+        let mut answer = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut answer)
+            .with_context(|| format!("--publish {mapping}"))?;
+        if answer.contains("\"return\"") {
+            return Ok(());
+        }
+        // {"error": {"desc": "..."}}
+        let reason = answer.split("\"desc\"").nth(1).map_or(answer.trim(), |rest| {
+            rest.trim_start_matches([' ', ':', '"']).split('"').next().unwrap_or("")
+        });
+        anyhow::bail!("--publish {mapping}: {reason}")
+    }
+}
+
 impl Drop for Slirp4netns {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if let Some(socket) = &self.api_socket {
+            let _ = std::fs::remove_file(socket);
+        }
     }
 }

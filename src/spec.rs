@@ -23,6 +23,8 @@ pub struct ContainerSpec {
     pub mount_proc: bool,
     pub resources: Resources,
     pub network: Network,
+    /// Host ports forwarded into the container (with a network).
+    pub publish: Vec<PortMapping>,
     /// Run a minimal init as pid 1, with the command as its child.
     pub init: bool,
     /// After a stop signal, how long the container may take to end before
@@ -66,6 +68,22 @@ pub enum Network {
     LoopbackOnly,
     /// A user-space stack (slirp4netns) behind eth0.
     Slirp4netns,
+}
+
+/// `--publish [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortMapping {
+    pub host_ip: std::net::IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+    pub udp: bool,
+}
+
+impl std::fmt::Display for PortMapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proto = if self.udp { "udp" } else { "tcp" };
+        write!(f, "{}:{}:{}/{proto}", self.host_ip, self.host_port, self.container_port)
+    }
 }
 
 impl Process {

@@ -157,3 +157,71 @@ fn names_resolve_to_the_container_and_dns_to_the_forwarder() {
         assert_eq!(inside, "nameserver 10.0.2.3\n");
     }
 }
+
+fn free_port(udp: bool) -> u16 {
+    if udp {
+        std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    } else {
+        std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    }
+}
+
+#[test]
+fn published_ports_reach_the_container_from_host_loopback() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    // TCP: a server in the container answers a client on the host's 127.0.0.1.
+    let port = free_port(false);
+    let publish = format!("{port}:80");
+    let server =
+        zookeeper(USER, &["-r", rootfs, "--publish", &publish, "sh", "-c", "echo hello-tcp | nc -l -p 80"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut s, &mut reply)?;
+            Ok(reply)
+        });
+        match attempt {
+            Ok(reply) if !reply.is_empty() => break reply,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no answer through the published port: {other:?}"),
+        }
+    };
+    assert_eq!(reply, "hello-tcp\n");
+    assert!(server.wait_with_output().unwrap().status.success());
+
+    // UDP: datagrams sent to the host port arrive in the container.
+    let port = free_port(true);
+    let publish = format!("127.0.0.1:{port}:5353/udp");
+    let mut receiver =
+        zookeeper(USER, &["-r", rootfs, "--publish", &publish, "zoo-probe", "udp-recv", "5353"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut listening = [0u8; 10];
+    std::io::Read::read_exact(receiver.stdout.as_mut().unwrap(), &mut listening).unwrap();
+    std::net::UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"hello-udp\n", ("127.0.0.1", port)).unwrap();
+    let out = receiver.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "hello-udp\n");
+    assert!(out.status.success());
+}
+
+#[test]
+fn a_port_that_cannot_be_published_is_one_clear_line() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    // 192.0.2.1 (TEST-NET-1) is no address of this host: binding it fails, nothing is sent.
+    let out = run_in_rootfs(USER, &["--publish", "192.0.2.1:18081:80", "true"]);
+    fails_with(
+        &out,
+        125,
+        "--publish 192.0.2.1:18081:80/tcp: bad request: add_hostfwd: slirp_add_hostfwd failed",
+    );
+    let _ = fx;
+}

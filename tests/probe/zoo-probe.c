@@ -10,6 +10,7 @@
  *   zoo-probe alloc MB      allocate and touch MB mebibytes, then print "allocated"
  *   zoo-probe spin MS       busy-loop for MS ms of wall time, print the CPU ms it got
  *   zoo-probe forks N       try to start N processes that wait; print how many started
+ *   zoo-probe udp-recv PORT print the first UDP datagram that arrives on PORT
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  */
 #define _GNU_SOURCE
@@ -19,6 +20,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -107,6 +110,23 @@ int main(int argc, char **argv)
 		while (wait(NULL) > 0)
 			;
 		printf("%d\n", started);
+		return 0;
+	}
+	if (strcmp(argv[1], "udp-recv") == 0 && argc == 3) {
+		struct sockaddr_in addr = { .sin_family = AF_INET, .sin_port = htons(atoi(argv[2])) };
+		char datagram[512];
+		ssize_t n;
+		int sock = socket(AF_INET, SOCK_DGRAM, 0);
+		if (sock < 0 || bind(sock, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+			perror("udp-recv");
+			return 1;
+		}
+		printf("listening\n");
+		fflush(stdout);
+		n = recv(sock, datagram, sizeof(datagram), 0);
+		if (n < 0)
+			return 1;
+		fwrite(datagram, 1, n, stdout);
 		return 0;
 	}
 	if (strcmp(argv[1], "orphan") == 0) {
