@@ -6,16 +6,6 @@
 mod common;
 
 use common::*;
-use std::collections::BTreeSet;
-
-fn zoo_tmp_dirs() -> BTreeSet<String> {
-    std::fs::read_dir("/tmp")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with("zoo."))
-        .collect()
-}
 
 /// Processes owned by the test users (the containers run as them or their
 /// subordinate ids on the host).

@@ -7,25 +7,6 @@ mod common;
 
 use common::*;
 
-fn zoo_cgroups() -> Vec<String> {
-    let mut found = Vec::new();
-    for hierarchy in ["memory", "cpu", "pids", "unified"] {
-        let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(hierarchy)];
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-            for entry in entries.flatten() {
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    if entry.file_name().to_string_lossy().starts_with("zoo-") {
-                        found.push(entry.path().display().to_string());
-                    }
-                    stack.push(entry.path());
-                }
-            }
-        }
-    }
-    found
-}
-
 fn on_cgroup_v1() -> bool {
     let v1 = std::path::Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
     if !v1 {

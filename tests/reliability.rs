@@ -15,32 +15,6 @@ fn turn() -> std::sync::MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn zoo_tmp_dirs() -> BTreeSet<String> {
-    std::fs::read_dir("/tmp")
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("zoo."))
-        .collect()
-}
-
-fn zoo_cgroups() -> BTreeSet<String> {
-    let mut found = BTreeSet::new();
-    let mut stack = vec![std::path::PathBuf::from("/sys/fs/cgroup")];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
-        for entry in entries.flatten() {
-            if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                if entry.file_name().to_string_lossy().starts_with("zoo-") {
-                    found.insert(entry.path().display().to_string());
-                }
-                stack.push(entry.path());
-            }
-        }
-    }
-    found
-}
-
 /// Processes of the test users and their subordinate ids, and slirp4netns.
 fn container_processes() -> Vec<String> {
     let (uid, _) = ids_of(RANGED_USER);

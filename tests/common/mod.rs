@@ -191,3 +191,31 @@ pub fn parse_map(text: &str) -> Vec<(u32, u32, u32)> {
         })
         .collect()
 }
+
+/// The `/tmp/zoo.*` directories on the host.
+pub fn zoo_tmp_dirs() -> std::collections::BTreeSet<String> {
+    std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("zoo."))
+        .collect()
+}
+
+/// Every `zoo-*` cgroup on the host, in any hierarchy.
+pub fn zoo_cgroups() -> std::collections::BTreeSet<String> {
+    let mut found = std::collections::BTreeSet::new();
+    let mut stack = vec![PathBuf::from("/sys/fs/cgroup")];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                if entry.file_name().to_string_lossy().starts_with("zoo-") {
+                    found.insert(entry.path().display().to_string());
+                }
+                stack.push(entry.path());
+            }
+        }
+    }
+    found
+}
