@@ -65,9 +65,10 @@ unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $work/bundle && 
     -n zookeeper '$work/zookeeper -r $rootfs -P /bin/true' \
     -n crun 'crun run zk-bench-crun' \
     -n runc 'runc run zk-bench-runc'"
-echo "== networking: -n (slirp4netns) against none"
+echo "== networking: slirp4netns and pasta against none"
 as $user hyperfine -N --warmup 10 --runs 50 --export-json "$work/out/net.json" \
     -n "zookeeper -n" "$work/zookeeper -r $rootfs -n /bin/true" \
+    -n "zookeeper --network pasta" "$work/zookeeper -r $rootfs --network pasta /bin/true" \
     -n "zookeeper" "$work/zookeeper -r $rootfs /bin/true"
 
 # The supervisor's peak RSS while a container runs.

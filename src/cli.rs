@@ -55,6 +55,10 @@ struct Args {
     #[arg(short = 'n', long = "net")]
     net: bool,
 
+    /// The network backend: slirp4netns (what -n gives), pasta, or none
+    #[arg(long = "network", value_name = "BACKEND", value_parser = parse_network)]
+    network: Option<Network>,
+
     /// Forward a host port into the container (implies -n); HOST_IP
     /// defaults to 127.0.0.1, the protocol to tcp; repeatable
     #[arg(long = "publish", value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]", value_parser = parse_publish)]
@@ -188,10 +192,13 @@ where
         root: args.rootfs,
         mount_proc: args.mount_proc,
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
-        network: if args.net || !args.publish.is_empty() {
-            Network::Slirp4netns
-        } else {
-            Network::LoopbackOnly
+        network: match args.network {
+            Some(Network::LoopbackOnly) if args.net || !args.publish.is_empty() => {
+                return Err(UsageError("--network none contradicts -n and --publish".into()));
+            }
+            Some(network) => network,
+            None if args.net || !args.publish.is_empty() => Network::Slirp4netns,
+            None => Network::LoopbackOnly,
         },
         publish: args.publish,
         init: args.init,
@@ -277,6 +284,15 @@ fn parse_positive(text: &str) -> Result<u32, String> {
         Ok(0) => Err("must be greater than 0".into()),
         Ok(n) => Ok(n),
         Err(_) => Err("the number is too large".into()),
+    }
+}
+
+fn parse_network(text: &str) -> Result<Network, String> {
+    match text {
+        "slirp4netns" => Ok(Network::Slirp4netns),
+        "pasta" => Ok(Network::Pasta),
+        "none" => Ok(Network::LoopbackOnly),
+        _ => Err("use slirp4netns, pasta or none".into()),
     }
 }
 
@@ -439,6 +455,10 @@ mod tests {
         }
         let spec = run(&["--publish", "8080:80", "true"]).unwrap();
         assert_eq!(spec.network, Network::Slirp4netns, "--publish implies -n");
+        assert_eq!(run(&["--network", "pasta", "true"]).unwrap().network, Network::Pasta);
+        assert_eq!(run(&["--network=none", "true"]).unwrap().network, Network::LoopbackOnly);
+        assert!(run(&["--network", "none", "-n", "true"]).is_err());
+        assert!(run(&["--network", "bridge", "true"]).is_err());
     }
 
     #[test]

@@ -85,7 +85,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             })
         }
     };
-    let mut container = Container { pid, reaped: false, network: None, cgroup: None };
+    let mut container = Container { pid, reaped: false, network: None, pasta: None, cgroup: None };
     // While it holds the container, no other process of the caller's may
     // trace zookeeper or read its memory. (Not before clone: the child needs
     // to be dumpable for newuidmap to accept it.)
@@ -108,6 +108,11 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         for mapping in &spec.publish {
             slirp.publish(mapping)?;
         }
+        trace::mark("network ready");
+    }
+    if spec.network == Network::Pasta {
+        let pid_file = mountpoint.path().join("pasta.pid");
+        container.pasta = Some(crate::network::Pasta::start(pid.as_raw(), &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
     go_tx.send_go().context("releasing the container")?;
@@ -149,6 +154,7 @@ struct Container {
     pid: Pid,
     reaped: bool,
     network: Option<Slirp4netns>,
+    pasta: Option<crate::network::Pasta>,
     cgroup: Option<ContainerCgroup>,
 }
 

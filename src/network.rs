@@ -151,3 +151,93 @@ impl Drop for Slirp4netns {
         }
     }
 }
+
+/// pasta (from passt), the faster user-space stack (SPEC.md section 4).
+/// It configures the container's interface like the host's and forwards
+/// only the ports asked for. It goes into the background once the network
+/// is up: that exit is its ready signal, and its pid file names the daemon,
+/// which zookeeper holds by a pidfd, stops and waits for on drop.
+pub struct Pasta {
+    daemon: Option<std::os::fd::OwnedFd>,
+    pid_file: std::path::PathBuf,
+}
+
+impl Pasta {
+    pub fn start(
+        pid: i32,
+        publish: &[crate::spec::PortMapping],
+        pid_file: &std::path::Path,
+    ) -> Result<Pasta> {
+        let program = crate::idmap::find_in_path("pasta")
+            .context("--network pasta needs pasta, which is not installed (Debian: apt install passt)")?;
+        let mut command = std::process::Command::new(&program);
+        command.args(["--config-net", "--quiet", "-T", "none", "-U", "none"]);
+        if nix::unistd::geteuid().is_root() {
+            // pasta drops root for nobody, who may not enter the container.
+            command.args(["--runas", "0"]);
+        }
+        let (tcp, udp): (Vec<&crate::spec::PortMapping>, Vec<_>) = publish.iter().partition(|m| !m.udp);
+        for (flag, mappings) in [("-t", tcp), ("-u", udp)] {
+            if mappings.is_empty() {
+                command.args([flag, "none"]);
+            }
+            for m in mappings {
+                command.arg(flag).arg(format!("{}/{}:{}", m.host_ip, m.host_port, m.container_port));
+            }
+        }
+        let output = command
+            .arg("--pid")
+            .arg(pid_file)
+            .arg(pid.to_string())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .with_context(|| format!("starting {}", program.display()))?;
+        let mut pasta = Pasta { daemon: None, pid_file: pid_file.to_path_buf() };
+        if !output.status.success() {
+            let text = String::from_utf8_lossy(&output.stderr);
+            let reason =
+                text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("it failed").trim().to_string();
+            anyhow::bail!("pasta could not set up the network: {reason}");
+        }
+        // This pasta (Debian 12's) goes into the background before the
+        // interface is configured, and has no other ready signal: wait
+        // until the container's network namespace has its default route.
+        let routes = format!("/proc/{pid}/net/route");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !std::fs::read_to_string(&routes)
+            .is_ok_and(|table| table.lines().skip(1).any(|l| l.split_whitespace().nth(1) == Some("00000000")))
+        {
+            if std::time::Instant::now() > deadline {
+                anyhow::bail!("pasta did not configure the container's network in time");
+            }
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        }
+        let daemon: i32 = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .context("pasta wrote no pid file")?;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, daemon, 0) };
+        if fd >= 0 {
+            // SAFETY: the kernel just returned this descriptor to us.
+            pasta.daemon = Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd as i32) });
+        }
+        Ok(pasta)
+    }
+}
+
+impl Drop for Pasta {
+    fn drop(&mut self) {
+        if let Some(daemon) = &self.daemon {
+            use std::os::fd::{AsFd, AsRawFd};
+            // SAFETY: a signal to the process the pidfd holds; no memory is passed.
+            // SIGKILL: pasta keeps no state, and lets SIGTERM wait for its own
+            // once-a-second check that the namespace is gone.
+            unsafe { libc::syscall(libc::SYS_pidfd_send_signal, daemon.as_raw_fd(), libc::SIGKILL, 0, 0) };
+            // Not our child (it daemonized): wait until the pidfd says it is gone.
+            let mut fds = [nix::poll::PollFd::new(daemon.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16));
+        }
+        let _ = std::fs::remove_file(&self.pid_file);
+    }
+}

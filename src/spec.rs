@@ -68,6 +68,8 @@ pub enum Network {
     LoopbackOnly,
     /// A user-space stack (slirp4netns) behind eth0.
     Slirp4netns,
+    /// pasta (from passt): a faster user-space stack, the host's addresses.
+    Pasta,
 }
 
 /// `--publish [HOST_IP:]HOST_PORT:CONTAINER_PORT[/tcp|/udp]`.

@@ -225,3 +225,70 @@ fn a_port_that_cannot_be_published_is_one_clear_line() {
     );
     let _ = fx;
 }
+
+fn pasta_processes() -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "pasta"))
+        .count()
+}
+
+#[test]
+fn pasta_configures_the_network_publishes_ports_and_goes_away() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    let before = pasta_processes();
+    for who in [USER, As::Root] {
+        let out = ok(run_in_rootfs(
+            who,
+            &["--network", "pasta", "sh", "-c", "ip -o -4 addr show scope global; ip route show default"],
+        ));
+        assert!(out.contains("inet ") && out.contains("default via"), "as {who:?}: {out}");
+        assert!(
+            ok(run_in_rootfs(who, &["--network", "pasta", "ip", "-o", "link", "show", "lo"]))
+                .contains("LOOPBACK,UP")
+        );
+    }
+    let port = free_port(false);
+    let publish = format!("{port}:80");
+    let server = zookeeper(
+        USER,
+        &[
+            "-r",
+            rootfs,
+            "--network",
+            "pasta",
+            "--publish",
+            &publish,
+            "sh",
+            "-c",
+            "echo hello-pasta | nc -l -p 80",
+        ],
+    )
+    .stdout(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let reply = loop {
+        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut s, &mut reply)?;
+            Ok(reply)
+        });
+        match attempt {
+            Ok(reply) if !reply.is_empty() => break reply,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no answer through pasta's published port: {other:?}"),
+        }
+    };
+    assert_eq!(reply, "hello-pasta\n");
+    assert!(server.wait_with_output().unwrap().status.success());
+    assert_eq!(pasta_processes(), before, "pasta outlived zookeeper");
+    // A failing command and a bad option leave none either.
+    fails_with(&run_in_rootfs(USER, &["--network", "pasta", "no-such-command"]), 127, "not found");
+    fails_with(&run_in_rootfs(USER, &["--network", "none", "-n", "true"]), 125, "--network none contradicts");
+    assert_eq!(pasta_processes(), before);
+}
