@@ -230,7 +230,15 @@ fn pasta_processes() -> usize {
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "pasta"))
+        // pasta re-executes itself as passt.avx2 where the CPU has AVX2.
+        // Zombies (its helpers, handed to init) are gone, just not reaped yet.
+        .filter(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { return false };
+            let comm = &stat[open + 1..close];
+            let state = stat[close + 1..].split_whitespace().next().unwrap_or("");
+            matches!(comm, "pasta" | "passt" | "pasta.avx2" | "passt.avx2") && state != "Z"
+        })
         .count()
 }
 
@@ -291,4 +299,22 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
     fails_with(&run_in_rootfs(USER, &["--network", "pasta", "no-such-command"]), 127, "not found");
     fails_with(&run_in_rootfs(USER, &["--network", "none", "-n", "true"]), 125, "--network none contradicts");
     assert_eq!(pasta_processes(), before);
+
+    // pasta does not notice a SIGKILLed zookeeper; --cleanup stops it.
+    let mut child = zookeeper(USER, &["-r", rootfs, "--network", "pasta", "sh", "-c", "echo up; sleep 100"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut up = [0u8; 3];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+    assert_eq!(pasta_processes(), before + 1);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let removed = ok(zookeeper(USER, &["--cleanup"]).output().unwrap());
+    assert!(removed.contains("/pasta.pid"), "{removed}");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pasta_processes() != before {
+        assert!(Instant::now() < deadline, "pasta survived --cleanup");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
