@@ -15,7 +15,7 @@ RUNS=${RUNS:-300}
 WARMUP=${WARMUP:-30}
 
 export DEBIAN_FRONTEND=noninteractive
-for pkg in hyperfine crun runc bubblewrap; do
+for pkg in hyperfine crun runc bubblewrap iperf3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
         apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
 done
@@ -71,6 +71,23 @@ as $user hyperfine -N --warmup 10 --runs 50 --export-json "$work/out/net.json" \
     -n "zookeeper --network pasta" "$work/zookeeper -r $rootfs --network pasta /bin/true" \
     -n "zookeeper" "$work/zookeeper -r $rootfs /bin/true"
 
+# Throughput through a published port, host loopback -> container, each backend.
+throughput() { # backend -> Gbit/s
+    local port
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    as $user "$work/zookeeper" --network "$1" --publish "$port:5201" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+    local server=$! tries=0
+    until as $user iperf3 -c 127.0.0.1 -p "$port" -t 3 -J >"$work/out/iperf-$1.json" 2>/dev/null; do
+        tries=$((tries + 1)); [ $tries -lt 50 ] || break; sleep 0.1
+    done
+    wait $server || true
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$work/out/iperf-$1.json" 2>/dev/null || echo "n/a"
+}
+echo "== throughput through a published port (iperf3, 3 s)"
+tp_slirp=$(throughput slirp4netns)
+tp_pasta=$(throughput pasta)
+echo "slirp4netns $tp_slirp Gbit/s, pasta $tp_pasta Gbit/s"
+
 # The supervisor's peak RSS while a container runs.
 as $user "$work/zookeeper" -r "$rootfs" sleep 1 &
 sleep 0.5
@@ -79,9 +96,9 @@ rss=$(awk '/VmHWM/{print $2}' /proc/$zk/status)
 wait
 size=$(stat -c %s target/release/zookeeper)
 
-python3 - "$work" "$rss" "$size" <<'PY' | tee bench/results.md
+python3 - "$work" "$rss" "$size" "$tp_slirp" "$tp_pasta" <<'PY' | tee bench/results.md
 import json, sys, platform, os
-work, rss, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+work, rss, size, tp_slirp, tp_pasta = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
 print(f"Machine: {os.cpu_count()} CPUs, kernel {platform.release()}\n")
 def table(name, title, base):
     results = json.load(open(f"{work}/out/{name}.json"))["results"]
@@ -94,5 +111,6 @@ table("ranged", "Rootless, subordinate range: start -> /bin/true -> torn down", 
 table("single", "Rootless, one-id map", "zookeeper")
 table("root", "As root", "zookeeper")
 table("net", "Networking", "zookeeper")
+print(f"Throughput through a published port (iperf3 from host loopback, 3 s, default root): slirp4netns {tp_slirp} Gbit/s, pasta {tp_pasta} Gbit/s.\n")
 print(f"Supervisor peak RSS (VmHWM) while a container runs: {rss} KiB. Release binary: {size/1024:.0f} KiB.")
 PY

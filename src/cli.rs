@@ -64,6 +64,11 @@ struct Args {
     #[arg(long = "publish", value_name = "[HOST_IP:]HOST_PORT:CONTAINER_PORT[/PROTO]", value_parser = parse_publish)]
     publish: Vec<PortMapping>,
 
+    /// The MTU of the container's interface (68-65521; slirp4netns's default
+    /// is 65521)
+    #[arg(long = "mtu", value_name = "N", value_parser = parse_mtu)]
+    mtu: Option<u32>,
+
     /// Set an environment variable in the container (KEY=VALUE), or pass the
     /// caller's value of KEY; repeatable
     #[arg(long = "env", value_name = "KEY[=VALUE]", allow_hyphen_values = true, value_parser = parse_env)]
@@ -201,6 +206,7 @@ where
             None => Network::LoopbackOnly,
         },
         publish: args.publish,
+        mtu: args.mtu,
         init: args.init,
         stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
     }))
@@ -284,6 +290,13 @@ fn parse_positive(text: &str) -> Result<u32, String> {
         Ok(0) => Err("must be greater than 0".into()),
         Ok(n) => Ok(n),
         Err(_) => Err("the number is too large".into()),
+    }
+}
+
+fn parse_mtu(text: &str) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(mtu @ 68..=65521) => Ok(mtu),
+        _ => Err("expected a whole number from 68 (IPv4's minimum) to 65521 (slirp4netns's maximum)".into()),
     }
 }
 
@@ -459,6 +472,10 @@ mod tests {
         assert_eq!(run(&["--network=none", "true"]).unwrap().network, Network::LoopbackOnly);
         assert!(run(&["--network", "none", "-n", "true"]).is_err());
         assert!(run(&["--network", "bridge", "true"]).is_err());
+        assert_eq!(run(&["--mtu", "1500", "-n", "true"]).unwrap().mtu, Some(1500));
+        for bad in ["0", "67", "65522", "x", ""] {
+            assert!(run(&["--mtu", bad, "-n", "true"]).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

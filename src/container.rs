@@ -100,7 +100,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         // Its API socket, when ports are published, sits in the mountpoint
         // directory: private to the caller, and removed with it.
         let api_socket = (!spec.publish.is_empty()).then(|| mountpoint.path().join("slirp4netns.sock"));
-        let slirp = container.network.insert(Slirp4netns::start(pid.as_raw(), api_socket.as_deref())?);
+        let slirp =
+            container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
             return Ok(ExitState::Signaled(sig));
         }
@@ -112,7 +113,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     if spec.network == Network::Pasta {
         let pid_file = mountpoint.path().join("pasta.pid");
-        container.pasta = Some(crate::network::Pasta::start(pid.as_raw(), &spec.publish, &pid_file)?);
+        container.pasta =
+            Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
     go_tx.send_go().context("releasing the container")?;

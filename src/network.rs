@@ -45,7 +45,7 @@ pub struct Slirp4netns {
 impl Slirp4netns {
     /// Starts slirp4netns for the container `pid` with the assignment's
     /// arguments. Wait for [`Self::ready_fd`], then call [`Self::confirm_ready`].
-    pub fn start(pid: i32, api_socket: Option<&std::path::Path>) -> Result<Slirp4netns> {
+    pub fn start(pid: i32, mtu: Option<u32>, api_socket: Option<&std::path::Path>) -> Result<Slirp4netns> {
         use nix::fcntl::OFlag;
         use std::os::fd::AsRawFd;
         use std::os::unix::process::CommandExt;
@@ -61,7 +61,9 @@ impl Slirp4netns {
         let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit_read.as_raw_fd());
         let mut command = std::process::Command::new(&program);
         command
-            .args(["--disable-host-loopback", "--mtu=65521", "--enable-seccomp", "--enable-ipv6"])
+            .arg("--disable-host-loopback")
+            .arg(format!("--mtu={}", mtu.unwrap_or(65521)))
+            .args(["--enable-seccomp", "--enable-ipv6"])
             .arg(format!("--ready-fd={ready_fd}"))
             .arg(format!("--exit-fd={exit_fd}"))
             .args(api_socket.map(|path| format!("--api-socket={}", path.display())))
@@ -165,6 +167,7 @@ pub struct Pasta {
 impl Pasta {
     pub fn start(
         pid: i32,
+        mtu: Option<u32>,
         publish: &[crate::spec::PortMapping],
         pid_file: &std::path::Path,
     ) -> Result<Pasta> {
@@ -172,6 +175,9 @@ impl Pasta {
             .context("--network pasta needs pasta, which is not installed (Debian: apt install passt)")?;
         let mut command = std::process::Command::new(&program);
         command.args(["--config-net", "--quiet", "-T", "none", "-U", "none"]);
+        if let Some(mtu) = mtu {
+            command.arg("--mtu").arg(mtu.to_string());
+        }
         if nix::unistd::geteuid().is_root() {
             // pasta drops root for nobody, who may not enter the container.
             command.args(["--runas", "0"]);

@@ -25,6 +25,9 @@ pub struct ContainerSpec {
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
     pub publish: Vec<PortMapping>,
+    /// The container interface's MTU; `None`: the backend's default
+    /// (65521 for slirp4netns, the assignment's).
+    pub mtu: Option<u32>,
     /// Run a minimal init as pid 1, with the command as its child.
     pub init: bool,
     /// After a stop signal, how long the container may take to end before

@@ -318,3 +318,15 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn mtu_is_what_was_asked_for_with_either_backend() {
+    let _turn = one_at_a_time();
+    for backend in ["slirp4netns", "pasta"] {
+        let out = ok(run_in_rootfs(
+            USER,
+            &["--network", backend, "--mtu", "1400", "sh", "-c", "ip -o link | grep -v LOOPBACK"],
+        ));
+        assert!(out.contains("mtu 1400"), "{backend}: {out}");
+    }
+}
