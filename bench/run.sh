@@ -77,10 +77,12 @@ throughput() { # backend -> Gbit/s
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as $user "$work/zookeeper" --network "$1" --publish "$port:5201" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
     local server=$! tries=0
+    sleep 1 # the server's start; a client that comes too early is reset
     until as $user iperf3 -c 127.0.0.1 -p "$port" -t 3 -J >"$work/out/iperf-$1.json" 2>/dev/null; do
-        tries=$((tries + 1)); [ $tries -lt 50 ] || break; sleep 0.1
+        tries=$((tries + 1)); [ $tries -lt 20 ] || break; sleep 0.5
     done
-    wait $server || true
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.2f" % (d["end"]["sum_received"]["bits_per_second"]/1e9))' "$work/out/iperf-$1.json" 2>/dev/null || echo "n/a"
 }
 echo "== throughput through a published port (iperf3, 3 s)"

@@ -330,3 +330,29 @@ fn mtu_is_what_was_asked_for_with_either_backend() {
         assert!(out.contains("mtu 1400"), "{backend}: {out}");
     }
 }
+
+#[test]
+fn pasta_publishes_udp_too() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let port = free_port(true);
+    let publish = format!("127.0.0.1:{port}:5353/udp");
+    let mut receiver = zookeeper(
+        USER,
+        &["-r", fx.rootfs.to_str().unwrap(), "--network", "pasta", "--publish", &publish, "zoo-probe", "udp-recv", "5353"],
+    )
+    .stdout(std::process::Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut listening = [0u8; 10];
+    std::io::Read::read_exact(receiver.stdout.as_mut().unwrap(), &mut listening).unwrap();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    // pasta may still be binding its side: send until the container has it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while receiver.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        socket.send_to(b"hello-udp\n", ("127.0.0.1", port)).unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = receiver.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "hello-udp\n");
+}
