@@ -294,11 +294,12 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
     };
     assert_eq!(reply, "hello-pasta\n");
     assert!(server.wait_with_output().unwrap().status.success());
-    assert_eq!(pasta_processes(), before, "pasta outlived zookeeper");
+    // (At most as many as before: one that was ending then may be gone now.)
+    assert!(pasta_processes() <= before, "pasta outlived zookeeper");
     // A failing command and a bad option leave none either.
     fails_with(&run_in_rootfs(USER, &["--network", "pasta", "no-such-command"]), 127, "not found");
     fails_with(&run_in_rootfs(USER, &["--network", "none", "-n", "true"]), 125, "--network none contradicts");
-    assert_eq!(pasta_processes(), before);
+    assert!(pasta_processes() <= before);
 
     // pasta does not notice a SIGKILLed zookeeper; --cleanup stops it.
     let mut child = zookeeper(USER, &["-r", rootfs, "--network", "pasta", "sh", "-c", "echo up; sleep 100"])
@@ -313,7 +314,7 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
     let removed = ok(zookeeper(USER, &["--cleanup"]).output().unwrap());
     assert!(removed.contains("/pasta.pid"), "{removed}");
     let deadline = Instant::now() + Duration::from_secs(5);
-    while pasta_processes() != before {
+    while pasta_processes() > before {
         assert!(Instant::now() < deadline, "pasta survived --cleanup");
         std::thread::sleep(Duration::from_millis(10));
     }
