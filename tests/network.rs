@@ -340,7 +340,17 @@ fn pasta_publishes_udp_too() {
     let publish = format!("127.0.0.1:{port}:5353/udp");
     let mut receiver = zookeeper(
         USER,
-        &["-r", fx.rootfs.to_str().unwrap(), "--network", "pasta", "--publish", &publish, "zoo-probe", "udp-recv", "5353"],
+        &[
+            "-r",
+            fx.rootfs.to_str().unwrap(),
+            "--network",
+            "pasta",
+            "--publish",
+            &publish,
+            "zoo-probe",
+            "udp-recv",
+            "5353",
+        ],
     )
     .stdout(std::process::Stdio::piped())
     .spawn()
