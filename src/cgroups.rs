@@ -86,10 +86,6 @@ impl ContainerCgroup {
         }
         Ok(Some(cgroup))
     }
-
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
-    }
 }
 
 fn is_cgroup2(path: &Path) -> bool {

@@ -185,7 +185,13 @@ fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(anyhow!("--rootfs {shown}: no such directory").into());
         }
-        Err(err) => return Err(anyhow!("--rootfs {shown}: {}", describe(&err)).into()),
+        Err(err) => {
+            let reason = match err.raw_os_error() {
+                Some(errno) => crate::error::errno_text(nix::errno::Errno::from_raw(errno)),
+                None => err.to_string(),
+            };
+            return Err(anyhow!("--rootfs {shown}: {reason}").into());
+        }
     };
     if !canonical.is_dir() {
         return Err(anyhow!("--rootfs {shown}: not a directory").into());
@@ -199,19 +205,6 @@ fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
         return Err(anyhow!("--rootfs {shown}: the host's / cannot be a container's root").into());
     }
     Ok(canonical)
-}
-
-/// An I/O error as the rest of zookeeper's messages read: lower case, no
-/// "(os error N)".
-fn describe(err: &std::io::Error) -> String {
-    match err.raw_os_error() {
-        Some(errno) => {
-            let text = nix::errno::Errno::from_raw(errno).desc();
-            let mut chars = text.chars();
-            chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
-        }
-        None => err.to_string(),
-    }
 }
 
 /// The host uid that container root has, which must own the mountpoint.

@@ -34,3 +34,10 @@ impl From<anyhow::Error> for Error {
         Error::Setup(err)
     }
 }
+
+/// An errno as zookeeper's messages read: lower case, no "(os error N)".
+pub fn errno_text(errno: nix::errno::Errno) -> String {
+    let text = errno.desc();
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_lowercase().chain(chars).collect()).unwrap_or_default()
+}

@@ -57,15 +57,7 @@ fn failure_for(shown: &str, path: &CStr, errno: Errno) -> Failure {
         // The file is there, but its #! interpreter or ELF loader is not.
         Errno::ENOENT if exists => (126, "its interpreter or dynamic loader is missing".to_string()),
         Errno::ENOENT | Errno::ENOTDIR => (127, "no such file or directory".to_string()),
-        errno => (126, lower_first(errno.desc())),
+        errno => (126, crate::error::errno_text(errno)),
     };
     Failure { exit_code, message: format!("cannot execute '{shown}': {reason}") }
-}
-
-fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => String::new(),
-    }
 }

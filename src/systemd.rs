@@ -19,16 +19,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// A unit's properties: D-Bus `a(sv)`.
 type Properties<'a> = Vec<(&'a str, Variant<Box<dyn RefArg>>)>;
 
-/// The unit name for the zookeeper process `pid`.
-pub fn scope_name(pid: u32) -> String {
-    format!("zookeeper-{pid}.scope")
-}
-
 /// Moves zookeeper into a new delegated scope; returns its cgroup path (as
 /// /proc/self/cgroup shows it).
 pub fn move_into_scope() -> Result<String> {
     let pid = std::process::id();
-    let name = scope_name(pid);
+    let name = format!("zookeeper-{pid}.scope");
     let connection = user_bus().context("connecting to the user's systemd (D-Bus)")?;
     let proxy = connection.with_proxy("org.freedesktop.systemd1", "/org/freedesktop/systemd1", TIMEOUT);
     let properties: Properties = vec![

@@ -158,6 +158,25 @@ fn names_resolve_to_the_container_and_dns_to_the_forwarder() {
     }
 }
 
+/// What a server in the container says to a client on the host's loopback
+/// that connects to `port`, retried until the server listens.
+fn fetch_through(port: u16) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+            s.set_read_timeout(Some(Duration::from_secs(2)))?;
+            let mut reply = String::new();
+            std::io::Read::read_to_string(&mut s, &mut reply)?;
+            Ok(reply)
+        });
+        match attempt {
+            Ok(reply) if !reply.is_empty() => return reply,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            other => panic!("no answer through published port {port}: {other:?}"),
+        }
+    }
+}
+
 fn free_port(udp: bool) -> u16 {
     if udp {
         std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -179,20 +198,7 @@ fn published_ports_reach_the_container_from_host_loopback() {
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            let mut reply = String::new();
-            std::io::Read::read_to_string(&mut s, &mut reply)?;
-            Ok(reply)
-        });
-        match attempt {
-            Ok(reply) if !reply.is_empty() => break reply,
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("no answer through the published port: {other:?}"),
-        }
-    };
+    let reply = fetch_through(port);
     assert_eq!(reply, "hello-tcp\n");
     assert!(server.wait_with_output().unwrap().status.success());
 
@@ -278,20 +284,7 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
     .stdout(std::process::Stdio::null())
     .spawn()
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let reply = loop {
-        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
-            s.set_read_timeout(Some(Duration::from_secs(2)))?;
-            let mut reply = String::new();
-            std::io::Read::read_to_string(&mut s, &mut reply)?;
-            Ok(reply)
-        });
-        match attempt {
-            Ok(reply) if !reply.is_empty() => break reply,
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
-            other => panic!("no answer through pasta's published port: {other:?}"),
-        }
-    };
+    let reply = fetch_through(port);
     assert_eq!(reply, "hello-pasta\n");
     assert!(server.wait_with_output().unwrap().status.success());
     // (At most as many as before: one that was ending then may be gone now.)
