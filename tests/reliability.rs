@@ -213,11 +213,20 @@ fn a_container_that_ignores_stop_signals_is_killed_after_the_timeout_or_a_second
     let before = snapshot();
     let fx = fixture();
     let rootfs = fx.rootfs.to_str().unwrap();
-    // sh as pid 1 has no handler for TERM or INT: the kernel drops them.
+    // The command ignores every stop signal, as a wedged service would.
+    // (Not by leaving them at their default: busybox `sh -c` catches INT.)
     for (signals, timeout) in [(&[libc::SIGTERM][..], "1"), (&[libc::SIGINT, libc::SIGINT][..], "60")] {
         let mut child = zookeeper(
             As::User(RANGED_USER),
-            &["-r", rootfs, "--stop-timeout", timeout, "sh", "-c", "echo up; sleep 100; true"],
+            &[
+                "-r",
+                rootfs,
+                "--stop-timeout",
+                timeout,
+                "sh",
+                "-c",
+                "trap '' HUP INT QUIT TERM; echo up; exec sleep 100",
+            ],
         )
         .stdout(Stdio::piped())
         .spawn()
