@@ -2,7 +2,6 @@
 //! the parent, become root, hostname, loopback, filesystem, signals, exec.
 
 use std::ffi::CString;
-use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
@@ -10,7 +9,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::RootSource;
 use crate::spec::{ContainerSpec, HOSTNAME};
-use crate::sync::{Failure, Receiver, Sender};
+use crate::sync::{Failure, Go, Receiver, Sender};
 use crate::trace;
 
 /// What the child needs, all prepared before clone() so the child allocates
@@ -25,14 +24,9 @@ pub struct ChildContext<'a> {
     pub setup: Setup<'a>,
 }
 
-/// The child's own set-up steps' inputs.
+/// The child's own set-up steps' inputs, known before clone().
 pub struct Setup<'a> {
     pub spec: &'a ContainerSpec,
-    /// Where the container's root is built.
-    pub mountpoint: &'a Path,
-    pub setgroups_allowed: bool,
-    /// Built by the parent; loaded last, just before exec.
-    pub seccomp: &'a libseccomp::ScmpFilterContext,
     /// With a terminal: where the pty's master goes to the parent.
     pub pty_socket: Option<std::os::fd::OwnedFd>,
 }
@@ -44,11 +38,11 @@ pub fn run(ctx: ChildContext) -> ! {
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if !go.wait_for_go() {
+    let Some(go) = go.wait_for_go() else {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
-    }
-    let failure = match (set_up(&setup), exit_report) {
+    };
+    let failure = match (set_up(&setup, &go), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
         (Ok(()), None) => crate::exec::exec_command(&argv, &env),
         (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
@@ -59,11 +53,11 @@ pub fn run(ctx: ChildContext) -> ! {
 
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
-fn set_up(setup: &Setup) -> Result<()> {
+fn set_up(setup: &Setup, go: &Go) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
     crate::namespaces::enter_cgroup_namespace()?;
-    become_root(setup.setgroups_allowed)?;
+    become_root(go.setgroups_allowed)?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
     crate::network::bring_up_loopback()?;
     let source = match &spec.root {
@@ -72,7 +66,7 @@ fn set_up(setup: &Setup) -> Result<()> {
     };
     trace::mark("child: identity, hostname, loopback");
     let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
-    crate::rootfs::enter(source, setup.mountpoint, spec.mount_proc, dns)?;
+    crate::rootfs::enter(source, &go.mountpoint, spec.mount_proc, dns)?;
     trace::mark("child: filesystem");
     reset_signals()?;
     close_inherited_fds();
@@ -84,7 +78,7 @@ fn set_up(setup: &Setup) -> Result<()> {
     }
     crate::capabilities::drop_dangerous()?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
-    crate::seccomp::install(setup.seccomp)?;
+    crate::seccomp::install(&go.seccomp)?;
     trace::mark("child: confined, exec");
     Ok(())
 }

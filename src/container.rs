@@ -21,7 +21,7 @@ use crate::rootfs::Mountpoint;
 use crate::signals::{Supervisor, reap};
 use crate::spec::{ContainerSpec, Network};
 use crate::status::ExitState;
-use crate::sync::channel;
+use crate::sync::{Go, channel};
 use crate::terminal::Terminal;
 use crate::trace;
 
@@ -33,17 +33,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let env = to_cstrings(&spec.process.env, "the environment")?;
     trace::mark("described");
 
-    let ids = IdMapPlan::for_current_caller();
-    trace::mark("id maps planned");
-    if let Some(notice) = &ids.notice {
-        eprintln!("zookeeper: {notice}");
-    }
-    let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
-    trace::mark("mountpoint created");
-
+    // Only what must precede clone() comes first: everything else the
+    // parent prepares while the id-map helpers run (see below).
     crate::cgroups::prepare(&spec.resources)?;
-    let seccomp = crate::seccomp::build()?;
-    trace::mark("seccomp filter built");
     let supervisor = Supervisor::block(spec.stop_timeout)?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
@@ -75,13 +67,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
-                setup: Setup {
-                    spec,
-                    mountpoint: mountpoint.path(),
-                    setgroups_allowed: ids.setgroups_allowed,
-                    seccomp: &seccomp,
-                    pty_socket: pty_child,
-                },
+                setup: Setup { spec, pty_socket: pty_child },
             })
         }
     };
@@ -91,8 +77,19 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // to be dumpable for newuidmap to accept it.)
     nix::sys::prctl::set_dumpable(false).context("making zookeeper non-dumpable")?;
 
-    // The parent's set-up; the child waits on the go channel meanwhile.
-    ids.install(pid.as_raw()).context("installing the id maps")?;
+    // The parent's set-up; the child waits on the go channel meanwhile. The
+    // set-id helpers take the longest: what needs no id map is done while
+    // they run.
+    let ids = IdMapPlan::for_current_caller();
+    if let Some(notice) = &ids.notice {
+        eprintln!("zookeeper: {notice}");
+    }
+    let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
+    trace::mark("id maps started");
+    let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
+    let seccomp = crate::seccomp::compile()?;
+    trace::mark("mountpoint created, seccomp filter compiled");
+    installing.finish().context("installing the id maps")?;
     trace::mark("id maps installed");
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
@@ -117,7 +114,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    go_tx.send_go().context("releasing the container")?;
+    let go = Go { mountpoint: mountpoint.path().to_owned(), setgroups_allowed: ids.setgroups_allowed, seccomp };
+    go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 
     let mut terminal = match &pty_parent {

@@ -190,17 +190,36 @@ impl IdMapPlan {
         plan(&Caller::current(), &read(IdKind::User), &read(IdKind::Group), find_in_path)
     }
 
-    /// Installs both maps for the process `pid`, the helpers in parallel.
-    pub fn install(&self, pid: i32) -> Result<()> {
+    /// Starts installing both maps for the process `pid`: the set-id
+    /// helpers run in parallel, and zookeeper may do other set-up while they
+    /// do; [`Installing::finish`] waits for them.
+    pub fn start_install(&self, pid: i32) -> Result<Installing<'_>> {
         let uid_helper = self.uid.spawn_helper(pid)?;
         let gid_helper = self.gid.spawn_helper(pid);
+        Ok(Installing { plan: self, pid, uid_helper, gid_helper })
+    }
+}
+
+/// Id maps on their way in; the helpers are running.
+pub struct Installing<'a> {
+    plan: &'a IdMapPlan,
+    pid: i32,
+    uid_helper: Option<std::process::Child>,
+    gid_helper: Result<Option<std::process::Child>>,
+}
+
+impl Installing<'_> {
+    /// Waits for the helpers (or writes the maps that need none); both
+    /// helpers are waited for even when one fails.
+    pub fn finish(self) -> Result<()> {
+        let Installing { plan, pid, uid_helper, gid_helper } = self;
         let uid_result = match uid_helper {
-            Some(child) => self.uid.finish_helper(child),
-            None => self.uid.write_directly(pid, !self.setgroups_allowed),
+            Some(child) => plan.uid.finish_helper(child),
+            None => plan.uid.write_directly(pid, !plan.setgroups_allowed),
         };
         let gid_result = match gid_helper {
-            Ok(Some(child)) => self.gid.finish_helper(child),
-            Ok(None) => self.gid.write_directly(pid, !self.setgroups_allowed),
+            Ok(Some(child)) => plan.gid.finish_helper(child),
+            Ok(None) => plan.gid.write_directly(pid, !plan.setgroups_allowed),
             Err(err) => Err(err),
         };
         uid_result.and(gid_result)

@@ -71,7 +71,7 @@ const CREATORS: &[(&str, u32, u32)] = &[("open", 1, 2), ("openat", 2, 3)];
 /// O_TMPFILE without the O_DIRECTORY bit it is defined with.
 const O_TMPFILE_ONLY: u64 = (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64;
 
-/// Builds the filter; [`install`] loads it.
+/// Builds the filter; [`compile`] turns it into the program [`install`] loads.
 pub fn build() -> Result<ScmpFilterContext> {
     let mut filter = ScmpFilterContext::new(ScmpAction::Allow).context("creating the seccomp filter")?;
     // zookeeper sets no_new_privs itself (capabilities::...), in the order it chooses.
@@ -124,10 +124,65 @@ pub fn build() -> Result<ScmpFilterContext> {
     Ok(filter)
 }
 
-/// Loads `filter` into the calling thread; it passes to every child and
+/// The filter compiled to classic BPF: what the kernel loads. Compiled by
+/// the parent while the id-map helpers run, so the child only makes one
+/// system call for it (libseccomp would compile it in the child, on the
+/// container's start-up path).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Program(Vec<u8>);
+
+const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
+
+/// Builds the filter and compiles it for this machine's architectures.
+pub fn compile() -> Result<Program> {
+    use std::io::{Read, Seek};
+    let filter = build()?;
+    let memfd = nix::sys::memfd::memfd_create(c"zookeeper-seccomp", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .context("seccomp: creating a buffer for the compiled filter")?;
+    let mut buffer = std::fs::File::from(memfd);
+    filter.export_bpf(&buffer).context("seccomp: compiling the filter")?;
+    let mut bytes = Vec::new();
+    buffer.rewind().and_then(|_| buffer.read_to_end(&mut bytes)).context("seccomp: reading the compiled filter")?;
+    Program::from_bytes(bytes).context("seccomp: libseccomp's compiled filter is not whole instructions")
+}
+
+impl Program {
+    /// The instructions in the kernel's (native-endian) layout.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// `None` unless `bytes` is a non-empty whole number of instructions
+    /// that fits a program's length field.
+    pub fn from_bytes(bytes: Vec<u8>) -> Option<Program> {
+        let whole = !bytes.is_empty() && bytes.len() % INSTRUCTION == 0 && bytes.len() / INSTRUCTION <= 0xffff;
+        whole.then_some(Program(bytes))
+    }
+}
+
+/// Loads `program` into the calling thread; it passes to every child and
 /// survives exec. Needs no_new_privs set first (zookeeper drops CAP_SYS_ADMIN).
-pub fn install(filter: &ScmpFilterContext) -> Result<()> {
-    filter.load().context("loading the seccomp filter")
+pub fn install(program: &Program) -> Result<()> {
+    let instructions: Vec<libc::sock_filter> = program
+        .0
+        .chunks_exact(INSTRUCTION)
+        .map(|b| libc::sock_filter {
+            code: u16::from_ne_bytes([b[0], b[1]]),
+            jt: b[2],
+            jf: b[3],
+            k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
+        })
+        .collect();
+    let fprog = libc::sock_fprog { len: instructions.len() as u16, filter: instructions.as_ptr().cast_mut() };
+    // SAFETY: `fprog` points at `instructions`, alive for the call; the
+    // kernel copies them and keeps no pointer.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, libc::SECCOMP_SET_MODE_FILTER, 0, &fprog as *const libc::sock_fprog)
+    };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error()).context("loading the seccomp filter");
+    }
+    Ok(())
 }
 
 fn syscall(name: &str) -> Result<ScmpSyscall> {
@@ -136,6 +191,15 @@ fn syscall(name: &str) -> Result<ScmpSyscall> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_compiled_program_survives_the_trip_to_the_child() {
+        let program = super::compile().unwrap();
+        assert!(program.0.len() > 20 * super::INSTRUCTION, "{} bytes", program.0.len());
+        assert_eq!(super::Program::from_bytes(program.as_bytes().to_vec()), Some(program));
+        assert_eq!(super::Program::from_bytes(vec![0; 7]), None);
+        assert_eq!(super::Program::from_bytes(Vec::new()), None);
+    }
+
     #[test]
     fn the_filter_builds_with_every_rule() {
         let filter = super::build().expect("every call is known to this libseccomp");

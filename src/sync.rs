@@ -1,14 +1,20 @@
 //! One-way channels between zookeeper and the container's first process.
 //!
 //! Two pipes, each used in one direction only (youki's design): the parent
-//! tells the child "set-up done, go on"; the child reports a failure in its
-//! own set-up or in exec. The report pipe is close-on-exec, so a successful
+//! tells the child "set-up done, go on", with what the parent prepared for
+//! it meanwhile ([`Go`]); the child reports a failure in its own set-up or
+//! in exec. The report pipe is close-on-exec, so a successful
 //! exec shows up in the parent as end-of-file with nothing read.
 
+use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
+
+use crate::seccomp::Program;
 
 /// The writing end of a channel.
 pub struct Sender(File);
@@ -22,10 +28,55 @@ pub fn channel() -> io::Result<(Sender, Receiver)> {
 
 const GO: u8 = b'G';
 
+/// What the parent hands the child with its go: the parent prepares these
+/// after clone(), while the id-map helpers run, so they cost the container's
+/// start-up nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Go {
+    /// Where the container's root is built.
+    pub mountpoint: PathBuf,
+    /// Whether setgroups(2) works in the container (see [`crate::idmap`]).
+    pub setgroups_allowed: bool,
+    pub seccomp: Program,
+}
+
+impl Go {
+    /// `G`, setgroups (0/1), then the mountpoint and the program, each as a
+    /// 32-bit length and its bytes.
+    fn encode(&self) -> Vec<u8> {
+        let mountpoint = self.mountpoint.as_os_str().as_bytes();
+        let program = self.seccomp.as_bytes();
+        let mut message = vec![GO, self.setgroups_allowed.into()];
+        for field in [mountpoint, program] {
+            message.extend_from_slice(&(field.len() as u32).to_le_bytes());
+            message.extend_from_slice(field);
+        }
+        message
+    }
+
+    fn decode(input: &mut impl Read) -> io::Result<Option<Go>> {
+        let mut head = [0u8; 2];
+        input.read_exact(&mut head)?;
+        if head[0] != GO {
+            return Ok(None);
+        }
+        let mut field = || -> io::Result<Vec<u8>> {
+            let mut len = [0u8; 4];
+            input.read_exact(&mut len)?;
+            let mut bytes = vec![0; u32::from_le_bytes(len) as usize];
+            input.read_exact(&mut bytes)?;
+            Ok(bytes)
+        };
+        let mountpoint = PathBuf::from(OsString::from_vec(field()?));
+        let Some(seccomp) = Program::from_bytes(field()?) else { return Ok(None) };
+        Ok(Some(Go { mountpoint, setgroups_allowed: head[1] == 1, seccomp }))
+    }
+}
+
 impl Sender {
-    /// Parent -> child: all set-up done.
-    pub fn send_go(mut self) -> io::Result<()> {
-        self.0.write_all(&[GO])
+    /// Parent -> child: all set-up done, and what the child needs for its own.
+    pub fn send_go(mut self, go: &Go) -> io::Result<()> {
+        self.0.write_all(&go.encode())
     }
 
     /// Child -> parent: why the container could not start.
@@ -43,18 +94,11 @@ impl Sender {
 }
 
 impl Receiver {
-    /// Child side: blocks until the parent says go. `false` means the parent
+    /// Child side: blocks until the parent says go. `None` means the parent
     /// closed the channel instead: it failed or died, so the child must quit.
-    pub fn wait_for_go(mut self) -> bool {
-        let mut byte = [0u8];
-        loop {
-            match self.0.read(&mut byte) {
-                Ok(1) => return byte[0] == GO,
-                Ok(_) => return false,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(_) => return false,
-            }
-        }
+    pub fn wait_for_go(mut self) -> Option<Go> {
+        // read_exact retries interrupted reads; end-of-file is an error.
+        Go::decode(&mut self.0).ok().flatten()
     }
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
@@ -106,12 +150,24 @@ mod tests {
     }
 
     #[test]
-    fn go_or_closed() {
+    fn go_with_its_payload_or_closed() {
+        let go = Go {
+            mountpoint: PathBuf::from("/tmp/zoo.AbC123"),
+            setgroups_allowed: true,
+            seccomp: Program::from_bytes((0..64).collect()).unwrap(),
+        };
         let (tx, rx) = channel().unwrap();
-        tx.send_go().unwrap();
-        assert!(rx.wait_for_go());
+        tx.send_go(&go).unwrap();
+        assert_eq!(rx.wait_for_go(), Some(go.clone()));
+        // A parent that dies half-way through its message.
+        let (mut tx, rx) = channel().unwrap();
+        let mut partial = go.encode();
+        partial.truncate(partial.len() - 1);
+        tx.0.write_all(&partial).unwrap();
+        drop(tx);
+        assert_eq!(rx.wait_for_go(), None);
         let (tx, rx) = channel().unwrap();
         drop(tx);
-        assert!(!rx.wait_for_go());
+        assert_eq!(rx.wait_for_go(), None);
     }
 }
