@@ -78,7 +78,7 @@ fn set_up(setup: &Setup, go: &Go) -> Result<()> {
     }
     crate::capabilities::drop_dangerous()?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
-    crate::seccomp::install(&go.seccomp)?;
+    crate::seccomp::install()?;
     trace::mark("child: confined, exec");
     Ok(())
 }

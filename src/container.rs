@@ -87,8 +87,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
     trace::mark("id maps started");
     let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
-    let seccomp = crate::seccomp::compile()?;
-    trace::mark("mountpoint created, seccomp filter compiled");
+    trace::mark("mountpoint created");
     installing.finish().context("installing the id maps")?;
     trace::mark("id maps installed");
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
@@ -114,7 +113,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { mountpoint: mountpoint.path().to_owned(), setgroups_allowed: ids.setgroups_allowed, seccomp };
+    let go = Go { mountpoint: mountpoint.path().to_owned(), setgroups_allowed: ids.setgroups_allowed };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 

@@ -10,7 +10,6 @@
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -204,8 +203,8 @@ impl IdMapPlan {
 pub struct Installing<'a> {
     plan: &'a IdMapPlan,
     pid: i32,
-    uid_helper: Option<std::process::Child>,
-    gid_helper: Result<Option<std::process::Child>>,
+    uid_helper: Option<Helper>,
+    gid_helper: Result<Option<Helper>>,
 }
 
 impl Installing<'_> {
@@ -235,32 +234,26 @@ impl Map {
         })
     }
 
-    fn spawn_helper(&self, pid: i32) -> Result<Option<std::process::Child>> {
+    fn spawn_helper(&self, pid: i32) -> Result<Option<Helper>> {
         let Some(helper) = &self.helper else {
             return Ok(None);
         };
-        let mut command = Command::new(helper);
-        command.arg(pid.to_string());
+        let mut args = vec![helper.as_os_str().to_owned(), pid.to_string().into()];
         for r in &self.ranges {
-            command.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
+            args.extend([r.inside, r.outside, r.count].map(|n| n.to_string().into()));
         }
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("running {}", helper.display()))?;
-        Ok(Some(child))
+        Helper::spawn(helper, &args).with_context(|| format!("running {}", helper.display()))
     }
 
-    fn finish_helper(&self, mut child: std::process::Child) -> Result<()> {
-        let mut complaint = String::new();
-        if let Some(mut stderr) = child.stderr.take() {
-            let _ = stderr.read_to_string(&mut complaint);
-        }
-        let status = child.wait().with_context(|| format!("waiting for {}", self.kind.helper()))?;
-        if !status.success() {
+    fn finish_helper(&self, helper: Helper) -> Result<()> {
+        let (status, complaint) = helper.wait().with_context(|| format!("waiting for {}", self.kind.helper()))?;
+        if status != 0 {
             let complaint = complaint.lines().last().unwrap_or("").trim();
+            let status = match status {
+                HELPER_EXEC_FAILED if complaint.is_empty() => "could not be executed".to_owned(),
+                code if code > 0 => format!("exit status: {code}"),
+                signal => format!("killed by signal {}", -signal),
+            };
             bail!(
                 "{} failed ({status}){}{}; check {} for this user",
                 self.kind.helper(),
@@ -278,6 +271,73 @@ impl Map {
             write_proc(&proc_dir.join("setgroups"), "deny")?;
         }
         write_proc(&proc_dir.join(self.kind.proc_file()), &self.proc_text())
+    }
+}
+
+/// The exit status of a helper's child that could not exec the helper.
+const HELPER_EXEC_FAILED: i32 = 127;
+
+/// newuidmap or newgidmap, running; what it says on stderr is kept for the
+/// error message.
+///
+/// Started with fork() and exec, not std's `Command`: `Command` waits until
+/// the child has exec'd, and that wait, twice in a row, put the two helpers
+/// one after the other instead of side by side (the scheduler ran the
+/// second's exec behind the first on the busy core): about a millisecond of
+/// every container's start-up.
+struct Helper {
+    pid: nix::unistd::Pid,
+    stderr: std::fs::File,
+}
+
+impl Helper {
+    fn spawn(program: &Path, args: &[std::ffi::OsString]) -> Result<Option<Helper>> {
+        use std::ffi::CString;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::ffi::OsStrExt;
+        let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).context("a NUL byte in an argument");
+        // Everything the child needs is made before fork: after it, the child
+        // may only make async-signal-safe calls.
+        let path = to_c(program.as_os_str())?;
+        let args = args.iter().map(|a| to_c(a)).collect::<Result<Vec<_>>>()?;
+        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+        argv.push(std::ptr::null());
+        let null = std::fs::File::options().read(true).write(true).open("/dev/null").context("opening /dev/null")?;
+        let (err_read, err_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe for its messages")?;
+        let empty = nix::sys::signal::SigSet::empty();
+        // SAFETY: zookeeper is single-threaded here; the child only calls
+        // async-signal-safe functions (dup2, sigaction, sigprocmask, execv,
+        // _exit) on memory prepared before the fork.
+        match unsafe { libc::fork() } {
+            -1 => Err(std::io::Error::last_os_error()).context("fork"),
+            0 => unsafe {
+                libc::dup2(null.as_raw_fd(), 0);
+                libc::dup2(null.as_raw_fd(), 1);
+                libc::dup2(err_write.as_raw_fd(), 2);
+                // As the caller's shell would start it: not with zookeeper's
+                // blocked signals, nor with the SIGPIPE Rust ignores.
+                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+                libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
+                libc::execv(path.as_ptr(), argv.as_ptr());
+                libc::_exit(HELPER_EXEC_FAILED)
+            },
+            pid => Ok(Some(Helper { pid: nix::unistd::Pid::from_raw(pid), stderr: err_read.into() })),
+        }
+    }
+
+    /// Its exit code (a signal as its negative), and what it wrote on stderr.
+    fn wait(mut self) -> Result<(i32, String)> {
+        let mut complaint = String::new();
+        let _ = self.stderr.read_to_string(&mut complaint);
+        loop {
+            match nix::sys::wait::waitpid(self.pid, None) {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok((code, complaint)),
+                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => return Ok((-(signal as i32), complaint)),
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(err) => return Err(err.into()),
+            }
+        }
     }
 }
 

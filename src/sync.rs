@@ -14,8 +14,6 @@ use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 
-use crate::seccomp::Program;
-
 /// The writing end of a channel.
 pub struct Sender(File);
 /// The reading end of a channel.
@@ -29,28 +27,22 @@ pub fn channel() -> io::Result<(Sender, Receiver)> {
 const GO: u8 = b'G';
 
 /// What the parent hands the child with its go: the parent prepares these
-/// after clone(), while the id-map helpers run, so they cost the container's
-/// start-up nothing.
+/// after clone(), while the id-map helpers run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Go {
     /// Where the container's root is built.
     pub mountpoint: PathBuf,
     /// Whether setgroups(2) works in the container (see [`crate::idmap`]).
     pub setgroups_allowed: bool,
-    pub seccomp: Program,
 }
 
 impl Go {
-    /// `G`, setgroups (0/1), then the mountpoint and the program, each as a
-    /// 32-bit length and its bytes.
+    /// `G`, setgroups (0/1), the mountpoint's length (32 bits), the mountpoint.
     fn encode(&self) -> Vec<u8> {
         let mountpoint = self.mountpoint.as_os_str().as_bytes();
-        let program = self.seccomp.as_bytes();
         let mut message = vec![GO, self.setgroups_allowed.into()];
-        for field in [mountpoint, program] {
-            message.extend_from_slice(&(field.len() as u32).to_le_bytes());
-            message.extend_from_slice(field);
-        }
+        message.extend_from_slice(&(mountpoint.len() as u32).to_le_bytes());
+        message.extend_from_slice(mountpoint);
         message
     }
 
@@ -60,16 +52,12 @@ impl Go {
         if head[0] != GO {
             return Ok(None);
         }
-        let mut field = || -> io::Result<Vec<u8>> {
-            let mut len = [0u8; 4];
-            input.read_exact(&mut len)?;
-            let mut bytes = vec![0; u32::from_le_bytes(len) as usize];
-            input.read_exact(&mut bytes)?;
-            Ok(bytes)
-        };
-        let mountpoint = PathBuf::from(OsString::from_vec(field()?));
-        let Some(seccomp) = Program::from_bytes(field()?) else { return Ok(None) };
-        Ok(Some(Go { mountpoint, setgroups_allowed: head[1] == 1, seccomp }))
+        let mut len = [0u8; 4];
+        input.read_exact(&mut len)?;
+        let mut mountpoint = vec![0; u32::from_le_bytes(len) as usize];
+        input.read_exact(&mut mountpoint)?;
+        let mountpoint = PathBuf::from(OsString::from_vec(mountpoint));
+        Ok(Some(Go { mountpoint, setgroups_allowed: head[1] == 1 }))
     }
 }
 
@@ -151,11 +139,7 @@ mod tests {
 
     #[test]
     fn go_with_its_payload_or_closed() {
-        let go = Go {
-            mountpoint: PathBuf::from("/tmp/zoo.AbC123"),
-            setgroups_allowed: true,
-            seccomp: Program::from_bytes((0..64).collect()).unwrap(),
-        };
+        let go = Go { mountpoint: PathBuf::from("/tmp/zoo.AbC123"), setgroups_allowed: true };
         let (tx, rx) = channel().unwrap();
         tx.send_go(&go).unwrap();
         assert_eq!(rx.wait_for_go(), Some(go.clone()));
