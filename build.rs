@@ -9,7 +9,9 @@ fn main() {
     println!("cargo::rerun-if-changed=src/seccomp_rules.rs");
     let (host, target) = (std::env::var("HOST").unwrap(), std::env::var("TARGET").unwrap());
     if host != target {
-        panic!("zookeeper's seccomp program is compiled for the build machine ({host}); cross-compiling to {target} is not supported");
+        panic!(
+            "zookeeper's seccomp program is compiled for the build machine ({host}); cross-compiling to {target} is not supported"
+        );
     }
     let filter = rules::build().unwrap_or_else(|err| panic!("building the seccomp filter: {err:#}"));
     let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("seccomp.bpf");

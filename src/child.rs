@@ -1,5 +1,6 @@
-//! The container's first process, from clone() to exec, in order: wait for
-//! the parent, become root, hostname, loopback, filesystem, signals, exec.
+//! The container's first process, from clone() to exec, in order: network
+//! namespace, loopback and hostname (while the parent maps its ids), wait
+//! for the parent, become root, filesystem, signals, confinement, exec.
 
 use std::ffi::CString;
 
@@ -17,6 +18,8 @@ use crate::trace;
 pub struct ChildContext<'a> {
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
+    /// Where the child says its early set-up is over.
+    pub prepared: Sender,
     pub go: Receiver,
     pub report: Sender,
     /// With `--init`: where init sends the command's wait status.
@@ -33,11 +36,19 @@ pub struct Setup<'a> {
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
 pub fn run(ctx: ChildContext) -> ! {
-    let ChildContext { argv, env, go, report, exit_report, setup } = ctx;
+    let ChildContext { argv, env, prepared, go, report, exit_report, setup } = ctx;
     // If zookeeper dies, so does the container (and with it every process
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    if let Err(err) = set_up_early() {
+        // Reported at once: the parent must not set up a network for a
+        // child that may not have its own network namespace.
+        drop(prepared);
+        report.send_failure(&Failure { exit_code: 125, message: format!("{err:#}") });
+        exit_now(125);
+    }
+    prepared.send_prepared();
     let Some(go) = go.wait_for_go() else {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
@@ -51,6 +62,17 @@ pub fn run(ctx: ChildContext) -> ! {
     exit_now(failure.exit_code.into())
 }
 
+/// What the child does while the parent installs its id maps: what needs
+/// only the capabilities a new user namespace gives its first process, and
+/// no id of it mapped.
+fn set_up_early() -> Result<()> {
+    crate::namespaces::enter_network_namespace()?;
+    crate::network::bring_up_loopback()?;
+    nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
+    trace::mark("child: network namespace, loopback, hostname");
+    Ok(())
+}
+
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
 fn set_up(setup: &Setup, go: &Go) -> Result<()> {
@@ -58,13 +80,11 @@ fn set_up(setup: &Setup, go: &Go) -> Result<()> {
     trace::mark("child: go");
     crate::namespaces::enter_cgroup_namespace()?;
     become_root(go.setgroups_allowed)?;
-    nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
-    crate::network::bring_up_loopback()?;
     let source = match &spec.root {
         Some(dir) => RootSource::Dir(dir),
         None => RootSource::HostSystem,
     };
-    trace::mark("child: identity, hostname, loopback");
+    trace::mark("child: identity");
     let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
     crate::rootfs::enter(source, &go.mountpoint, spec.mount_proc, dns)?;
     trace::mark("child: filesystem");

@@ -37,6 +37,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // parent prepares while the id-map helpers run (see below).
     crate::cgroups::prepare(&spec.resources)?;
     let supervisor = Supervisor::block(spec.stop_timeout)?;
+    let (prepared_tx, prepared_rx) = channel().context("creating the preparation channel")?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = channel().context("creating the report channel")?;
     let (pty_parent, pty_child) = match spec.process.terminal {
@@ -56,14 +57,15 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
-            drop((go_rx, report_tx, exit_tx, pty_child));
+            drop((prepared_tx, go_rx, report_tx, exit_tx, pty_child));
             pid
         }
         Forked::Child => {
-            drop((go_tx, report_rx, exit_rx, pty_parent));
+            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent));
             child::run(ChildContext {
                 argv,
                 env,
+                prepared: prepared_tx,
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
@@ -72,6 +74,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         }
     };
     let mut container = Container { pid, reaped: false, network: None, pasta: None, cgroup: None };
+    trace::mark("cloned");
     // While it holds the container, no other process of the caller's may
     // trace zookeeper or read its memory. (Not before clone: the child needs
     // to be dumpable for newuidmap to accept it.)
@@ -81,6 +84,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // set-id helpers take the longest: what needs no id map is done while
     // they run.
     let ids = IdMapPlan::for_current_caller();
+    trace::mark("id maps planned");
     if let Some(notice) = &ids.notice {
         eprintln!("zookeeper: {notice}");
     }
@@ -90,6 +94,16 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     trace::mark("mountpoint created");
     installing.finish().context("installing the id maps")?;
     trace::mark("id maps installed");
+    // The network helpers join the child's network namespace, which it
+    // makes itself: it must be there.
+    if !prepared_rx.wait_prepared() {
+        let failure = report_rx.read_failure().context("reading the container's start report")?;
+        container.reap_now();
+        return Err(match failure {
+            Some(failure) => Error::Container(failure),
+            None => anyhow!("the container's first process died while starting").into(),
+        });
+    }
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
     if spec.network == Network::Slirp4netns {

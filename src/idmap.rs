@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 
@@ -81,9 +82,26 @@ pub struct Caller {
 impl Caller {
     pub fn current() -> Caller {
         let uid = nix::unistd::getuid();
-        let name = nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name);
+        // /etc/passwd first: the name service's set-up (nsswitch.conf, nscd
+        // probes) costs a tenth of a container's start-up, and the files
+        // are where local users, the ones with subordinate ranges, live.
+        let name = std::fs::read_to_string("/etc/passwd")
+            .ok()
+            .and_then(|passwd| name_in_passwd(&passwd, uid.as_raw()))
+            .or_else(|| nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name));
         Caller { uid: uid.as_raw(), gid: nix::unistd::getgid().as_raw(), name }
     }
+}
+
+/// The login name of `uid` in `/etc/passwd`-format `text`: the first entry,
+/// as the name service's "files" source answers.
+pub fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
+    text.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        let entry_uid = fields.nth(1)?.parse::<u32>().ok()?;
+        (entry_uid == uid && !name.is_empty() && !name.starts_with(['+', '-', '#'])).then(|| name.to_owned())
+    })
 }
 
 /// Where the subordinate-id files are. Tests point root at a range without
@@ -203,8 +221,8 @@ impl IdMapPlan {
 pub struct Installing<'a> {
     plan: &'a IdMapPlan,
     pid: i32,
-    uid_helper: Option<Helper>,
-    gid_helper: Result<Option<Helper>>,
+    uid_helper: Option<std::process::Child>,
+    gid_helper: Result<Option<std::process::Child>>,
 }
 
 impl Installing<'_> {
@@ -234,26 +252,32 @@ impl Map {
         })
     }
 
-    fn spawn_helper(&self, pid: i32) -> Result<Option<Helper>> {
+    fn spawn_helper(&self, pid: i32) -> Result<Option<std::process::Child>> {
         let Some(helper) = &self.helper else {
             return Ok(None);
         };
-        let mut args = vec![helper.as_os_str().to_owned(), pid.to_string().into()];
+        let mut command = Command::new(helper);
+        command.arg(pid.to_string());
         for r in &self.ranges {
-            args.extend([r.inside, r.outside, r.count].map(|n| n.to_string().into()));
+            command.args([r.inside.to_string(), r.outside.to_string(), r.count.to_string()]);
         }
-        Helper::spawn(helper, &args).with_context(|| format!("running {}", helper.display()))
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("running {}", helper.display()))?;
+        Ok(Some(child))
     }
 
-    fn finish_helper(&self, helper: Helper) -> Result<()> {
-        let (status, complaint) = helper.wait().with_context(|| format!("waiting for {}", self.kind.helper()))?;
-        if status != 0 {
+    fn finish_helper(&self, mut child: std::process::Child) -> Result<()> {
+        let mut complaint = String::new();
+        if let Some(mut stderr) = child.stderr.take() {
+            let _ = stderr.read_to_string(&mut complaint);
+        }
+        let status = child.wait().with_context(|| format!("waiting for {}", self.kind.helper()))?;
+        if !status.success() {
             let complaint = complaint.lines().last().unwrap_or("").trim();
-            let status = match status {
-                HELPER_EXEC_FAILED if complaint.is_empty() => "could not be executed".to_owned(),
-                code if code > 0 => format!("exit status: {code}"),
-                signal => format!("killed by signal {}", -signal),
-            };
             bail!(
                 "{} failed ({status}){}{}; check {} for this user",
                 self.kind.helper(),
@@ -274,73 +298,6 @@ impl Map {
     }
 }
 
-/// The exit status of a helper's child that could not exec the helper.
-const HELPER_EXEC_FAILED: i32 = 127;
-
-/// newuidmap or newgidmap, running; what it says on stderr is kept for the
-/// error message.
-///
-/// Started with fork() and exec, not std's `Command`: `Command` waits until
-/// the child has exec'd, and that wait, twice in a row, put the two helpers
-/// one after the other instead of side by side (the scheduler ran the
-/// second's exec behind the first on the busy core): about a millisecond of
-/// every container's start-up.
-struct Helper {
-    pid: nix::unistd::Pid,
-    stderr: std::fs::File,
-}
-
-impl Helper {
-    fn spawn(program: &Path, args: &[std::ffi::OsString]) -> Result<Option<Helper>> {
-        use std::ffi::CString;
-        use std::os::fd::AsRawFd;
-        use std::os::unix::ffi::OsStrExt;
-        let to_c = |s: &std::ffi::OsStr| CString::new(s.as_bytes()).context("a NUL byte in an argument");
-        // Everything the child needs is made before fork: after it, the child
-        // may only make async-signal-safe calls.
-        let path = to_c(program.as_os_str())?;
-        let args = args.iter().map(|a| to_c(a)).collect::<Result<Vec<_>>>()?;
-        let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
-        argv.push(std::ptr::null());
-        let null = std::fs::File::options().read(true).write(true).open("/dev/null").context("opening /dev/null")?;
-        let (err_read, err_write) =
-            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("creating a pipe for its messages")?;
-        let empty = nix::sys::signal::SigSet::empty();
-        // SAFETY: zookeeper is single-threaded here; the child only calls
-        // async-signal-safe functions (dup2, sigaction, sigprocmask, execv,
-        // _exit) on memory prepared before the fork.
-        match unsafe { libc::fork() } {
-            -1 => Err(std::io::Error::last_os_error()).context("fork"),
-            0 => unsafe {
-                libc::dup2(null.as_raw_fd(), 0);
-                libc::dup2(null.as_raw_fd(), 1);
-                libc::dup2(err_write.as_raw_fd(), 2);
-                // As the caller's shell would start it: not with zookeeper's
-                // blocked signals, nor with the SIGPIPE Rust ignores.
-                libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-                libc::sigprocmask(libc::SIG_SETMASK, empty.as_ref(), std::ptr::null_mut());
-                libc::execv(path.as_ptr(), argv.as_ptr());
-                libc::_exit(HELPER_EXEC_FAILED)
-            },
-            pid => Ok(Some(Helper { pid: nix::unistd::Pid::from_raw(pid), stderr: err_read.into() })),
-        }
-    }
-
-    /// Its exit code (a signal as its negative), and what it wrote on stderr.
-    fn wait(mut self) -> Result<(i32, String)> {
-        let mut complaint = String::new();
-        let _ = self.stderr.read_to_string(&mut complaint);
-        loop {
-            match nix::sys::wait::waitpid(self.pid, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => return Ok((code, complaint)),
-                Ok(nix::sys::wait::WaitStatus::Signaled(_, signal, _)) => return Ok((-(signal as i32), complaint)),
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(err) => return Err(err.into()),
-            }
-        }
-    }
-}
-
 fn write_proc(path: &Path, text: &str) -> Result<()> {
     // One write(2): the kernel takes an id map only whole.
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
@@ -358,6 +315,15 @@ pub fn find_in_path(program: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_come_from_passwd_lines() {
+        let passwd = "root:x:0:0:root:/root:/bin/bash\n+nis::::::\n#x:x:1001:1\nzootest:x:1001:1001::/home/zootest:/bin/sh\nother:x:1001:1::/:/bin/sh\nbad:x:notanumber:1::/:/bin/sh\n";
+        assert_eq!(name_in_passwd(passwd, 0).as_deref(), Some("root"));
+        assert_eq!(name_in_passwd(passwd, 1001).as_deref(), Some("zootest"));
+        assert_eq!(name_in_passwd(passwd, 1002), None);
+        assert_eq!(name_in_passwd("", 0), None);
+    }
 
     fn alice() -> Caller {
         Caller { uid: 1000, gid: 1001, name: Some("alice".into()) }

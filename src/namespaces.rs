@@ -9,16 +9,25 @@ use nix::unistd::Pid;
 /// and the child has full capabilities over them without any privilege on
 /// the host.
 ///
-/// The seventh, the cgroup namespace, the child creates itself
-/// ([`enter_cgroup_namespace`]) once the parent has moved it into its
-/// cgroup: a cgroup namespace is rooted where its creator stands, and the
-/// container's cgroup is named after its pid, which only exists after clone.
+/// The other two the child creates itself, in the same user namespace:
+/// - the network namespace ([`enter_network_namespace`]), at once: it is the
+///   costliest to make (about half a millisecond of the kernel registering
+///   loopback and sysctls), and made in the child it is made while the
+///   parent runs the id-map helpers, instead of before them;
+/// - the cgroup namespace ([`enter_cgroup_namespace`]), once the parent has
+///   moved it into its cgroup: a cgroup namespace is rooted where its
+///   creator stands, and the container's cgroup is named after its pid,
+///   which only exists after clone.
 pub const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWNS)
     .union(CloneFlags::CLONE_NEWPID)
-    .union(CloneFlags::CLONE_NEWNET)
     .union(CloneFlags::CLONE_NEWIPC)
     .union(CloneFlags::CLONE_NEWUTS);
+
+/// Child side, first thing after clone: the container's network namespace.
+pub fn enter_network_namespace() -> Result<()> {
+    nix::sched::unshare(CloneFlags::CLONE_NEWNET).context("creating the network namespace")
+}
 
 /// Child side: a cgroup namespace rooted at the container's own cgroup, so
 /// that /proc/self/cgroup inside shows `0::/` and no host path.

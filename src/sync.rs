@@ -25,6 +25,7 @@ pub fn channel() -> io::Result<(Sender, Receiver)> {
 }
 
 const GO: u8 = b'G';
+const PREPARED: u8 = b'P';
 
 /// What the parent hands the child with its go: the parent prepares these
 /// after clone(), while the id-map helpers run.
@@ -67,6 +68,13 @@ impl Sender {
         self.0.write_all(&go.encode())
     }
 
+    /// Child -> parent: the child's own early set-up is done. (If it
+    /// failed, the child closes this channel unused and reports why.)
+    pub fn send_prepared(mut self) {
+        // A parent that is gone notices the child's death instead.
+        let _ = self.0.write_all(&[PREPARED]);
+    }
+
     /// Child -> parent: why the container could not start.
     pub fn send_failure(mut self, failure: &Failure) {
         let mut message = vec![failure.exit_code];
@@ -87,6 +95,13 @@ impl Receiver {
     pub fn wait_for_go(mut self) -> Option<Go> {
         // read_exact retries interrupted reads; end-of-file is an error.
         Go::decode(&mut self.0).ok().flatten()
+    }
+
+    /// Parent side: waits for the child's early set-up; `false` if it
+    /// failed (the report channel says why) or the child died.
+    pub fn wait_prepared(mut self) -> bool {
+        let mut byte = [0u8];
+        self.0.read_exact(&mut byte).is_ok_and(|()| byte[0] == PREPARED)
     }
 
     pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
