@@ -8,12 +8,14 @@
 //! zookeeper does not need (a recursion-free supervisor) and a SIGPIPE
 //! setting it would have to undo. std works without it on Linux (it reads
 //! the arguments from glibc's initialisers).
-#![no_main]
+// (The test harness brings its own main.)
+#![cfg_attr(not(test), no_main)]
 
 use std::io::Write;
 
 use zookeeper::cli::{self, Invocation};
 
+#[cfg(not(test))]
 #[unsafe(no_mangle)]
 extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char) -> std::ffi::c_int {
     run();
@@ -21,6 +23,7 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
     0
 }
 
+#[cfg_attr(test, allow(dead_code))]
 fn run() {
     zookeeper::trace::init();
     zookeeper::trace::mark("start");
