@@ -73,7 +73,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             })
         }
     };
-    let mut container = Container { pid, reaped: false, network: None, pasta: None, cgroup: None };
+    let mut container =
+        Container { pid, reaped: false, network: None, pasta: None, cgroup: None, mountpoint: None };
     trace::mark("cloned");
     // While it holds the container, no other process of the caller's may
     // trace zookeeper or read its memory. (Not before clone: the child needs
@@ -90,7 +91,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
     trace::mark("id maps started");
-    let mountpoint = Mountpoint::create(container_root_on_host(&ids))?;
+    let mountpoint =
+        container.mountpoint.insert(Mountpoint::create(container_root_on_host(&ids))?).path().to_owned();
     trace::mark("mountpoint created");
     installing.finish().context("installing the id maps")?;
     trace::mark("id maps installed");
@@ -109,7 +111,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if spec.network == Network::Slirp4netns {
         // Its API socket, when ports are published, sits in the mountpoint
         // directory: private to the caller, and removed with it.
-        let api_socket = (!spec.publish.is_empty()).then(|| mountpoint.path().join("slirp4netns.sock"));
+        let api_socket = (!spec.publish.is_empty()).then(|| mountpoint.join("slirp4netns.sock"));
         let slirp =
             container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
@@ -122,12 +124,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         trace::mark("network ready");
     }
     if spec.network == Network::Pasta {
-        let pid_file = mountpoint.path().join("pasta.pid");
+        let pid_file = mountpoint.join("pasta.pid");
         container.pasta =
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { mountpoint: mountpoint.path().to_owned(), setgroups_allowed: ids.setgroups_allowed };
+    let go = Go { mountpoint, setgroups_allowed: ids.setgroups_allowed };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 
@@ -156,19 +158,20 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         .and_then(|rx| rx.read_exit_status())
         .and_then(|raw| ExitState::from_wait(WaitStatus::from_raw(pid, raw).ok()?));
     Ok(command_state.unwrap_or(state))
-    // `mountpoint` is removed here, after the container is gone.
 }
 
 /// The container's first process and what zookeeper set up for it. On
-/// drop, in this order: the process is killed (if zookeeper gives up on it)
-/// and reaped, the network helper stopped, the cgroup removed. So no error
-/// path leaves anything behind.
+/// drop, in this order (the fields' order): the process is killed (if
+/// zookeeper gives up on it) and reaped, the network helper stopped, the
+/// cgroup removed, the mountpoint removed (the network helpers keep their
+/// socket and pid file in it). So no error path leaves anything behind.
 struct Container {
     pid: Pid,
     reaped: bool,
     network: Option<Slirp4netns>,
     pasta: Option<crate::network::Pasta>,
     cgroup: Option<ContainerCgroup>,
+    mountpoint: Option<Mountpoint>,
 }
 
 impl Container {

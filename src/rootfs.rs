@@ -22,6 +22,7 @@ use nix::errno::Errno;
 use nix::fcntl::{OFlag, open, openat};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
+use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
 use crate::spec::HOSTNAME;
@@ -191,7 +192,7 @@ pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool, dns: Optio
     umount2(".", MntFlags::MNT_DETACH).context("detaching the host's root")?;
     nix::unistd::chdir("/").context("entering the new root")?;
     if let RootSource::HostSystem = source {
-        make_read_only(nix::fcntl::AT_FDCWD, 0, c"/").context("making the default root read-only")?;
+        remount_read_only(Path::new("/")).context("making the default root read-only")?;
     }
     Ok(())
 }
@@ -211,8 +212,7 @@ fn build_default_root(mountpoint: &Path) -> Result<()> {
             symlinkat(&target, root.fd.as_fd(), name).with_context(|| format!("linking /{name}"))?;
         } else if meta.is_dir() {
             let target = root.subdir(name, true)?;
-            bind_read_only(&Node::open(&host)?, &target)
-                .with_context(|| format!("binding {}", host.display()))?;
+            bind_read_only(&host, &target)?;
         }
     }
     for (name, mode) in [("tmp", "mode=1777"), ("root", "mode=0700"), ("run", "mode=0755")] {
@@ -336,7 +336,8 @@ fn mount_proc_masked(proc_dir: &Dir) -> Result<()> {
     }
     for name in PROC_READ_ONLY {
         let Some(target) = proc_dir.existing(name)? else { continue };
-        bind_read_only(&target, &target).with_context(|| format!("making /proc/{name} read-only"))?;
+        bind_read_only(&target.proc_path(), &target)
+            .with_context(|| format!("making /proc/{name} read-only"))?;
     }
     Ok(())
 }
@@ -370,62 +371,34 @@ fn mask(dir: &Dir, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Binds `source` on `target`, read-only with everything mounted under it.
-///
-/// With the new mount API, descriptor to descriptor: a detached copy of the
-/// tree (open_tree), made read-only before anyone can see it
-/// (mount_setattr, which only adds the flag and so keeps the flags a user
-/// namespace may not clear), then attached (move_mount).
-fn bind_read_only(source: &Node, target: &Node) -> Result<()> {
-    let flags =
-        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as u32;
-    // SAFETY: a descriptor and a NUL-terminated empty path; returns a new fd.
-    let tree = unsafe { libc::syscall(libc::SYS_open_tree, source.fd.as_raw_fd(), c"".as_ptr(), flags) };
-    let tree = match tree {
-        -1 => return Err(std::io::Error::last_os_error()).context("copying the mount (open_tree)"),
-        // SAFETY: open_tree returned this new descriptor, owned by no one else.
-        fd => unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd as i32) },
-    };
-    make_read_only(tree.as_fd(), libc::AT_EMPTY_PATH, c"")?;
-    let flags = libc::MOVE_MOUNT_F_EMPTY_PATH | libc::MOVE_MOUNT_T_EMPTY_PATH;
-    // SAFETY: two descriptors and empty paths, as the flags say.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.fd.as_raw_fd(),
-            c"".as_ptr(),
-            flags,
-        )
-    };
-    if ret == -1 {
-        return Err(std::io::Error::last_os_error()).context("attaching the read-only copy (move_mount)");
-    }
-    Ok(())
+/// Binds `source` on `target` and makes the new mount read-only.
+fn bind_read_only(source: &Path, target: &Node) -> Result<()> {
+    mount(Some(source), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .with_context(|| format!("binding {}", source.display()))?;
+    // A remount applies to the mount at the path: look it up again to get
+    // the new mount rather than the directory under it.
+    remount_read_only(&target.reopen()?.proc_path())
 }
 
-/// Makes the mount at `path` (relative to `dir`) and every mount under it
-/// read-only.
-fn make_read_only(dir: std::os::fd::BorrowedFd, flags: libc::c_int, path: &std::ffi::CStr) -> Result<()> {
-    // SAFETY: mount_attr is plain old data; all-zero means "change nothing".
-    let mut attr: libc::mount_attr = unsafe { std::mem::zeroed() };
-    attr.attr_set = libc::MOUNT_ATTR_RDONLY;
-    // SAFETY: `attr` and `path` outlive the call; the size is attr's own.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            dir.as_raw_fd(),
-            path.as_ptr(),
-            (flags | libc::AT_RECURSIVE) as libc::c_uint,
-            &attr as *const libc::mount_attr,
-            std::mem::size_of::<libc::mount_attr>(),
-        )
-    };
-    if ret == -1 {
-        return Err(std::io::Error::last_os_error()).context("making it read-only (mount_setattr)");
+/// Makes the mount at `target` read-only, keeping the flags a user namespace
+/// may not clear (nosuid, nodev, noexec, atime: the kernel locks them).
+fn remount_read_only(target: &Path) -> Result<()> {
+    let current = statvfs(target).with_context(|| format!("statvfs {}", target.display()))?.flags();
+    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    for (has, keep) in [
+        (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
+        (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
+        (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
+        (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+    ] {
+        if current.contains(has) {
+            flags |= keep;
+        }
     }
-    Ok(())
+    mount(NO_FSTYPE, target, NO_FSTYPE, flags, None::<&str>)
+        .with_context(|| format!("remounting {} read-only", target.display()))
 }
 
 /// The file system type of a bind or a flags change, which the kernel
