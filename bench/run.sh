@@ -6,16 +6,19 @@
 # 1. start -> /bin/true -> torn down, busybox rootfs, all namespaces, /proc:
 #    rootless with the subordinate range (zookeeper vs the floor), rootless
 #    with a one-id map (zookeeper vs bubblewrap vs unshare), and as root
-#    (zookeeper vs crun vs runc);
-# 2. the start-up cost of -n (slirp4netns);
-# 3. the supervisor's peak RSS, and the binary's size.
+#    (zookeeper vs crun vs runc); each group alternating, run by run
+#    (bench/alternate.py), after a warm-up;
+# 2. zookeeper's start-up step by step, from its own tracing (bench/phases.py);
+# 3. the start-up cost of -n (slirp4netns, pasta) and the throughput through
+#    a published port;
+# 4. the supervisor's peak RSS, and the binary's size.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-300}
 WARMUP=${WARMUP:-30}
 
 export DEBIAN_FRONTEND=noninteractive
-for pkg in hyperfine crun runc bubblewrap iperf3; do
+for pkg in crun runc bubblewrap iperf3; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" ||
         apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
 done
@@ -25,6 +28,7 @@ work=$(mktemp -d /tmp/zookeeper-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 cp target/release/zookeeper "$work/zookeeper"
+cp bench/alternate.py bench/phases.py "$work/"
 gcc -O2 -o "$work/floor" bench/floor.c
 rootfs=$work/rootfs
 mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp}
@@ -51,25 +55,30 @@ as() { setpriv --reuid="$1" --regid="$1" --init-groups -- "${@:2}"; }
 bwrap_cmd="bwrap --unshare-all --uid 0 --gid 0 --bind $rootfs / --proc /proc --dev /dev /bin/true"
 
 echo "== rootless, subordinate range ($user)"
-as $user hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/out/ranged.json" \
-    -n zookeeper "$work/zookeeper -r $rootfs -P /bin/true" \
-    -n floor "$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
+as $user /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/ranged.json" \
+    "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
+    "floor=$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
 echo "== rootless, one-id map (zoonorange)"
-as zoonorange hyperfine -N --warmup "$WARMUP" --runs "$RUNS" --export-json "$work/out/single.json" \
-    -n zookeeper "$work/zookeeper -r $rootfs -P /bin/true" \
-    -n bubblewrap "$bwrap_cmd" \
-    -n "unshare -r" "unshare -rmpinuC --fork /bin/true"
+as zoonorange /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/single.json" \
+    "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
+    "bubblewrap=$bwrap_cmd" \
+    "unshare -r=unshare -rmpinuC --fork /bin/true" 2>/dev/null
 echo "== root (crun needs the hybrid host's cgroup2 mount out of its sight: a private mount namespace)"
 unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; cd $work/bundle && \
-    hyperfine -N --warmup $WARMUP --runs $RUNS --export-json $work/out/root.json \
-    -n zookeeper '$work/zookeeper -r $rootfs -P /bin/true' \
-    -n crun 'crun run zk-bench-crun' \
-    -n runc 'runc run zk-bench-runc'"
+    /usr/bin/python3 $work/alternate.py --warmup $WARMUP --runs $RUNS --json $work/out/root.json \
+    'zookeeper=$work/zookeeper -r $rootfs -P /bin/true' \
+    'crun=crun run zk-bench-crun' \
+    'runc=runc run zk-bench-runc'"
+echo "== zookeeper's start-up, step by step (rootless, subordinate range)"
+as $user /usr/bin/python3 "$work/phases.py" --runs "$RUNS" "$work/zookeeper" -r "$rootfs" -P /bin/true | tee "$work/out/phases.md"
 echo "== networking: slirp4netns and pasta against none"
-as $user hyperfine -N --warmup 10 --runs 50 --export-json "$work/out/net.json" \
-    -n "zookeeper -n" "$work/zookeeper -r $rootfs -n /bin/true" \
-    -n "zookeeper --network pasta" "$work/zookeeper -r $rootfs --network pasta /bin/true" \
-    -n "zookeeper" "$work/zookeeper -r $rootfs /bin/true"
+as $user /usr/bin/python3 "$work/alternate.py" --warmup 10 --runs 50 --json "$work/out/net.json" \
+    "zookeeper=$work/zookeeper -r $rootfs /bin/true" \
+    "zookeeper -n=$work/zookeeper -r $rootfs -n /bin/true" \
+    "zookeeper --network pasta=$work/zookeeper -r $rootfs --network pasta /bin/true"
+echo "== when the network is up (rootless, subordinate range)"
+as $user /usr/bin/python3 "$work/phases.py" --runs 50 "$work/zookeeper" -r "$rootfs" -n /bin/true | grep -E "network ready|released|exited" | tee "$work/out/net-slirp.md"
+as $user /usr/bin/python3 "$work/phases.py" --runs 30 "$work/zookeeper" -r "$rootfs" --network pasta /bin/true | grep -E "network ready|released|exited" | tee "$work/out/net-pasta.md"
 
 # Throughput through a published port, host loopback -> container, each backend.
 throughput() { # backend -> Gbit/s
@@ -105,14 +114,19 @@ print(f"Machine: {os.cpu_count()} CPUs, kernel {platform.release()}\n")
 def table(name, title, base):
     results = json.load(open(f"{work}/out/{name}.json"))["results"]
     ref = next(r for r in results if r["command"] == base)
-    print(f"### {title}\n\n| command | median (ms) | mean ± σ (ms) | ratio to {base} |\n|---|---|---|---|")
+    print(f"### {title}\n\n| command | median (ms) | mean ± σ (ms) | CPU (ms) | ratio to {base} |\n|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} ± {r['stddev']*1e3:.2f} | {r['median']/ref['median']:.2f} |")
+        print(f"| {r['command']} | {r['median']*1e3:.2f} | {r['mean']*1e3:.2f} ± {r['stddev']*1e3:.2f} | {r['cpu_mean']*1e3:.2f} | {r['median']/ref['median']:.2f} |")
     print()
 table("ranged", "Rootless, subordinate range: start -> /bin/true -> torn down", "floor")
 table("single", "Rootless, one-id map", "zookeeper")
 table("root", "As root", "zookeeper")
 table("net", "Networking", "zookeeper")
+for name, title in [("phases", "zookeeper's start-up, step by step (rootless, subordinate range; P = supervisor, C = the container's first process)"), ("net-slirp", "-n (slirp4netns): when the network is up"), ("net-pasta", "--network pasta: when the network is up")]:
+    print(f"### {title}\n")
+    if name != "phases":
+        print("| since spawn (µs) | step (µs) | step |\n|---|---|---|")
+    print(open(f"{work}/out/{name}.md").read())
 print(f"Throughput through a published port (iperf3 from host loopback, 3 s, default root): slirp4netns {tp_slirp} Gbit/s, pasta {tp_pasta} Gbit/s.\n")
 print(f"Supervisor peak RSS (VmHWM) while a container runs: {rss} KiB. Release binary: {size/1024:.0f} KiB.")
 PY

@@ -16,6 +16,9 @@ pub fn mark(step: &str) {
     if ENABLED.load(Ordering::Relaxed) {
         let Ok(now) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else { return };
         let micros = now.tv_sec() * 1_000_000 + now.tv_nsec() / 1_000;
-        eprintln!("zookeeper: trace {} {micros} {step}", std::process::id());
+        // One write(2): the supervisor and the container's first process
+        // trace to the same stderr, and their lines must not interleave.
+        let line = format!("zookeeper: trace {} {micros} {step}\n", std::process::id());
+        let _ = nix::unistd::write(std::io::stderr(), line.as_bytes());
     }
 }
