@@ -51,7 +51,10 @@ fn run() {
             }
         }
         Invocation::Run(spec) => match zookeeper::run(&spec) {
-            Ok(state) => state.mirror(),
+            Ok(state) => {
+                zookeeper::trace::mark("cleaned up");
+                state.mirror()
+            }
             Err(err) => fail(&err.to_string(), err.exit_code()),
         },
     }
