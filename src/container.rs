@@ -91,10 +91,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
     trace::mark("id maps started");
-    let mountpoint =
-        container.mountpoint.insert(Mountpoint::create(container_root_on_host(&ids))?).path().to_owned();
+    let mountpoint = Mountpoint::create(container_root_on_host(&ids));
     trace::mark("mountpoint created");
-    installing.finish().context("installing the id maps")?;
+    // The helpers are waited for whatever happened meanwhile.
+    let installed = installing.finish();
+    let mountpoint = container.mountpoint.insert(mountpoint?).path().to_owned();
+    installed.context("installing the id maps")?;
     trace::mark("id maps installed");
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.
