@@ -8,6 +8,9 @@
 #    with a one-id map (zookeeper vs bubblewrap vs unshare), and as root
 #    (zookeeper vs crun vs runc); each group alternating, run by run
 #    (bench/alternate.py), after a warm-up;
+#    The floors (bench/floor.c: the bare container; bench/floor-same-work.c:
+#    zookeeper's container, all its isolation, in the least C) tell how far
+#    zookeeper is from the physical limit and what of it is its own overhead.
 # 2. zookeeper's start-up step by step, from its own tracing (bench/phases.py);
 # 3. the start-up cost of -n (slirp4netns, pasta) and the throughput through
 #    a published port;
@@ -23,6 +26,13 @@ for pkg in crun runc bubblewrap iperf3; do
         apt-get install -y -qq --no-install-recommends "$pkg" >/dev/null
 done
 cargo build --release --quiet
+# The seccomp program build.rs compiled, for the same-work floor.
+bpf=$(cargo build --release --quiet --message-format=json | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "build-script-executed" and "#zookeeper@" in m["package_id"]:
+        print(m["out_dir"] + "/seccomp.bpf")')
 
 work=$(mktemp -d /tmp/zookeeper-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -30,6 +40,8 @@ chmod 755 "$work"
 cp target/release/zookeeper "$work/zookeeper"
 cp bench/alternate.py bench/phases.py "$work/"
 gcc -O2 -o "$work/floor" bench/floor.c
+gcc -O2 -o "$work/floor-same-work" bench/floor-same-work.c
+cp "$bpf" "$work/seccomp.bpf"
 rootfs=$work/rootfs
 mkdir -p "$rootfs"/{bin,proc,dev,sys,tmp}
 cp /bin/busybox "$rootfs/bin/"
@@ -57,7 +69,8 @@ bwrap_cmd="bwrap --unshare-all --uid 0 --gid 0 --bind $rootfs / --proc /proc --d
 echo "== rootless, subordinate range ($user)"
 as $user /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/ranged.json" \
     "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
-    "floor=$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
+    "floor=$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid" \
+    "floor, same work=$work/floor-same-work $rootfs $work/seccomp.bpf 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
 echo "== rootless, one-id map (zoonorange)"
 as zoonorange /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/single.json" \
     "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
@@ -77,8 +90,8 @@ as $user /usr/bin/python3 "$work/alternate.py" --warmup 10 --runs 50 --json "$wo
     "zookeeper -n=$work/zookeeper -r $rootfs -n /bin/true" \
     "zookeeper --network pasta=$work/zookeeper -r $rootfs --network pasta /bin/true"
 echo "== when the network is up (rootless, subordinate range)"
-as $user /usr/bin/python3 "$work/phases.py" --runs 50 "$work/zookeeper" -r "$rootfs" -n /bin/true | grep -E "network ready|released|exited" | tee "$work/out/net-slirp.md"
-as $user /usr/bin/python3 "$work/phases.py" --runs 30 "$work/zookeeper" -r "$rootfs" --network pasta /bin/true | grep -E "network ready|released|exited" | tee "$work/out/net-pasta.md"
+as $user /usr/bin/python3 "$work/phases.py" --runs 50 "$work/zookeeper" -r "$rootfs" -n /bin/true | grep -E "cgroup ready|network ready|container ended|cleaned up|exited" | tee "$work/out/net-slirp.md"
+as $user /usr/bin/python3 "$work/phases.py" --runs 30 "$work/zookeeper" -r "$rootfs" --network pasta /bin/true | grep -E "cgroup ready|network ready|container ended|cleaned up|exited" | tee "$work/out/net-pasta.md"
 
 # Throughput through a published port, host loopback -> container, each backend.
 throughput() { # backend -> Gbit/s
