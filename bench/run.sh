@@ -37,7 +37,7 @@ for line in sys.stdin:
 work=$(mktemp -d /tmp/zookeeper-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
-cp target/release/zookeeper "$work/zookeeper"
+cp target/x86_64-unknown-linux-gnu/release/zookeeper "$work/zookeeper"
 cp bench/alternate.py bench/phases.py "$work/"
 gcc -O2 -o "$work/floor" bench/floor.c
 gcc -O2 -o "$work/floor-same-work" bench/floor-same-work.c
@@ -118,7 +118,7 @@ sleep 0.5
 zk=$(pgrep -n -f "$work/zookeeper -r $rootfs sleep 1")
 rss=$(awk '/VmHWM/{print $2}' /proc/$zk/status)
 wait
-size=$(stat -c %s target/release/zookeeper)
+size=$(stat -c %s target/x86_64-unknown-linux-gnu/release/zookeeper)
 
 python3 - "$work" "$rss" "$size" "$tp_slirp" "$tp_pasta" <<'PY' | tee bench/results.md
 import json, sys, platform, os

@@ -82,13 +82,21 @@ pub struct Caller {
 impl Caller {
     pub fn current() -> Caller {
         let uid = nix::unistd::getuid();
-        // /etc/passwd first: the name service's set-up (nsswitch.conf, nscd
-        // probes) costs a tenth of a container's start-up, and the files
-        // are where local users, the ones with subordinate ranges, live.
+        // Not the name service (getpwuid): zookeeper is linked statically,
+        // and a static glibc cannot load the name service's modules. Local
+        // users, the ones /etc/subuid names, are in /etc/passwd; for others
+        // (a directory service's), the login name the session was given.
+        // That name only chooses which range to ask newuidmap for, and
+        // newuidmap grants a range only to its owner.
         let name = std::fs::read_to_string("/etc/passwd")
             .ok()
             .and_then(|passwd| name_in_passwd(&passwd, uid.as_raw()))
-            .or_else(|| nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name));
+            .or_else(|| {
+                ["LOGNAME", "USER"]
+                    .into_iter()
+                    .filter_map(|key| std::env::var(key).ok())
+                    .find(|name| !name.is_empty() && !name.contains([':', '\n']))
+            });
         Caller { uid: uid.as_raw(), gid: nix::unistd::getgid().as_raw(), name }
     }
 }

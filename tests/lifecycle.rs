@@ -53,6 +53,33 @@ fn user_without_range_gets_root_alone_and_is_told_once() {
     assert_eq!(rest.next(), Some("deny"), "setgroups must be denied with a self-written gid map");
 }
 
+/// A caller /etc/passwd does not know (as a directory service's user looks
+/// to it): zookeeper, a static binary, must not ask the name service (a
+/// static glibc crashes loading its modules). The login name from the
+/// environment only picks which range to ask newuidmap for; newuidmap grants
+/// none that is not the caller's.
+#[test]
+fn a_caller_without_a_passwd_entry() {
+    let fx = fixture();
+    let run = |logname: Option<&str>| {
+        let mut command = std::process::Command::new("/usr/bin/setpriv");
+        command.args(["--reuid=4242", "--regid=4242", "--clear-groups", "--"]).arg(&fx.zookeeper);
+        command.args(["-r", fx.rootfs.to_str().unwrap(), "-P", "sh", "-c", "cat /proc/self/uid_map"]);
+        command.current_dir(&fx.dir).env_clear().env("PATH", "/usr/bin:/bin");
+        if let Some(name) = logname {
+            command.env("LOGNAME", name);
+        }
+        command.output().unwrap()
+    };
+    let out = run(None);
+    assert!(stderr(&out).starts_with("zookeeper: note: only root is mapped"), "{}", stderr(&out));
+    assert_eq!(parse_map(&ok(out)), [(0, 4242, 1)]);
+    // Claiming to be the ranged user gets a refusal from newuidmap, not its range.
+    let out = run(Some(RANGED_USER));
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(stderr(&out).contains("newuidmap failed"), "{}", stderr(&out));
+}
+
 #[test]
 fn root_without_range_maps_the_identity() {
     let out = ok(run_in_rootfs(As::Root, &["cat", "/proc/self/uid_map", "/proc/self/gid_map"]));
