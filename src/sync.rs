@@ -1,10 +1,13 @@
 //! One-way channels between zookeeper and the container's first process.
 //!
-//! Two pipes, each used in one direction only (youki's design): the parent
-//! tells the child "set-up done, go on", with what the parent prepared for
-//! it meanwhile ([`Go`]); the child reports a failure in its own set-up or
-//! in exec. The report pipe is close-on-exec, so a successful
-//! exec shows up in the parent as end-of-file with nothing read.
+//! Pipes, each used in one direction only (youki's design), in the order
+//! they are used: the child says its early set-up (network namespace,
+//! loopback, hostname) is done; the parent tells the child "set-up done, go
+//! on", with what the parent prepared for it meanwhile ([`Go`]); the child
+//! reports a failure in its own set-up or in exec. The report pipe is
+//! close-on-exec, so a successful exec shows up in the parent as
+//! end-of-file with nothing read. (Under `--init`, a fourth carries the
+//! command's wait status.)
 
 use std::ffi::OsString;
 use std::fs::File;
