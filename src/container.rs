@@ -152,6 +152,13 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         return Err(Error::Container(failure));
     }
     trace::mark("command running");
+    // The container's root is pivoted away from /tmp/zoo.XXXXXX now and the
+    // host's side of it is an empty directory: it goes at once, while the
+    // command runs, rather than after it (unless a network helper keeps its
+    // socket or pid file in it). A zookeeper killed from now on leaves none.
+    if container.network.is_none() && container.pasta.is_none() {
+        container.mountpoint = None;
+    }
     let state = supervisor.wait_forwarding(pid, terminal.as_mut())?;
     trace::mark("container ended");
     container.reaped = true;
