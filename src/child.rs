@@ -1,8 +1,10 @@
 //! The container's first process, from clone() to exec, in order: network
-//! namespace, loopback and hostname (while the parent maps its ids), wait
-//! for the parent, become root, filesystem, signals, confinement, exec.
+//! namespace, loopback, hostname and (for a user's rootfs) the root, /proc
+//! and /sys (while the parent maps its ids), wait for the parent, become
+//! root, the rest of the filesystem, signals, confinement, exec.
 
 use std::ffi::CString;
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
@@ -30,6 +32,8 @@ pub struct ChildContext<'a> {
 /// The child's own set-up steps' inputs, known before clone().
 pub struct Setup<'a> {
     pub spec: &'a ContainerSpec,
+    /// Where the container's root is built.
+    pub mountpoint: &'a Path,
     /// With a terminal: where the pty's master goes to the parent.
     pub pty_socket: Option<std::os::fd::OwnedFd>,
 }
@@ -41,11 +45,14 @@ pub fn run(ctx: ChildContext) -> ! {
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    if let Err(err) = set_up_early() {
-        // Reported at once: the parent must not set up a network for a
-        // child that may not have its own network namespace.
+    if let Err(err) = set_up_early(&setup) {
+        // Said at once (the parent must not set up a network for a child
+        // that may not have its own network namespace), but the child stays
+        // until the parent lets go: the id-map helpers must find it alive,
+        // or their failure would hide this one.
         drop(prepared);
         report.send_failure(&Failure { exit_code: 125, message: format!("{err:#}") });
+        let _ = go.wait_for_go();
         exit_now(125);
     }
     prepared.send_prepared();
@@ -65,12 +72,23 @@ pub fn run(ctx: ChildContext) -> ! {
 /// What the child does while the parent installs its id maps: what needs
 /// only the capabilities a new user namespace gives its first process, and
 /// no id of it mapped.
-fn set_up_early() -> Result<()> {
+fn set_up_early(setup: &Setup) -> Result<()> {
     crate::namespaces::enter_network_namespace()?;
     crate::network::bring_up_loopback()?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
     trace::mark("child: network namespace, loopback, hostname");
+    if let source @ RootSource::Dir(_) = root_source(setup.spec) {
+        crate::rootfs::mount_root(source, setup.mountpoint, setup.spec.mount_proc)?;
+        trace::mark("child: root, /proc and /sys mounted");
+    }
     Ok(())
+}
+
+fn root_source(spec: &ContainerSpec) -> RootSource<'_> {
+    match &spec.root {
+        Some(dir) => RootSource::Dir(dir),
+        None => RootSource::HostSystem,
+    }
 }
 
 /// Everything between the parent's go and exec, in order. The confinement
@@ -80,13 +98,13 @@ fn set_up(setup: &Setup, go: &Go) -> Result<()> {
     trace::mark("child: go");
     crate::namespaces::enter_cgroup_namespace()?;
     become_root(go.setgroups_allowed)?;
-    let source = match &spec.root {
-        Some(dir) => RootSource::Dir(dir),
-        None => RootSource::HostSystem,
-    };
     trace::mark("child: identity");
+    let source = root_source(spec);
+    if let RootSource::HostSystem = source {
+        crate::rootfs::mount_root(source, setup.mountpoint, spec.mount_proc)?;
+    }
     let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
-    crate::rootfs::enter(source, &go.mountpoint, spec.mount_proc, dns)?;
+    crate::rootfs::enter(source, setup.mountpoint, dns)?;
     trace::mark("child: filesystem");
     reset_signals()?;
     close_inherited_fds();

@@ -36,6 +36,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // Only what must precede clone() comes first: everything else the
     // parent prepares while the id-map helpers run (see below).
     crate::cgroups::prepare(&spec.resources)?;
+    // Before clone: the child mounts the root on it while the helpers run.
+    let mountpoint = Mountpoint::create()?;
+    trace::mark("mountpoint created");
     let supervisor = Supervisor::block(spec.stop_timeout)?;
     let (prepared_tx, prepared_rx) = channel().context("creating the preparation channel")?;
     let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
@@ -69,12 +72,18 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
-                setup: Setup { spec, pty_socket: pty_child },
+                setup: Setup { spec, mountpoint: mountpoint.path(), pty_socket: pty_child },
             })
         }
     };
-    let mut container =
-        Container { pid, reaped: false, network: None, pasta: None, cgroup: None, mountpoint: None };
+    let mut container = Container {
+        pid,
+        reaped: false,
+        network: None,
+        pasta: None,
+        cgroup: None,
+        mountpoint: Some(mountpoint),
+    };
     trace::mark("cloned");
     // While it holds the container, no other process of the caller's may
     // trace zookeeper or read its memory. (Not before clone: the child needs
@@ -91,17 +100,19 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
     trace::mark("id maps started");
-    let mountpoint = Mountpoint::create(container_root_on_host(&ids));
-    trace::mark("mountpoint created");
+    let mountpoint = container.mountpoint.as_ref().expect("set above").path().to_owned();
+    let handed = Mountpoint::hand_to(&mountpoint, container_root_on_host(&ids));
     // The helpers are waited for whatever happened meanwhile.
     let installed = installing.finish();
-    let mountpoint = container.mountpoint.insert(mountpoint?).path().to_owned();
+    handed?;
     installed.context("installing the id maps")?;
     trace::mark("id maps installed");
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.
     if !prepared_rx.wait_prepared() {
         let failure = report_rx.read_failure().context("reading the container's start report")?;
+        // It waits for the go channel to close before it exits.
+        drop(go_tx);
         container.reap_now();
         return Err(match failure {
             Some(failure) => Error::Container(failure),
@@ -131,7 +142,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { mountpoint, setgroups_allowed: ids.setgroups_allowed };
+    let go = Go { setgroups_allowed: ids.setgroups_allowed };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 

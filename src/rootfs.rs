@@ -2,8 +2,10 @@
 //!
 //! In order: the mount tree made private; the root built on a fresh
 //! `/tmp/zoo.XXXXXX` (the user's rootfs bind-mounted there, or the secure
-//! default root); a minimal /dev; with -P a fresh /proc with docker's masks;
-//! a read-only /sys; pivot_root(".", "."); the host's root detached.
+//! default root); with -P a fresh /proc with docker's masks; a read-only
+//! /sys ([`mount_root`], for a user's rootfs while the parent maps the
+//! container's ids); a minimal /dev; /etc/hostname and /etc/hosts;
+//! pivot_root(".", "."); the host's root detached ([`enter`]).
 //!
 //! The rootfs belongs to the user, who may fill it with symlinks such as
 //! `dev -> /` or `proc -> /etc`. Every mount target in it is therefore
@@ -41,9 +43,8 @@ pub struct Mountpoint {
 const MOUNTPOINT_PREFIX: &str = "zoo.";
 
 impl Mountpoint {
-    /// Creates the directory, owned by `owner` (the host uid of container
-    /// root), which must be able to reach it to mount on it.
-    pub fn create(owner: Uid) -> Result<Mountpoint> {
+    /// Creates the directory, owned by the caller.
+    pub fn create() -> Result<Mountpoint> {
         let template = format!("/tmp/{MOUNTPOINT_PREFIX}XXXXXX");
         let path = nix::unistd::mkdtemp(template.as_str()).context("creating /tmp/zoo.XXXXXX")?;
         let lock = match lock_dir(&path) {
@@ -53,12 +54,18 @@ impl Mountpoint {
                 return Err(err);
             }
         };
-        let mountpoint = Mountpoint { path, _lock: lock };
+        Ok(Mountpoint { path, _lock: lock })
+    }
+
+    /// Hands the directory at `path` to `owner`, the host uid of container
+    /// root, which must be able to reach it to build the root on it once
+    /// its ids are mapped (the caller, rootless; root's range otherwise).
+    pub fn hand_to(path: &Path, owner: Uid) -> Result<()> {
         if owner != nix::unistd::geteuid() {
-            chown(&mountpoint.path, Some(owner), None)
-                .with_context(|| format!("handing {} to container root", mountpoint.path.display()))?;
+            chown(path, Some(owner), None)
+                .with_context(|| format!("handing {} to container root", path.display()))?;
         }
-        Ok(mountpoint)
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
@@ -161,9 +168,14 @@ pub enum RootSource<'a> {
     HostSystem,
 }
 
-/// Child side: builds the container's filesystem on `mountpoint` and makes
-/// it `/`. Runs with full capabilities in the container's user namespace.
-pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool, dns: Option<&str>) -> Result<()> {
+/// Child side, first half of the container's filesystem: the mount tree
+/// made private, the root on `mountpoint`, with -P a fresh /proc with its
+/// masks, and /sys. It creates nothing in a user's rootfs, so for one the
+/// child does it before its ids are mapped, while the parent runs the
+/// id-map helpers; the default root creates its directories, which needs a
+/// mapped id, so it waits. Runs with full capabilities in the container's
+/// user namespace.
+pub fn mount_root(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Result<()> {
     mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .context("making the mount tree private")?;
     match source {
@@ -175,15 +187,23 @@ pub fn enter(source: RootSource, mountpoint: &Path, mount_proc: bool, dns: Optio
     }
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
-    let dev = root.subdir("dev", creatable)?;
-    mount_dev(&dev)?;
-    write_etc_files(&root, &dev.reopen()?, dns)?;
     if mount_proc {
         mount_proc_masked(&root.subdir("proc", creatable)?)?;
     }
     if let Some(sys) = root.existing_subdir("sys")? {
         mount_sys(&sys)?;
     }
+    Ok(())
+}
+
+/// Child side, second half, once its ids are mapped: /dev, the /etc files,
+/// and the root on `mountpoint` made `/`.
+pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>) -> Result<()> {
+    let root = Node::open(mountpoint)?;
+    let creatable = matches!(source, RootSource::HostSystem);
+    let dev = root.subdir("dev", creatable)?;
+    mount_dev(&dev)?;
+    write_etc_files(&root, &dev.reopen()?, dns)?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach
     // then takes it away (pivot_root(2), NOTES).

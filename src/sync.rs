@@ -9,11 +9,8 @@
 //! end-of-file with nothing read. (Under `--init`, a fourth carries the
 //! command's wait status.)
 
-use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::path::PathBuf;
 
 use nix::fcntl::OFlag;
 
@@ -30,38 +27,23 @@ pub fn channel() -> io::Result<(Sender, Receiver)> {
 const GO: u8 = b'G';
 const PREPARED: u8 = b'P';
 
-/// What the parent hands the child with its go: the parent prepares these
-/// after clone(), while the id-map helpers run.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the parent hands the child with its go, decided after clone().
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Go {
-    /// Where the container's root is built.
-    pub mountpoint: PathBuf,
     /// Whether setgroups(2) works in the container (see [`crate::idmap`]).
     pub setgroups_allowed: bool,
 }
 
 impl Go {
-    /// `G`, setgroups (0/1), the mountpoint's length (32 bits), the mountpoint.
-    fn encode(&self) -> Vec<u8> {
-        let mountpoint = self.mountpoint.as_os_str().as_bytes();
-        let mut message = vec![GO, self.setgroups_allowed.into()];
-        message.extend_from_slice(&(mountpoint.len() as u32).to_le_bytes());
-        message.extend_from_slice(mountpoint);
-        message
+    /// `G`, then setgroups (0/1).
+    fn encode(&self) -> [u8; 2] {
+        [GO, self.setgroups_allowed.into()]
     }
 
     fn decode(input: &mut impl Read) -> io::Result<Option<Go>> {
-        let mut head = [0u8; 2];
-        input.read_exact(&mut head)?;
-        if head[0] != GO {
-            return Ok(None);
-        }
-        let mut len = [0u8; 4];
-        input.read_exact(&mut len)?;
-        let mut mountpoint = vec![0; u32::from_le_bytes(len) as usize];
-        input.read_exact(&mut mountpoint)?;
-        let mountpoint = PathBuf::from(OsString::from_vec(mountpoint));
-        Ok(Some(Go { mountpoint, setgroups_allowed: head[1] == 1 }))
+        let mut message = [0u8; 2];
+        input.read_exact(&mut message)?;
+        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1 }))
     }
 }
 
@@ -157,15 +139,14 @@ mod tests {
 
     #[test]
     fn go_with_its_payload_or_closed() {
-        let go = Go { mountpoint: PathBuf::from("/tmp/zoo.AbC123"), setgroups_allowed: true };
+        let go = Go { setgroups_allowed: true };
         let (tx, rx) = channel().unwrap();
         tx.send_go(&go).unwrap();
-        assert_eq!(rx.wait_for_go(), Some(go.clone()));
+        assert_eq!(rx.wait_for_go(), Some(go));
         // A parent that dies half-way through its message.
         let (mut tx, rx) = channel().unwrap();
-        let mut partial = go.encode();
-        partial.truncate(partial.len() - 1);
-        tx.0.write_all(&partial).unwrap();
+        let whole = go.encode();
+        tx.0.write_all(&whole[..whole.len() - 1]).unwrap();
         drop(tx);
         assert_eq!(rx.wait_for_go(), None);
         let (tx, rx) = channel().unwrap();
