@@ -15,4 +15,12 @@ if [ ! -x ../shared/vm/run-in-guest.sh ]; then
     echo "SKIPPED: ../shared/vm is absent, so tests/guest.rs cannot boot the cgroup v2 guest;" \
         "its three tests will pass without checking anything" >&2
 fi
-cargo test --all-targets 2>&1
+# A stuck test (a deadlock between zookeeper and its container, say) fails
+# the run after 30 minutes with a line saying so, instead of using up CI's
+# whole time limit in silence; the suite takes about 5.
+status=0
+timeout --kill-after=30 1800 cargo test --all-targets 2>&1 || status=$?
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    echo "FAILED: the tests ran for over 30 minutes; one of them is stuck" >&2
+fi
+exit "$status"
