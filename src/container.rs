@@ -38,6 +38,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     crate::cgroups::prepare(&spec.resources)?;
     // Before clone: the child mounts the root on it while the helpers run.
     let mountpoint = Mountpoint::create()?;
+    let mountpoint_path = mountpoint.path().to_owned();
     trace::mark("mountpoint created");
     let supervisor = Supervisor::block(spec.stop_timeout)?;
     let (prepared_tx, prepared_rx) = channel().context("creating the preparation channel")?;
@@ -72,7 +73,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
-                setup: Setup { spec, mountpoint: mountpoint.path(), pty_socket: pty_child },
+                setup: Setup { spec, mountpoint: &mountpoint_path, pty_socket: pty_child },
             })
         }
     };
@@ -90,9 +91,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // to be dumpable for newuidmap to accept it.)
     nix::sys::prctl::set_dumpable(false).context("making zookeeper non-dumpable")?;
 
-    // The parent's set-up; the child waits on the go channel meanwhile. The
-    // set-id helpers take the longest: what needs no id map is done while
-    // they run.
+    // The parent's set-up, while the child does the part of its own that
+    // needs no id mapped (child.rs) and then waits for go. The set-id
+    // helpers take the longest: the rest is done while they run.
     let ids = IdMapPlan::for_current_caller();
     trace::mark("id maps planned");
     if let Some(notice) = &ids.notice {
@@ -100,8 +101,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     }
     let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
     trace::mark("id maps started");
-    let mountpoint = container.mountpoint.as_ref().expect("set above").path().to_owned();
-    let handed = Mountpoint::hand_to(&mountpoint, container_root_on_host(&ids));
+    let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
     // The helpers are waited for whatever happened meanwhile.
     let installed = installing.finish();
     handed?;
@@ -124,7 +124,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if spec.network == Network::Slirp4netns {
         // Its API socket, when ports are published, sits in the mountpoint
         // directory: private to the caller, and removed with it.
-        let api_socket = (!spec.publish.is_empty()).then(|| mountpoint.join("slirp4netns.sock"));
+        let api_socket = (!spec.publish.is_empty()).then(|| mountpoint_path.join("slirp4netns.sock"));
         let slirp =
             container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
@@ -137,7 +137,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         trace::mark("network ready");
     }
     if spec.network == Network::Pasta {
-        let pid_file = mountpoint.join("pasta.pid");
+        let pid_file = mountpoint_path.join("pasta.pid");
         container.pasta =
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
