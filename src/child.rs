@@ -60,7 +60,7 @@ pub fn run(ctx: ChildContext) -> ! {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
     };
-    let failure = match (set_up(&setup, &go), exit_report) {
+    let failure = match (set_up(&setup, &go, &report), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
         (Ok(()), None) => crate::exec::exec_command(&argv, &env),
         (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
@@ -93,11 +93,25 @@ fn root_source(spec: &ContainerSpec) -> RootSource<'_> {
 
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
-fn set_up(setup: &Setup, go: &Go) -> Result<()> {
+fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
+    // From here to exec the process runs zookeeper's code among what will
+    // be the container's files, holding the supervisor's descriptors:
+    // nothing may trace it or open its /proc/PID/{fd,mem,exe,...}. Its
+    // memory was made on the host, so non-dumpable asks for a capability
+    // over the host's user namespace, which nothing in a container has.
+    // (Not before go: newuidmap checks /proc/PID's owner, which a
+    // non-dumpable process hides.) exec makes the command dumpable again,
+    // as every program is.
+    nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     crate::namespaces::enter_cgroup_namespace()?;
     become_root(go.setgroups_allowed)?;
+    // A credential change clears the parent-death signal, which
+    // become_root sets again; a parent that died in between sent none.
+    if report.reader_gone() {
+        anyhow::bail!("zookeeper ended while the container was starting");
+    }
     trace::mark("child: identity");
     let source = root_source(spec);
     if let RootSource::HostSystem = source {
@@ -130,9 +144,23 @@ fn become_root(setgroups_allowed: bool) -> Result<()> {
     }
     nix::unistd::setresgid(root.1, root.1, root.1).context("becoming group root in the container")?;
     nix::unistd::setresuid(root.0, root.0, root.0).context("becoming root in the container")?;
+    stall_for_tests();
     // A credential change may clear the parent-death signal: set it again.
     let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
+    // ... and the dumpable flag may have been reset by it.
+    nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     Ok(())
+}
+
+/// Debug builds only, for tests/security.rs: `ZOOKEEPER_TEST_STALL_MS`
+/// holds the child this long between its credential change and re-arming
+/// the parent-death signal, the window a killed zookeeper must not slip
+/// through. Release builds have no such hook.
+fn stall_for_tests() {
+    #[cfg(debug_assertions)]
+    if let Some(ms) = std::env::var_os("ZOOKEEPER_TEST_STALL_MS").and_then(|v| v.to_str()?.parse().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// The command starts with every signal at its default action and none

@@ -6,8 +6,25 @@
 //! command as pid 2, forwards every signal to it, reaps every orphan, and when
 //! the command ends tells the supervisor how, so that zookeeper can end the
 //! same way (even by a signal, which pid 1 itself could not die of).
+//!
+//! Being zookeeper's code in the container, init is the process an attacker
+//! inside goes for first: it was forked from the supervisor, never exec'd,
+//! so it starts with the supervisor's memory, descriptors (among them
+//! directories on the host) and the caller's command line and environment.
+//! The rule for every process zookeeper puts into a container, and how init
+//! keeps it (the README's "Confinement" has it for all of them):
+//! - it is not dumpable while it runs zookeeper's code, so nothing in the
+//!   container can open its /proc/PID/{fd,mem,environ,exe,cwd,root,maps}
+//!   or trace it. Its memory was created on the host, so the kernel asks for
+//!   a capability over the host's user namespace, which no container has;
+//! - it holds no descriptor but what it needs: the signalfd and the channel
+//!   to the supervisor; its stdin, stdout and stderr are /dev/null;
+//! - it carries nothing of the caller's environment or command line: both
+//!   are overwritten in its memory, where /proc/1/environ and
+//!   /proc/1/cmdline read them.
 
 use std::ffi::CString;
+use std::os::fd::{AsRawFd, RawFd};
 
 use nix::sys::signal::{SigSet, Signal, kill};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -18,6 +35,13 @@ use crate::sync::{Failure, Sender};
 
 /// Runs the command under this process as init. Never returns.
 pub fn run(argv: &[CString], env: &[CString], report: Sender, exit_report: Sender) -> ! {
+    // Already so since the child's set-up (child.rs); said again here
+    // because init's safety rests on it.
+    if let Err(err) = nix::sys::prctl::set_dumpable(false) {
+        fail(report, format!("init: making itself non-dumpable: {err}"));
+    }
+    scrub_command_line_and_environment();
+    let _ = nix::sys::prctl::set_name(c"zookeeper-init");
     // Blocked before the fork so no signal slips past between the two.
     let all = SigSet::all();
     if let Err(err) = all.thread_block() {
@@ -43,6 +67,7 @@ pub fn run(argv: &[CString], env: &[CString], report: Sender, exit_report: Sende
     };
     // Only the command holds the report channel now: its exec closes it.
     drop(report);
+    keep_only_descriptors(&[signals.as_raw_fd(), exit_report.as_fd().as_raw_fd()]);
     loop {
         let sig = match signals.read_signal() {
             Ok(Some(info)) => Signal::try_from(info.ssi_signo as i32).ok(),
@@ -76,6 +101,87 @@ fn reap_all(command: Pid) -> Option<i32> {
             Ok(_) => {}
         }
     }
+}
+
+/// Closes every descriptor but `keep`, and points stdin, stdout and stderr
+/// at /dev/null: the container's stdio belongs to the command, and init
+/// needs none of it. (Not merely close-on-exec: init never execs.)
+fn keep_only_descriptors(keep: &[RawFd]) {
+    let mut keep = keep.to_vec();
+    keep.sort_unstable();
+    let mut from: RawFd = 3;
+    for fd in keep.into_iter().filter(|fd| *fd >= 3) {
+        if fd > from {
+            close_range(from, fd - 1);
+        }
+        from = fd + 1;
+    }
+    close_range(from, RawFd::MAX);
+    // The container's own /dev/null (its /dev is built by zookeeper).
+    match nix::fcntl::open(c"/dev/null", nix::fcntl::OFlag::O_RDWR, nix::sys::stat::Mode::empty()) {
+        Ok(null) => {
+            for stdio in 0..3 {
+                // SAFETY: dup2 onto 0, 1 and 2, which no Rust object owns in init.
+                unsafe { libc::dup2(null.as_raw_fd(), stdio) };
+            }
+        }
+        Err(_) => close_range(0, 2),
+    }
+}
+
+fn close_range(first: RawFd, last: RawFd) {
+    // SAFETY: closes descriptors that no live Rust object of init's uses:
+    // the ones it keeps are outside the range, and init never returns to
+    // drop the others' owners (it ends by _exit).
+    unsafe { libc::close_range(first as libc::c_uint, last as libc::c_uint, 0) };
+}
+
+/// Overwrites the caller's command line and environment where the kernel
+/// keeps them for /proc/PID/cmdline and /proc/PID/environ: the strings at
+/// the top of the stack that the supervisor's exec placed there, which
+/// init inherited by fork. Host paths, tokens and whatever else the caller's
+/// environment holds are gone from init's memory; its cmdline reads
+/// `zookeeper-init`.
+fn scrub_command_line_and_environment() {
+    let Some([arg_start, arg_end, env_start, env_end]) = argument_areas() else { return };
+    for (start, end, text) in [(arg_start, arg_end, &b"zookeeper-init"[..]), (env_start, env_end, b"")] {
+        if end <= start {
+            continue;
+        }
+        let len = end - start;
+        // SAFETY: [start, end) is this process's own argument or environment
+        // area as the kernel reports it, mapped writable on the initial
+        // stack. No Rust reference into it is alive: std and libc reach
+        // those strings through raw argv/environ pointers, which nothing
+        // follows again here (the command's argv and environment are heap
+        // copies, made before clone).
+        unsafe {
+            let area = std::slice::from_raw_parts_mut(start as *mut u8, len);
+            area.fill(0);
+            let keep = text.len().min(len.saturating_sub(1));
+            area[..keep].copy_from_slice(&text[..keep]);
+        }
+    }
+}
+
+/// arg_start, arg_end, env_start and env_end, fields 48 to 51 of
+/// /proc/self/stat, read into a bounded buffer.
+fn argument_areas() -> Option<[usize; 4]> {
+    let file =
+        nix::fcntl::open(c"/proc/self/stat", nix::fcntl::OFlag::O_RDONLY, nix::sys::stat::Mode::empty())
+            .ok()?;
+    let mut buf = [0u8; 2048];
+    let len = nix::unistd::read(&file, &mut buf).ok()?;
+    let text = std::str::from_utf8(&buf[..len]).ok()?;
+    // The command name, field 2, is in parentheses and may hold anything.
+    let after_name = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Field 3 is the first after the name: field N is fields[N - 3].
+    let mut areas = [0usize; 4];
+    for (area, field) in areas.iter_mut().zip(48..=51) {
+        *area = fields.get(field - 3)?.parse().ok()?;
+    }
+    Some(areas)
 }
 
 fn fail(report: Sender, message: String) -> ! {

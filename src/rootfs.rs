@@ -318,7 +318,9 @@ fn mount_dev(dev: &Dir) -> Result<()> {
             Mode::from_bits_truncate(0o666),
         )
         .with_context(|| format!("creating /dev/{name}"))?;
-        mount(Some(&host), &fd_path(&file), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+        drop(file);
+        let target = dev.existing(name)?.with_context(|| format!("/dev/{name} vanished"))?;
+        bind_read_only(&host, &target)
             .with_context(|| format!("binding {} into the container", host.display()))?;
     }
     let pts = dev.subdir("pts", true)?;
@@ -386,12 +388,16 @@ fn mask(dir: &Dir, name: &str) -> Result<()> {
         let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
         mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, Some("size=0,mode=0555"))?;
     } else {
-        mount(Some("/dev/null"), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)?;
+        bind_read_only(Path::new("/dev/null"), &target)?;
     }
     Ok(())
 }
 
-/// Binds `source` on `target` and makes the new mount read-only.
+/// Binds `source` on `target` and makes the new mount read-only. Every bind
+/// of a host inode is read-only, device nodes too (their I/O does not
+/// need a writable mount): where container root is host root (root
+/// without a subordinate range), a writable bind would let it chmod, chown
+/// or touch the host's own /dev/null.
 fn bind_read_only(source: &Path, target: &Node) -> Result<()> {
     mount(Some(source), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
         .with_context(|| format!("binding {}", source.display()))?;

@@ -68,6 +68,20 @@ impl Sender {
         let _ = self.0.write_all(&message);
     }
 
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.0)
+    }
+
+    /// Child side: whether the parent has closed its end of this channel,
+    /// which it holds until the container runs: then it has died.
+    pub fn reader_gone(&self) -> bool {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let mut fds = [PollFd::new(self.as_fd(), PollFlags::empty())];
+        // A pipe's write end reports POLLERR once no reader is left.
+        poll(&mut fds, PollTimeout::ZERO)
+            .is_ok_and(|_| fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)))
+    }
+
     /// Init -> parent: the command's raw wait status (see [`crate::init`]).
     pub fn send_exit_status(mut self, raw_status: i32) {
         let _ = self.0.write_all(&raw_status.to_le_bytes());

@@ -101,6 +101,7 @@ fn build_busybox_rootfs(rootfs: &Path) {
         .arg(rootfs.join("bin/zoo-probe"))
         .arg(probe.join("zoo-probe.c"))
         .arg(probe.join("escape.c"))
+        .arg(probe.join("attack.c"))
         .status()
         .expect("running cc (gcc and libc6-dev: run scripts/setup.sh)");
     assert!(status.success(), "building the probe program failed");

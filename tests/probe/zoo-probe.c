@@ -12,6 +12,8 @@
  *   zoo-probe forks N       try to start N processes that wait; print how many started
  *   zoo-probe udp-recv PORT print the first UDP datagram that arrives on PORT
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
+ *   zoo-probe proc1         try to reach pid 1's descriptors, memory, binary ... (attack.c)
+ *   zoo-probe host-inodes P...  try chmod, chown, utimes on each path (attack.c)
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -27,6 +29,8 @@
 #include <unistd.h>
 
 int escape(void);
+int proc1(void);
+int host_inodes(int count, char **paths);
 
 int main(int argc, char **argv)
 {
@@ -52,6 +56,10 @@ int main(int argc, char **argv)
 		closedir(dir);
 		return 0;
 	}
+	if (strcmp(argv[1], "proc1") == 0)
+		return proc1();
+	if (strcmp(argv[1], "host-inodes") == 0)
+		return host_inodes(argc - 2, argv + 2);
 	if (strcmp(argv[1], "escape") == 0)
 		return escape();
 	if (strcmp(argv[1], "pty") == 0) {

@@ -1,0 +1,251 @@
+//! The attacker's review (issue 12), one test per hole it found, each trying
+//! the attack for real from inside a container, from a hostile rootfs or as
+//! another local user: pid 1 under --init, host inodes bound into the
+//! container, the rootfs swapped while zookeeper starts, hostile files in a
+//! rootfs, the parent-death signal's window, the host's secrets.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const USER: As = As::User(RANGED_USER);
+const NORANGE: As = As::User(NORANGE_USER);
+
+/// attempt -> "reached" or "blocked ERRNO", from the probe's output.
+fn attempts(output: &str) -> BTreeMap<String, String> {
+    output
+        .lines()
+        .filter_map(|line| line.split_once(' '))
+        .map(|(name, verdict)| (name.to_string(), verdict.to_string()))
+        .collect()
+}
+
+/// Runs `args` as `who` with a binary of its own (owned by `who`, in a
+/// directory `who` owns, as a user's own build is) and a caller's
+/// environment holding a secret.
+fn run_own_binary(tag: &str, who: As, args: &[&str]) -> (Output, PathBuf) {
+    let fx = fixture();
+    let (name, owner) = match who {
+        As::Root => ("root", (0, 0)),
+        As::User(user) => (user, ids_of(user)),
+    };
+    let dir = fx.dir.join(format!("own-binary-{tag}-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    let binary = dir.join("zookeeper");
+    std::fs::copy(&fx.zookeeper, &binary).unwrap();
+    std::os::unix::fs::chown(&dir, Some(owner.0), Some(owner.1)).unwrap();
+    std::os::unix::fs::chown(&binary, Some(owner.0), Some(owner.1)).unwrap();
+    std::fs::set_permissions(&binary, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut command = match who {
+        As::Root => Command::new(&binary),
+        As::User(user) => {
+            let mut c = Command::new("/usr/bin/setpriv");
+            c.args([&format!("--reuid={user}"), &format!("--regid={user}"), "--init-groups", "--"]);
+            c.arg(&binary);
+            c
+        }
+    };
+    let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
+    all.extend_from_slice(args);
+    let output = command
+        .args(all)
+        .current_dir(&dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("ZOO_CALLER_SECRET", "s3cr3t-of-the-caller")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (output, binary)
+}
+
+/// Item 1: under --init, pid 1 is zookeeper's code. From inside, nothing of
+/// it may be reached: descriptors, environment, memory, cwd, root, binary.
+#[test]
+fn under_init_pid_1_gives_nothing_of_the_hosts() {
+    for who in [USER, NORANGE, As::Root] {
+        let (out, binary) = run_own_binary("proc1", who, &["--init", "zoo-probe", "proc1"]);
+        let before = std::fs::read(&binary).unwrap();
+        let text = ok(out);
+        let found = attempts(&text);
+        assert!(found.len() >= 18, "{who:?}: {text}");
+        for (attempt, verdict) in &found {
+            if attempt == "cmdline" {
+                // Readable by anyone; it must name no host path.
+                assert_eq!(verdict.trim(), "zookeeper-init", "{who:?}: pid 1's command line");
+                continue;
+            }
+            assert!(verdict.starts_with("blocked"), "{who:?}: {attempt} {verdict}\n{text}");
+        }
+        // The binary that runs zookeeper, owned by the caller, is intact.
+        assert_eq!(std::fs::read(&binary).unwrap(), before, "{who:?}: the binary changed");
+    }
+}
+
+/// Item 1, through a shell: the same, with the tools a user would try.
+#[test]
+fn under_init_the_callers_environment_and_descriptors_stay_out() {
+    for who in [USER, As::Root] {
+        let script = "cat /proc/1/environ; echo \"environ=$?\"; \
+                      for f in /proc/1/fd/*; do readlink \"$f\" && echo \"leaked $f\"; timeout 1 cat \"$f\" </dev/null >/dev/null && echo \"leaked $f\"; done; \
+                      tr '\\0' ' ' </proc/1/cmdline; echo; ls /proc/1/cwd/..; echo \"walk=$?\"";
+        let (out, _) = run_own_binary("shell", who, &["--init", "sh", "-c", script]);
+        let text = ok(out);
+        assert!(!text.contains("s3cr3t"), "{who:?}: the caller's environment leaked: {text}");
+        assert!(!text.contains("/tmp"), "{who:?}: a host path leaked: {text}");
+        assert!(!text.contains("leaked"), "{who:?}: {text}");
+        for line in ["environ=1", "walk=1"] {
+            assert!(text.lines().any(|l| l == line), "{who:?}: {line} missing in {text}");
+        }
+    }
+}
+
+/// Item 1: pid 1's own view of itself: non-dumpable, and only the
+/// descriptors init needs (a signalfd and the channel to the supervisor).
+#[test]
+fn init_holds_no_descriptor_of_the_supervisor() {
+    let fx = fixture();
+    // pid 1's descriptors, read by the host (which may).
+    let rootfs = fx.rootfs.to_str().unwrap();
+    let mut child = zookeeper(USER, &["-r", rootfs, "--init", "sleep", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let init = loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            let grandchildren =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+            if !grandchildren.trim().is_empty() {
+                break pid.to_string();
+            }
+        }
+        assert!(Instant::now() < deadline, "the container did not start");
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    std::thread::sleep(Duration::from_millis(50));
+    let mut fds = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{init}/fd")).unwrap().flatten() {
+        let target = std::fs::read_link(entry.path()).unwrap();
+        fds.push((entry.file_name().to_string_lossy().into_owned(), target.display().to_string()));
+    }
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+    let _ = child.wait();
+    for (fd, target) in &fds {
+        match fd.as_str() {
+            "0" | "1" | "2" => assert_eq!(target, "/dev/null", "init's fd {fd}: {fds:?}"),
+            _ => assert!(
+                target.starts_with("pipe:") || target.contains("signalfd"),
+                "init holds fd {fd} -> {target}: {fds:?}"
+            ),
+        }
+    }
+    assert!(fds.len() <= 5, "{fds:?}");
+    // The kernel says "dumpable" nowhere in status; a non-dumpable process's
+    // /proc files belong to root, which the fd listing above (as root)
+    // could still read. What matters is checked from inside (above).
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+}
+
+/// Item 2: the device nodes bound into /dev and the /dev/null binds that
+/// mask /proc files are the host's inodes; as root without a range the
+/// container's root is host root and must still not change them.
+#[test]
+fn a_container_cannot_change_a_host_inode() {
+    let mut paths: Vec<String> =
+        ["null", "zero", "full", "random", "urandom", "tty"].iter().map(|d| format!("/dev/{d}")).collect();
+    for masked in [
+        "kcore",
+        "keys",
+        "timer_list",
+        "sched_debug",
+        "latency_stats",
+        "timer_stats",
+        "interrupts",
+        "acpi",
+        "scsi",
+        "asound",
+        "sysrq-trigger",
+        "sys",
+        "irq",
+        "bus",
+        "fs",
+    ] {
+        if Path::new("/proc").join(masked).exists() {
+            paths.push(format!("/proc/{masked}"));
+        }
+    }
+    paths.push("/sys/firmware".into());
+    let before: Vec<_> = ["null", "zero", "full", "random", "urandom", "tty"]
+        .iter()
+        .map(|d| std::fs::metadata(format!("/dev/{d}")).unwrap())
+        .map(|m| (m.mode(), m.uid(), m.gid(), m.mtime()))
+        .collect();
+    let mut args = vec!["zoo-probe", "host-inodes"];
+    args.extend(paths.iter().map(String::as_str));
+    for who in [As::Root, USER] {
+        for default_root in [false, true] {
+            let out = if default_root {
+                // The default root is the host's system: its coreutils
+                // make the same attempts as the probe.
+                let mut all = vec!["-P", "sh", "-c", HOST_INODES_SCRIPT, "sh"];
+                all.extend_from_slice(&args[2..]);
+                zookeeper(who, &all).output().unwrap()
+            } else {
+                run_in_rootfs(who, &args)
+            };
+            let text = ok(out);
+            let found = attempts(&text);
+            assert!(found.len() >= 3 * 7, "{who:?}: {text}");
+            for (attempt, verdict) in &found {
+                assert!(
+                    verdict.starts_with("blocked"),
+                    "{who:?} (default root: {default_root}): {attempt} {verdict}"
+                );
+            }
+        }
+    }
+    let after: Vec<_> = ["null", "zero", "full", "random", "urandom", "tty"]
+        .iter()
+        .map(|d| std::fs::metadata(format!("/dev/{d}")).unwrap())
+        .map(|m| (m.mode(), m.uid(), m.gid(), m.mtime()))
+        .collect();
+    assert_eq!(before, after, "the host's /dev changed");
+}
+
+/// `zoo-probe host-inodes` in shell, for the default root.
+const HOST_INODES_SCRIPT: &str = r#"for p in "$@"; do
+  chmod "$(stat -c %a "$p")" "$p" 2>/dev/null && echo "chmod:$p reached" || echo "chmod:$p blocked"
+  chown "$(stat -c %u:%g "$p")" "$p" 2>/dev/null && echo "chown:$p reached" || echo "chown:$p blocked"
+  touch -c -r "$p" "$p" 2>/dev/null && echo "utimes:$p reached" || echo "utimes:$p blocked"
+done"#;
+
+/// Item 2: the devices still work on their read-only binds.
+#[test]
+fn devices_work_on_read_only_binds() {
+    for who in [As::Root, USER] {
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "sh",
+                "-c",
+                "echo x > /dev/null && head -c 5 /dev/zero | wc -c && head -c 7 /dev/urandom | wc -c && \
+                 (echo x > /dev/full; echo full=$?)",
+            ],
+        ));
+        assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["5", "7", "full=1"], "{who:?}");
+    }
+}
