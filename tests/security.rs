@@ -249,3 +249,53 @@ fn devices_work_on_read_only_binds() {
         assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["5", "7", "full=1"], "{who:?}");
     }
 }
+
+/// Item 7: a credential change clears the parent-death signal, which the
+/// child then sets again. A zookeeper killed in between sent no signal: the
+/// child must notice and end, not run the command with no supervisor. Root
+/// with a range changes credentials for real (host root -> the range), and
+/// the debug build's test hook holds the child in that window.
+#[test]
+fn a_zookeeper_killed_while_the_child_changes_identity_takes_the_child_along() {
+    let fx = fixture();
+    let subuid = fx.dir.join("subuid-root-stall");
+    std::fs::write(&subuid, "root:700000:65536\n").unwrap();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    let mut zk = zookeeper(As::Root, &["-r", rootfs, "sleep", "30"])
+        .env("ZOOKEEPER_SUBUID_FILE", &subuid)
+        .env("ZOOKEEPER_SUBGID_FILE", &subuid)
+        .env("ZOOKEEPER_TEST_STALL_MS", "600")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let child = loop {
+        let children =
+            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", zk.id())).unwrap_or_default();
+        if let Some(pid) = children.split_whitespace().next() {
+            break pid.parse::<i32>().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no container process appeared");
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    // Well inside the child's 600 ms stall after its credential change.
+    std::thread::sleep(Duration::from_millis(200));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(zk.id() as i32), nix::sys::signal::Signal::SIGKILL)
+        .unwrap();
+    let _ = zk.wait();
+    let alive = |pid: i32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z')))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(child) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let survived = alive(child);
+    if survived {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child), nix::sys::signal::Signal::SIGKILL);
+    }
+    let _ = zookeeper(As::Root, &["--cleanup"]).output();
+    assert!(!survived, "the container's process {child} outlived its killed zookeeper");
+}
