@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::unistd::{Gid, Uid};
 
-use crate::rootfs::RootSource;
+use crate::rootfs::{CheckedRootfs, RootSource};
 use crate::spec::{ContainerSpec, HOSTNAME};
 use crate::sync::{Failure, Go, Receiver, Sender};
 use crate::trace;
@@ -32,6 +32,8 @@ pub struct ChildContext<'a> {
 /// The child's own set-up steps' inputs, known before clone().
 pub struct Setup<'a> {
     pub spec: &'a ContainerSpec,
+    /// The user's rootfs as the parent checked it (`-r`).
+    pub rootfs: Option<&'a CheckedRootfs>,
     /// Where the container's root is built.
     pub mountpoint: &'a Path,
     /// With a terminal: where the pty's master goes to the parent.
@@ -77,16 +79,16 @@ fn set_up_early(setup: &Setup) -> Result<()> {
     crate::network::bring_up_loopback()?;
     nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
     trace::mark("child: network namespace, loopback, hostname");
-    if let source @ RootSource::Dir(_) = root_source(setup.spec) {
+    if let source @ RootSource::Dir(_) = root_source(setup) {
         crate::rootfs::mount_root(source, setup.mountpoint, setup.spec.mount_proc)?;
         trace::mark("child: root, /proc and /sys mounted");
     }
     Ok(())
 }
 
-fn root_source(spec: &ContainerSpec) -> RootSource<'_> {
-    match &spec.root {
-        Some(dir) => RootSource::Dir(dir),
+fn root_source<'a>(setup: &Setup<'a>) -> RootSource<'a> {
+    match setup.rootfs {
+        Some(rootfs) => RootSource::Dir(rootfs),
         None => RootSource::HostSystem,
     }
 }
@@ -113,7 +115,7 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
         anyhow::bail!("zookeeper ended while the container was starting");
     }
     trace::mark("child: identity");
-    let source = root_source(spec);
+    let source = root_source(setup);
     if let RootSource::HostSystem = source {
         crate::rootfs::mount_root(source, setup.mountpoint, spec.mount_proc)?;
     }

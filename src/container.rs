@@ -4,7 +4,6 @@
 use std::ffi::{CString, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
-use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
 use nix::sys::signal::{Signal, kill};
@@ -17,7 +16,7 @@ use crate::error::Error;
 use crate::idmap::IdMapPlan;
 use crate::namespaces::{Forked, clone_into_namespaces};
 use crate::network::Slirp4netns;
-use crate::rootfs::Mountpoint;
+use crate::rootfs::{CheckedRootfs, Mountpoint};
 use crate::signals::{Supervisor, reap};
 use crate::spec::{ContainerSpec, Network};
 use crate::status::ExitState;
@@ -27,8 +26,8 @@ use crate::trace;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
-    let rootfs = spec.root.as_deref().map(check_rootfs).transpose()?;
-    let spec = &ContainerSpec { root: rootfs, ..spec.clone() };
+    let rootfs = spec.root.as_deref().map(CheckedRootfs::open).transpose()?;
+    let spec = &ContainerSpec { root: rootfs.as_ref().map(|r| r.path.clone()), ..spec.clone() };
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     trace::mark("described");
@@ -73,7 +72,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                 go: go_rx,
                 report: report_tx,
                 exit_report: exit_tx,
-                setup: Setup { spec, mountpoint: &mountpoint_path, pty_socket: pty_child },
+                setup: Setup {
+                    spec,
+                    rootfs: rootfs.as_ref(),
+                    mountpoint: &mountpoint_path,
+                    pty_socket: pty_child,
+                },
             })
         }
     };
@@ -210,35 +214,6 @@ impl Drop for Container {
             self.reap_now();
         }
     }
-}
-
-fn check_rootfs(root: &Path) -> Result<PathBuf, Error> {
-    let shown = root.display();
-    let canonical = match root.canonicalize() {
-        Ok(path) => path,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Err(anyhow!("--rootfs {shown}: no such directory").into());
-        }
-        Err(err) => {
-            let reason = match err.raw_os_error() {
-                Some(errno) => crate::error::errno_text(nix::errno::Errno::from_raw(errno)),
-                None => err.to_string(),
-            };
-            return Err(anyhow!("--rootfs {shown}: {reason}").into());
-        }
-    };
-    if !canonical.is_dir() {
-        return Err(anyhow!("--rootfs {shown}: not a directory").into());
-    }
-    // Container root acts as the caller on the host's files (or as less).
-    let access = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::X_OK;
-    if nix::unistd::access(&canonical, access).is_err() {
-        return Err(anyhow!("--rootfs {shown}: not readable and searchable by this user").into());
-    }
-    if canonical == Path::new("/") {
-        return Err(anyhow!("--rootfs {shown}: the host's / cannot be a container's root").into());
-    }
-    Ok(canonical)
 }
 
 /// The host uid that container root has, which must own the mountpoint.

@@ -158,11 +158,119 @@ const SYS_MASKED: [&str; 2] = ["firmware", "devices/virtual/powercap"];
 const TMPFS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
 const PSEUDO_FS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
 
+/// The user's rootfs (`-r DIR`), opened once and checked by descriptor in
+/// the parent, before clone. The child, in its own mount namespace, opens
+/// the path again and binds what it opened only if it is this very
+/// directory (device and inode), so a path component swapped meanwhile
+/// (for a symlink to `/`, say) makes the start fail instead of running the
+/// container somewhere else. (A descriptor from the parent's mount
+/// namespace cannot be bound from the child's: the kernel refuses.)
+#[derive(Debug)]
+pub struct CheckedRootfs {
+    /// Where the descriptor was found, without symlinks.
+    pub path: PathBuf,
+    dev: u64,
+    ino: u64,
+}
+
+impl CheckedRootfs {
+    /// Opens `root` (following symlinks, as any path a user names) and
+    /// checks the directory it found: readable and searchable by the
+    /// caller, not the host's `/`, and neither it nor any directory above
+    /// it changeable by anyone but the caller and root. Errors are the
+    /// user's: status 125, one line naming the path.
+    pub fn open(root: &Path) -> Result<CheckedRootfs, crate::Error> {
+        let shown = root.display();
+        let fd = match open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Err(anyhow::anyhow!("--rootfs {shown}: no such directory").into()),
+            Err(Errno::ENOTDIR) => return Err(anyhow::anyhow!("--rootfs {shown}: not a directory").into()),
+            Err(errno) => {
+                return Err(anyhow::anyhow!("--rootfs {shown}: {}", crate::error::errno_text(errno)).into());
+            }
+        };
+        let stat =
+            fstat(&fd).map_err(|e| anyhow::anyhow!("--rootfs {shown}: {}", crate::error::errno_text(e)))?;
+        let host_root = nix::sys::stat::stat("/").map_err(|e| anyhow::anyhow!("stat /: {e}"))?;
+        if (stat.st_dev, stat.st_ino) == (host_root.st_dev, host_root.st_ino) {
+            return Err(anyhow::anyhow!("--rootfs {shown}: the host's / cannot be a container's root").into());
+        }
+        // Container root acts as the caller on the host's files (or as less).
+        let access = nix::unistd::AccessFlags::R_OK | nix::unistd::AccessFlags::X_OK;
+        if nix::unistd::access(&fd_path(&fd), access).is_err() {
+            return Err(anyhow::anyhow!("--rootfs {shown}: not readable and searchable by this user").into());
+        }
+        let path = std::fs::read_link(fd_path(&fd))
+            .map_err(|e| anyhow::anyhow!("--rootfs {shown}: finding its path: {e}"))?;
+        check_nobody_else_can_change(&fd, &host_root)
+            .map_err(|reason| anyhow::anyhow!("--rootfs {shown}: {reason}"))?;
+        Ok(CheckedRootfs { path, dev: stat.st_dev, ino: stat.st_ino })
+    }
+
+    /// Child side: the rootfs, opened again in the child's mount
+    /// namespace, if it is still the directory the parent checked.
+    fn reopen(&self) -> Result<OwnedFd> {
+        let shown = self.path.display();
+        let fd = open(&self.path, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .with_context(|| format!("opening the rootfs {shown} again"))?;
+        let stat = fstat(&fd).context("fstat")?;
+        if (stat.st_dev, stat.st_ino) != (self.dev, self.ino) {
+            bail!(
+                "--rootfs {shown} changed while the container was starting; refusing to run on what is there now"
+            );
+        }
+        Ok(fd)
+    }
+}
+
+/// ssh's rule for the files it trusts (StrictModes), for the rootfs and
+/// every directory above it: owned by the caller or root, and writable by
+/// nobody else (a sticky directory such as /tmp excepted above the rootfs:
+/// others may not rename what is not theirs in it). Someone else who could
+/// rename the rootfs or a directory above it could hand zookeeper another
+/// directory; one who can write the rootfs itself could move a directory
+/// out from under a running container, which then reaches the host through
+/// `..`. What the rootfs holds inside is its owner's business, as with
+/// any program one runs.
+fn check_nobody_else_can_change(
+    rootfs: &OwnedFd,
+    host_root: &nix::sys::stat::FileStat,
+) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    let mut dir = rootfs.try_clone().map_err(|e| format!("duplicating a descriptor: {e}"))?;
+    let mut is_rootfs = true;
+    loop {
+        let stat = fstat(&dir).map_err(|e| format!("fstat: {e}"))?;
+        let name =
+            || std::fs::read_link(fd_path(&dir)).map_or_else(|_| "?".into(), |p| p.display().to_string());
+        let what = if is_rootfs { "it".to_string() } else { format!("the directory above it, {}", name()) };
+        if stat.st_uid != 0 && stat.st_uid != me {
+            return Err(format!(
+                "{what} belongs to uid {}, who could change it under the container;                  only the caller's or root's directories can be a rootfs",
+                stat.st_uid
+            ));
+        }
+        let sticky = stat.st_mode & libc::S_ISVTX != 0;
+        if stat.st_mode & 0o022 != 0 && (is_rootfs || !sticky) {
+            return Err(format!(
+                "{what} is writable by others (mode {:o}), who could change it under the container",
+                stat.st_mode & 0o7777
+            ));
+        }
+        if (stat.st_dev, stat.st_ino) == (host_root.st_dev, host_root.st_ino) {
+            return Ok(());
+        }
+        dir = openat(dir.as_fd(), "..", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| format!("opening the directory above: {e}"))?;
+        is_rootfs = false;
+    }
+}
+
 /// What becomes `/`.
 #[derive(Debug, Clone, Copy)]
 pub enum RootSource<'a> {
     /// The user's directory (`-r`).
-    Dir(&'a Path),
+    Dir(&'a CheckedRootfs),
     /// The secure default root: the host's system directories read-only,
     /// private empty /tmp, /root and /run, nothing else of the host.
     HostSystem,
@@ -180,8 +288,15 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Re
         .context("making the mount tree private")?;
     match source {
         RootSource::Dir(rootfs) => {
-            mount(Some(rootfs), mountpoint, NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .with_context(|| format!("bind-mounting {} on {}", rootfs.display(), mountpoint.display()))?
+            let fd = rootfs.reopen()?;
+            mount(
+                Some(&fd_path(&fd)),
+                mountpoint,
+                NO_FSTYPE,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_context(|| format!("bind-mounting {} on {}", rootfs.path.display(), mountpoint.display()))?
         }
         RootSource::HostSystem => build_default_root(mountpoint)?,
     }

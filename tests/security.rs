@@ -299,3 +299,111 @@ fn a_zookeeper_killed_while_the_child_changes_identity_takes_the_child_along() {
     let _ = zookeeper(As::Root, &["--cleanup"]).output();
     assert!(!survived, "the container's process {child} outlived its killed zookeeper");
 }
+
+/// A small rootfs of its own at `dir`: busybox, /dev, and the marker file.
+fn mini_rootfs(dir: &Path) {
+    for sub in ["bin", "dev", "proc"] {
+        std::fs::create_dir_all(dir.join(sub)).unwrap();
+    }
+    std::fs::copy(fixture().rootfs.join("bin/busybox"), dir.join("bin/busybox")).unwrap();
+    std::fs::write(dir.join("zoo-rootfs-marker"), "inside\n").unwrap();
+}
+
+/// Item 4: the rootfs is checked and bound by descriptor. A path that is
+/// swapped, over and over, between a rootfs and a symlink to `/` (as a user
+/// who controls a path component could) either runs in the rootfs or is
+/// refused: never on the host's `/`.
+#[test]
+fn a_rootfs_swapped_for_the_hosts_root_never_runs_there() {
+    let base = fixture().dir.join("swap");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir(&base).unwrap();
+    let current = base.join("current");
+    mini_rootfs(&current);
+    let other = base.join("other");
+    std::os::unix::fs::symlink("/", &other).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, current, other) = (stop.clone(), current.clone(), other.clone());
+        std::thread::spawn(move || {
+            let c = std::ffi::CString::new(current.as_os_str().as_encoded_bytes()).unwrap();
+            let o = std::ffi::CString::new(other.as_os_str().as_encoded_bytes()).unwrap();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // SAFETY: two NUL-terminated paths; an atomic exchange of the two names.
+                unsafe {
+                    libc::renameat2(
+                        libc::AT_FDCWD,
+                        c.as_ptr(),
+                        libc::AT_FDCWD,
+                        o.as_ptr(),
+                        libc::RENAME_EXCHANGE,
+                    )
+                };
+            }
+        })
+    };
+    let (mut inside, mut refused) = (0, 0);
+    let mut on_host = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while inside + refused < 300 && Instant::now() < deadline {
+        let out = zookeeper(
+            As::Root,
+            &["-r", current.to_str().unwrap(), "/bin/busybox", "cat", "/zoo-rootfs-marker"],
+        )
+        .output()
+        .unwrap();
+        match out.status.code() {
+            Some(0) if stdout(&out) == "inside\n" => inside += 1,
+            Some(125) => {
+                assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+                refused += 1
+            }
+            _ => on_host.push(format!("{:?} {} {}", out.status, stdout(&out), stderr(&out))),
+        }
+        if on_host.len() > 3 {
+            break;
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    swapper.join().unwrap();
+    assert!(on_host.is_empty(), "ran outside the rootfs ({inside} inside, {refused} refused): {on_host:?}");
+    assert!(inside > 0 && refused > 0, "the swap never raced ({inside} inside, {refused} refused)");
+}
+
+/// Item 4: a rootfs that someone else could change is refused, as ssh
+/// refuses such files: under another user's directory, or writable by
+/// others. As root (whose container may be host root) and as a user.
+#[test]
+fn a_rootfs_that_another_user_can_change_is_refused() {
+    let base = fixture().dir.join("others");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir(&base).unwrap();
+    // Under a directory that zoonorange owns: zoonorange could rename it.
+    let theirs = base.join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    let (uid, gid) = ids_of(NORANGE_USER);
+    std::os::unix::fs::chown(&theirs, Some(uid), Some(gid)).unwrap();
+    mini_rootfs(&theirs.join("rootfs"));
+    // Writable by everyone.
+    let open_to_all = base.join("open");
+    mini_rootfs(&open_to_all);
+    std::fs::set_permissions(&open_to_all, std::fs::Permissions::from_mode(0o777)).unwrap();
+    // Owned by the other user itself.
+    let owned = base.join("owned");
+    mini_rootfs(&owned);
+    std::os::unix::fs::chown(&owned, Some(uid), Some(gid)).unwrap();
+    for who in [As::Root, USER] {
+        for (rootfs, needle) in [
+            (theirs.join("rootfs"), "belongs to uid"),
+            (open_to_all.clone(), "writable by others"),
+            (owned.clone(), "belongs to uid"),
+        ] {
+            let out =
+                zookeeper(who, &["-r", rootfs.to_str().unwrap(), "/bin/busybox", "true"]).output().unwrap();
+            fails_with(&out, 125, needle);
+        }
+    }
+    // The sticky /tmp above the fixture's rootfs is fine, and so is root's
+    // rootfs for a user.
+    ok(run_in_rootfs(USER, &["true"]));
+}
