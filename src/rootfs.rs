@@ -373,19 +373,17 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>) -> Result<()> {
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{HOSTNAME}\n",
         if dns.is_some() { "10.0.2.100" } else { "127.0.1.1" }
     );
-    let mut files = vec![("hostname", format!("{HOSTNAME}\n")), ("hosts", hosts)];
+    let mut files = vec![("hostname", format!("{HOSTNAME}\n"), etc_file(root, "hostname")?)];
+    files.push(("hosts", hosts, etc_file(root, "hosts")?));
     if let Some(server) = dns {
-        let current =
-            root.existing("etc/resolv.conf")?.and_then(|node| std::fs::read_to_string(node.proc_path()).ok());
-        if current.as_deref().is_some_and(|text| !has_reachable_nameserver(text)) {
-            files.push(("resolv.conf", format!("nameserver {server}\n")));
+        let resolv_conf = etc_file(root, "resolv.conf")?;
+        let current = resolv_conf.as_ref().map(read_bounded).transpose()?;
+        if current.as_deref().is_some_and(|text| !has_reachable_nameserver(&String::from_utf8_lossy(text))) {
+            files.push(("resolv.conf", format!("nameserver {server}\n"), resolv_conf));
         }
     }
-    for (name, content) in files {
-        let Some(target) = root.existing(&format!("etc/{name}"))? else { continue };
-        if file_type(&target.fd)? != SFlag::S_IFREG {
-            continue;
-        }
+    for (name, content, target) in files {
+        let Some(target) = target else { continue };
         let staged = format!(".zoo-{name}");
         let file = openat(
             dev.fd.as_fd(),
@@ -396,12 +394,40 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>) -> Result<()> {
         .with_context(|| format!("writing the container's /etc/{name}"))?;
         nix::unistd::write(&file, content.as_bytes())
             .with_context(|| format!("writing the container's /etc/{name}"))?;
-        mount(Some(&fd_path(&file)), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+        mount(Some(&fd_path(&file)), &fd_path(&target), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
             .with_context(|| format!("binding the container's /etc/{name}"))?;
         nix::unistd::unlinkat(dev.fd.as_fd(), staged.as_str(), nix::unistd::UnlinkatFlags::NoRemoveDir)
             .with_context(|| format!("tidying /dev/{staged}"))?;
     }
     Ok(())
+}
+
+/// The root's `/etc/NAME` as the container will see it: a symlink (an
+/// image's `resolv.conf -> ../run/systemd/resolve/stub-resolv.conf`)
+/// resolved inside the root. `None` unless it is a regular file: a FIFO,
+/// a device or a directory there is the rootfs's business, not a file to
+/// read or bind over.
+fn etc_file(root: &Node, name: &str) -> Result<Option<OwnedFd>> {
+    let Some(fd) = root.resolve_in_root(&format!("etc/{name}"))? else { return Ok(None) };
+    Ok((file_type(&fd)? == SFlag::S_IFREG).then_some(fd))
+}
+
+/// The most of a rootfs's file zookeeper reads: a resolv.conf is a few
+/// lines, and a hostile one may be endless.
+const READ_LIMIT: u64 = 64 * 1024;
+
+/// Reads at most [`READ_LIMIT`] bytes of the regular file `fd` (an O_PATH
+/// descriptor whose type was checked), without blocking.
+fn read_bounded(fd: &OwnedFd) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let file = open(&fd_path(fd), flags, Mode::empty()).context("opening the rootfs's /etc/resolv.conf")?;
+    let mut text = Vec::new();
+    std::fs::File::from(file)
+        .take(READ_LIMIT)
+        .read_to_end(&mut text)
+        .context("reading the rootfs's /etc/resolv.conf")?;
+    Ok(text)
 }
 
 /// A nameserver line whose address is not the host's loopback.
@@ -604,6 +630,60 @@ impl Node {
             dir = Rc::new(fd);
         }
         Ok(None)
+    }
+
+    /// `relative` as the container will see it once this directory is its
+    /// root: symlinks followed, but absolute ones and `..` kept inside this
+    /// directory, one component at a time through O_PATH descriptors (the
+    /// kernel's RESOLVE_IN_ROOT, done by hand: valgrind, under which the
+    /// tests run zookeeper, does not know openat2). `None` if a component
+    /// is missing or not a directory.
+    fn resolve_in_root(&self, relative: &str) -> Result<Option<OwnedFd>> {
+        // Linux's own limit on symlinks in one lookup.
+        const MAX_LINKS: u32 = 40;
+        let mut stack = vec![self.fd.try_clone().context("duplicating a descriptor")?];
+        let mut pending: std::collections::VecDeque<Vec<u8>> =
+            relative.split('/').map(|c| c.as_bytes().to_vec()).collect();
+        let mut links = 0;
+        while let Some(name) = pending.pop_front() {
+            match name.as_slice() {
+                b"" | b"." => continue,
+                b".." => {
+                    if stack.len() > 1 {
+                        stack.pop();
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+            let dir = stack.last().context("resolving in the root")?;
+            let fd = match openat(dir.as_fd(), name.as_slice(), O_PATH_NOFOLLOW, Mode::empty()) {
+                Ok(fd) => fd,
+                Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(None),
+                Err(err) => return Err(err).with_context(|| format!("opening /{relative}")),
+            };
+            match file_type(&fd)? {
+                SFlag::S_IFLNK => {
+                    links += 1;
+                    if links > MAX_LINKS {
+                        bail!("/{relative}: too many levels of symbolic links");
+                    }
+                    let target = nix::fcntl::readlinkat(fd.as_fd(), "")
+                        .with_context(|| format!("reading /{relative}"))?;
+                    let target = target.as_encoded_bytes();
+                    if target.starts_with(b"/") {
+                        stack.truncate(1);
+                    }
+                    for component in target.split(|b| *b == b'/').rev() {
+                        pending.push_front(component.to_vec());
+                    }
+                }
+                SFlag::S_IFDIR => stack.push(fd),
+                _ if pending.iter().all(|c| c.is_empty()) => return Ok(Some(fd)),
+                _ => return Ok(None),
+            }
+        }
+        Ok(stack.pop())
     }
 
     /// The directory `name` under this one, created if `create` and absent.

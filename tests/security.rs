@@ -407,3 +407,87 @@ fn a_rootfs_that_another_user_can_change_is_refused() {
     // rootfs for a user.
     ok(run_in_rootfs(USER, &["true"]));
 }
+
+/// Runs `args` as `who`, failing the test (not hanging it) after 20 s.
+fn run_bounded(who: As, args: &[&str]) -> Output {
+    let mut child = zookeeper(who, args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("zookeeper {args:?} hung");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Item 5: with a network, zookeeper reads the rootfs's /etc/resolv.conf.
+/// A FIFO there must not hang the start, a link to a device must not be
+/// read, a huge file is read only so far, and a symlink (as systemd
+/// images have) resolves inside the container's root.
+#[test]
+fn a_hostile_resolv_conf_neither_hangs_nor_leads_out() {
+    let base = fixture().dir.join("resolv");
+    let _ = std::fs::remove_dir_all(&base);
+    std::fs::create_dir(&base).unwrap();
+    let make = |name: &str, plant: &dyn Fn(&Path)| -> PathBuf {
+        let dir = base.join(name);
+        mini_rootfs(&dir);
+        std::fs::create_dir_all(dir.join("etc")).unwrap();
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        plant(&dir.join("etc/resolv.conf"));
+        let mut chmod = Command::new("chmod");
+        assert!(chmod.args(["-R", "a+rX"]).arg(&dir).status().unwrap().success());
+        dir
+    };
+    let fifo =
+        make("fifo", &|p| nix::unistd::mkfifo(p, nix::sys::stat::Mode::from_bits_truncate(0o644)).unwrap());
+    let device = make("device", &|p| std::os::unix::fs::symlink("/dev/zero", p).unwrap());
+    // A reachable server only past what zookeeper reads: read whole, the
+    // file would keep its own; read as far as the bound, it gets ours.
+    let huge = make("huge", &|p| {
+        let mut text = "# padding\n".repeat(200_000);
+        text.push_str("nameserver 192.0.2.53\n");
+        std::fs::write(p, text).unwrap();
+    });
+    let relative = make("relative", &|p| {
+        std::fs::write(
+            p.parent().unwrap().parent().unwrap().join("run/stub.conf"),
+            "nameserver 127.0.0.53\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink("../run/stub.conf", p).unwrap();
+    });
+    // Absolute: the container's /run, not the host's.
+    let absolute = make("absolute", &|p| {
+        std::fs::write(p.parent().unwrap().parent().unwrap().join("run/abs.conf"), "nameserver ::1\n")
+            .unwrap();
+        std::os::unix::fs::symlink("/run/abs.conf", p).unwrap();
+    });
+    for who in [USER, As::Root] {
+        for (rootfs, expected) in [
+            (&fifo, None),
+            (&device, None),
+            (&huge, Some("nameserver 10.0.2.3\n")),
+            (&relative, Some("nameserver 10.0.2.3\n")),
+            (&absolute, Some("nameserver 10.0.2.3\n")),
+        ] {
+            let script = "if [ -f /etc/resolv.conf ]; then /bin/busybox head -c 40 /etc/resolv.conf; else echo not-a-file; fi";
+            let out =
+                run_bounded(who, &["-n", "-r", rootfs.to_str().unwrap(), "/bin/busybox", "sh", "-c", script]);
+            let text = ok(out);
+            match expected {
+                Some(expected) => assert_eq!(text, expected, "{who:?} {}", rootfs.display()),
+                None => assert_eq!(text, "not-a-file\n", "{who:?} {}", rootfs.display()),
+            }
+        }
+    }
+    // The relative link's target is the one bound over, inside the root.
+    let out = ok(run_bounded(
+        USER,
+        &["-n", "-r", relative.to_str().unwrap(), "/bin/busybox", "cat", "/run/stub.conf"],
+    ));
+    assert_eq!(out, "nameserver 10.0.2.3\n");
+}
