@@ -358,6 +358,43 @@ fn build_default_root(mountpoint: &Path) -> Result<()> {
     for name in ["home", "var", "sys", "mnt"] {
         root.subdir(name, true)?;
     }
+    if let Some(etc) = root.existing_subdir("etc")? {
+        mask_host_secrets(&etc)?;
+    }
+    Ok(())
+}
+
+/// The host's secrets in its /etc, hidden from the default root: password
+/// hashes, the SSH host keys, TLS private keys. Each is masked only if the
+/// container could read it, which is when container root is host root
+/// (root without a subordinate range); for anyone else the host's own
+/// permissions already keep them out, and the check costs no mount.
+const HOST_SECRETS: [&str; 6] =
+    ["shadow", "shadow-", "gshadow", "gshadow-", "security/opasswd", "ssl/private"];
+
+fn mask_host_secrets(etc: &Dir) -> Result<()> {
+    let mut secrets: Vec<String> = HOST_SECRETS.iter().map(|s| s.to_string()).collect();
+    if let Ok(entries) = std::fs::read_dir(etc.proc_path().join("ssh")) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("ssh_host_") && name.ends_with("_key") {
+                secrets.push(format!("ssh/{name}"));
+            }
+        }
+    }
+    for secret in secrets {
+        // The host's /etc is trusted, but a symlink is not a secret's file.
+        let Ok(Some(target)) = etc.existing(&secret) else { continue };
+        let readable = nix::unistd::faccessat(
+            nix::fcntl::AT_FDCWD,
+            &target.proc_path(),
+            nix::unistd::AccessFlags::R_OK,
+            nix::fcntl::AtFlags::AT_EACCESS,
+        );
+        if readable.is_ok() {
+            mask_node(&target).with_context(|| format!("masking the host's /etc/{secret}"))?;
+        }
+    }
     Ok(())
 }
 
@@ -525,11 +562,15 @@ fn mount_sys(sys: &Dir) -> Result<()> {
 /// /dev/null over a file. Absent paths are fine.
 fn mask(dir: &Dir, name: &str) -> Result<()> {
     let Some(target) = dir.existing(name)? else { return Ok(()) };
+    mask_node(&target)
+}
+
+fn mask_node(target: &Node) -> Result<()> {
     if file_type(&target.fd)? == SFlag::S_IFDIR {
         let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
         mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, Some("size=0,mode=0555"))?;
     } else {
-        bind_read_only(Path::new("/dev/null"), &target)?;
+        bind_read_only(Path::new("/dev/null"), target)?;
     }
     Ok(())
 }

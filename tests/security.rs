@@ -491,3 +491,24 @@ fn a_hostile_resolv_conf_neither_hangs_nor_leads_out() {
     ));
     assert_eq!(out, "nameserver 10.0.2.3\n");
 }
+
+/// Item 8: the default root shows the host's /etc, but not its secrets,
+/// even to a container whose root is host root.
+#[test]
+fn the_default_root_hides_the_hosts_secrets() {
+    let secrets = ["/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/security/opasswd"];
+    let present: Vec<&str> = secrets.iter().copied().filter(|p| Path::new(p).exists()).collect();
+    assert!(present.contains(&"/etc/shadow"), "this host has no /etc/shadow to protect");
+    for who in [As::Root, USER] {
+        let mut args = vec!["cat"];
+        args.extend(&present);
+        let out = zookeeper(who, &args).output().unwrap();
+        assert!(stdout(&out).is_empty(), "{who:?} read the host's secrets: {}", stdout(&out));
+        if Path::new("/etc/ssl/private").is_dir() {
+            let out = zookeeper(who, &["ls", "-A", "/etc/ssl/private"]).output().unwrap();
+            assert!(stdout(&out).is_empty(), "{who:?}: /etc/ssl/private shows {}", stdout(&out));
+        }
+    }
+    // The rest of /etc is there.
+    assert!(ok(zookeeper(As::Root, &["cat", "/etc/passwd"]).output().unwrap()).contains("root:"));
+}
