@@ -2,10 +2,14 @@
 //!
 //! The promise is a class of actions, not the assignment's list of calls: on
 //! a 6.x kernel no process in the container can create a set-id file, make a
-//! user namespace, push input into a terminal, use the kernel keyring, trace
-//! or read another process, change NUMA memory policy, use userfaultfd or
-//! perf events, by any system call. Every way in that we know of is closed
-//! here, and tests/confinement.rs tries each one from inside a container.
+//! user namespace, push input into a terminal, use the kernel keyring,
+//! change NUMA memory policy, use userfaultfd or perf events, by any system
+//! call; nor trace or read another process by the calls made for it. Every
+//! way in that we know of is closed here, and tests/confinement.rs tries
+//! each one from inside a container. (Not closed, as under docker: opening
+//! /proc/PID/mem of a dumpable sibling of the same user in the same
+//! container. zookeeper's own processes in a container are non-dumpable
+//! while they run its code, and the README's "Security" says what holds.)
 //!
 //! | class | calls | how |
 //! |---|---|---|
