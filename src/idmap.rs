@@ -114,13 +114,22 @@ pub fn name_in_passwd(text: &str, uid: u32) -> Option<String> {
 
 /// Where the subordinate-id files are. Tests point root at a range without
 /// editing the host's files; the set-id helpers always check the real files,
-/// so this grants a rootless caller nothing.
+/// so this grants a rootless caller nothing. Debug builds only: a release
+/// build takes nothing from its caller's environment that decides whose
+/// ids a container has (a privileged wrapper that passes its user's
+/// environment on would otherwise let that user choose root's map).
 pub fn subid_path(kind: IdKind) -> PathBuf {
-    let var = match kind {
-        IdKind::User => "ZOOKEEPER_SUBUID_FILE",
-        IdKind::Group => "ZOOKEEPER_SUBGID_FILE",
-    };
-    std::env::var_os(var).map(PathBuf::from).unwrap_or_else(|| kind.subid_file().into())
+    #[cfg(debug_assertions)]
+    {
+        let var = match kind {
+            IdKind::User => "ZOOKEEPER_SUBUID_FILE",
+            IdKind::Group => "ZOOKEEPER_SUBGID_FILE",
+        };
+        if let Some(path) = std::env::var_os(var) {
+            return PathBuf::from(path);
+        }
+    }
+    kind.subid_file().into()
 }
 
 /// The ranges of `/etc/subuid`-format `text` that belong to the caller, who
