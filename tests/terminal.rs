@@ -344,3 +344,24 @@ fn redirected_output_keeps_the_callers_terminal_out_of_reach() {
         attack_the_callers_terminal(who, &[], [true, false, false], "head -n1 | tr a-z A-Z");
     }
 }
+
+#[test]
+fn no_tty_puts_the_terminals_modes_back() {
+    use nix::sys::termios::{LocalFlags, SetArg, tcsetattr};
+    let mut s = Session::start_with(
+        As::User(RANGED_USER),
+        &["--no-tty", "sh", "-c", "echo ready-$((1+1)); head -n1"],
+        [true; 3],
+    );
+    let before = TtyState::of(&s.slave);
+    s.expect("ready-2");
+    // Whatever changes them meanwhile (nothing in the container can now),
+    // zookeeper leaves the terminal as it found it.
+    let mut modes = tcgetattr(s.slave.as_fd()).unwrap();
+    modes.local_flags.remove(LocalFlags::ECHO | LocalFlags::ICANON);
+    tcsetattr(s.slave.as_fd(), SetArg::TCSANOW, &modes).unwrap();
+    assert_ne!(TtyState::of(&s.slave), before);
+    s.send(b"line\n");
+    assert!(s.child.wait().unwrap().success());
+    assert_eq!(TtyState::of(&s.slave), before, "the terminal's modes were not put back");
+}
