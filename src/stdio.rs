@@ -94,9 +94,9 @@ pub fn pipe_terminals() -> Result<Option<(SavedModes, Relay, ChildStdio)>> {
         streams.push(Stream { pipe: Some(write), terminal: 0, buffer: Buffer::new() });
         // Relayed input to a command that has closed its stdin would kill
         // zookeeper with SIGPIPE; blocked, the write fails with EPIPE
-        // instead. (The pending signal is never delivered: the container
-        // resets its mask before exec, and zookeeper, when it mirrors a
-        // death, unblocks only the signal it raises.)
+        // instead. (A signal left pending does no harm: the container
+        // resets its mask before exec, and zookeeper unblocks only a signal
+        // it mirrors, which it is about to die of anyway.)
         let mut sigpipe = SigSet::empty();
         sigpipe.add(Signal::SIGPIPE);
         sigpipe.thread_block().context("blocking SIGPIPE")?;
