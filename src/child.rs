@@ -38,6 +38,9 @@ pub struct Setup<'a> {
     pub mountpoint: &'a Path,
     /// With a terminal: where the pty's master goes to the parent.
     pub pty_socket: Option<std::os::fd::OwnedFd>,
+    /// Without one: the pipes that replace the caller's terminals in 0, 1
+    /// and 2 (src/stdio.rs).
+    pub stdio: Option<crate::stdio::ChildStdio>,
 }
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
@@ -129,6 +132,9 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     nix::unistd::setsid().context("starting a new session")?;
     if let Some(socket) = &setup.pty_socket {
         crate::terminal::make_controlling_pty(socket)?;
+    }
+    if let Some(stdio) = &setup.stdio {
+        stdio.attach()?;
     }
     crate::capabilities::drop_dangerous()?;
     nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;

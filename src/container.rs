@@ -52,6 +52,16 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         }
         false => (None, None),
     };
+    // Without a pty, a terminal among zookeeper's stdio reaches the
+    // container as a pipe that zookeeper relays (src/stdio.rs); the modes
+    // are put back when this guard goes, after the container.
+    let (_saved_modes, mut relay, child_stdio) = match spec.process.terminal {
+        true => (None, None, None),
+        false => match crate::stdio::pipe_terminals()? {
+            Some((modes, relay, child)) => (Some(modes), Some(relay), Some(child)),
+            None => (None, None, None),
+        },
+    };
     let (exit_tx, exit_rx) = match spec.init {
         true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
         false => (None, None),
@@ -60,11 +70,14 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
-            drop((prepared_tx, go_rx, report_tx, exit_tx, pty_child));
+            drop((prepared_tx, go_rx, report_tx, exit_tx, pty_child, child_stdio));
             pid
         }
         Forked::Child => {
-            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent));
+            // (The child never returns, so the saved modes are not put back
+            // from here.) Under --init, pid 1 never execs: the stdin pipe's
+            // write end must go now, or the command would never see its end.
+            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent, relay));
             child::run(ChildContext {
                 argv,
                 env,
@@ -77,6 +90,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                     rootfs: rootfs.as_ref(),
                     mountpoint: &mountpoint_path,
                     pty_socket: pty_child,
+                    stdio: child_stdio,
                 },
             })
         }
@@ -174,7 +188,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if container.network.is_none() && container.pasta.is_none() {
         container.mountpoint = None;
     }
-    let state = supervisor.wait_forwarding(pid, terminal.as_mut())?;
+    let state = supervisor.wait_forwarding(pid, terminal.as_mut(), relay.as_mut())?;
     trace::mark("container ended");
     container.reaped = true;
     // Under --init, how the command ended is what counts, not how init did.

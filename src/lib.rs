@@ -14,6 +14,7 @@
 //! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
+//!   [`stdio`]: without one, pipes in place of the caller's terminals;
 //! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
 
 pub mod capabilities;
@@ -33,6 +34,7 @@ pub mod seccomp;
 pub mod signals;
 pub mod spec;
 pub mod status;
+pub mod stdio;
 pub mod sync;
 pub mod systemd;
 pub mod terminal;

@@ -12,6 +12,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::status::ExitState;
+use crate::stdio::Relay;
 use crate::terminal::Terminal;
 
 /// Signals that a user (or a service manager) sends to stop or poke a
@@ -49,8 +50,14 @@ impl Supervisor {
     }
 
     /// Forwards signals to `child` until it ends, and reaps it; with a
-    /// terminal, relays it meanwhile.
-    pub fn wait_forwarding(&self, child: Pid, mut terminal: Option<&mut Terminal>) -> Result<ExitState> {
+    /// terminal (a pty, or pipes in place of the caller's terminals),
+    /// relays it meanwhile.
+    pub fn wait_forwarding(
+        &self,
+        child: Pid,
+        mut terminal: Option<&mut Terminal>,
+        mut relay: Option<&mut Relay>,
+    ) -> Result<ExitState> {
         let mut pty_open = terminal.is_some();
         let mut stop_deadline: Option<Instant> = None;
         loop {
@@ -58,6 +65,9 @@ impl Supervisor {
                 if let Some(terminal) = terminal.as_deref_mut() {
                     // What the container wrote last is still in the pty.
                     let _ = terminal.pump_output();
+                }
+                if let Some(relay) = relay.as_deref_mut() {
+                    relay.drain();
                 }
                 return Ok(state);
             }
@@ -70,6 +80,10 @@ impl Supervisor {
                     // SAFETY: descriptor 0 stays open for the life of the process.
                     fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(0) }, PollFlags::POLLIN));
                 }
+            }
+            let relayed_from = fds.len();
+            if let Some(relay) = relay.as_deref() {
+                relay.interests(&mut fds);
             }
             let timeout = match stop_deadline {
                 None => PollTimeout::NONE,
@@ -88,6 +102,9 @@ impl Supervisor {
             }
             let ready: Vec<bool> = fds.iter().map(|fd| fd.any().unwrap_or(false)).collect();
             drop(fds);
+            if let Some(relay) = relay.as_deref_mut() {
+                relay.pump(&ready[relayed_from..]);
+            }
             if let Some(terminal) = terminal.as_deref_mut() {
                 let mut next = 1;
                 if pty_open {

@@ -177,7 +177,7 @@ impl Drop for Terminal {
     }
 }
 
-fn write_all(fd: BorrowedFd, mut data: &[u8]) -> Result<()> {
+pub(crate) fn write_all(fd: BorrowedFd, mut data: &[u8]) -> Result<()> {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(n) => data = &data[n..],

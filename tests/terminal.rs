@@ -10,8 +10,10 @@ use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
 use nix::pty::{OpenptyResult, Winsize, openpty};
 use nix::sys::termios::tcgetattr;
+use nix::unistd::pipe2;
 
 nix::ioctl_write_ptr_bad!(set_window_size, libc::TIOCSWINSZ, libc::winsize);
 
@@ -20,6 +22,12 @@ struct Session {
     slave: OwnedFd,
     child: Child,
     seen: String,
+    /// Where the test types: the pty's master, or zookeeper's stdin pipe
+    /// (`None` once closed).
+    input: Option<OwnedFd>,
+    /// Where the test reads: the master, or the pipe that holds zookeeper's
+    /// stdout and stderr.
+    output: OwnedFd,
 }
 
 fn winsize(rows: u16, cols: u16) -> Winsize {
@@ -30,38 +38,66 @@ impl Session {
     /// zookeeper (as the test user) with the test's pty as its controlling
     /// terminal and stdio.
     fn start(args: &[&str]) -> Session {
+        Session::start_with(As::User(RANGED_USER), args, [true; 3])
+    }
+
+    /// zookeeper as `who`, with the test's pty as its controlling terminal;
+    /// `ttys` says which of its stdin, stdout and stderr are the pty (the
+    /// others are pipes: one for stdin, one shared by stdout and stderr).
+    fn start_with(who: As, args: &[&str], ttys: [bool; 3]) -> Session {
         let OpenptyResult { master, slave } = openpty(Some(&winsize(30, 100)), None).unwrap();
+        // Only zookeeper's stdio may hold the pty: not the processes other
+        // tests start meanwhile, nor zookeeper's own spare descriptors.
+        for fd in [&master, &slave] {
+            fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC)).unwrap();
+        }
+        let (in_read, in_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
+        let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
         let fx = fixture();
         let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
         all.extend_from_slice(args);
-        let mut command = zookeeper(As::User(RANGED_USER), &all);
+        let mut command = zookeeper(who, &all);
         command.env("TERM", "xterm");
-        for (i, stdio) in [0, 1, 2].iter().enumerate() {
-            let fd = slave.try_clone().unwrap();
+        for (i, &tty) in ttys.iter().enumerate() {
+            let fd = match (tty, i) {
+                (true, _) => slave.try_clone().unwrap(),
+                (false, 0) => in_read.try_clone().unwrap(),
+                (false, _) => out_write.try_clone().unwrap(),
+            };
             match i {
                 0 => command.stdin(Stdio::from(fd)),
                 1 => command.stdout(Stdio::from(fd)),
                 _ => command.stderr(Stdio::from(fd)),
             };
-            let _ = stdio;
         }
+        let slave_fd = slave.as_raw_fd();
         // SAFETY: setsid and TIOCSCTTY are async-signal-safe system calls.
         unsafe {
-            command.pre_exec(|| {
+            command.pre_exec(move || {
                 nix::unistd::setsid()?;
-                if libc::ioctl(0, libc::TIOCSCTTY, 0) == -1 {
+                if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) == -1 {
                     return Err(std::io::Error::last_os_error());
                 }
                 Ok(())
             });
         }
         let child = command.spawn().unwrap();
-        Session { master, slave, child, seen: String::new() }
+        // The test's copies of zookeeper's ends go, so that its end of
+        // output shows as end of file.
+        drop((command, in_read, out_write));
+        let input = if ttys[0] { master.try_clone().unwrap() } else { in_write };
+        let output = if ttys[1] { master.try_clone().unwrap() } else { out_read };
+        Session { master, slave, child, seen: String::new(), input: Some(input), output }
     }
 
     fn send(&mut self, bytes: &[u8]) {
-        let mut file = std::fs::File::from(self.master.try_clone().unwrap());
+        let mut file = std::fs::File::from(self.input.as_ref().unwrap().try_clone().unwrap());
         file.write_all(bytes).unwrap();
+    }
+
+    /// Ends zookeeper's input, when it is a pipe.
+    fn close_input(&mut self) {
+        self.input = None;
     }
 
     /// Reads until `needle` shows up in the output (since the last call).
@@ -76,9 +112,12 @@ impl Session {
                 return before;
             }
             assert!(Instant::now() < deadline, "never saw {needle:?}; got {:?}", self.seen);
-            let mut fds = [nix::poll::PollFd::new(self.master.as_fd(), nix::poll::PollFlags::POLLIN)];
+            let mut fds = [nix::poll::PollFd::new(self.output.as_fd(), nix::poll::PollFlags::POLLIN)];
             let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(100u16));
-            if let Ok(n) = nix::unistd::read(&self.master, &mut buffer) {
+            if fds[0].any() != Some(true) {
+                continue;
+            }
+            if let Ok(n) = nix::unistd::read(&self.output, &mut buffer) {
                 self.seen.push_str(&String::from_utf8_lossy(&buffer[..n]));
             }
         }
@@ -197,4 +236,132 @@ fn forced_tty_with_piped_input_ends_at_end_of_input() {
     stdout.read_to_string(&mut rest).unwrap();
     assert!(rest.contains("/dev/pts/0") && rest.contains("in-23"), "{rest}");
     assert!(child.wait().unwrap().success());
+}
+
+/// What a holder of a terminal could change about it, seen from the test.
+#[derive(Debug, PartialEq)]
+struct TtyState {
+    modes: String,
+    size: (u16, u16),
+    line_discipline: i32,
+    exclusive: i32,
+}
+
+nix::ioctl_read_bad!(get_window_size, libc::TIOCGWINSZ, libc::winsize);
+nix::ioctl_read_bad!(get_line_discipline, libc::TIOCGETD, libc::c_int);
+nix::ioctl_read!(get_exclusive, b'T', 0x40, libc::c_int);
+
+impl TtyState {
+    fn of(tty: &OwnedFd) -> TtyState {
+        let fd = tty.as_raw_fd();
+        let (mut size, mut line_discipline, mut exclusive) = (winsize(0, 0), 0, 0);
+        // SAFETY: each ioctl writes one value of the type given, which
+        // outlives the call.
+        unsafe {
+            get_window_size(fd, &mut size).unwrap();
+            get_line_discipline(fd, &mut line_discipline).unwrap();
+            get_exclusive(fd, &mut exclusive).unwrap();
+        }
+        TtyState {
+            modes: format!("{:?}", tcgetattr(tty.as_fd()).unwrap()),
+            size: (size.ws_row, size.ws_col),
+            line_discipline,
+            exclusive,
+        }
+    }
+}
+
+/// Every way the container tries to reach the caller's terminal through
+/// stdin, stdout and stderr: the probe's ioctls, then busybox stty on each.
+const ATTACK: &str = "zoo-probe tty-attack; stty raw -echo -icanon; stty raw -echo <&1; \
+                      stty raw -echo <&2; echo attacked-$((1+1))";
+
+/// `dev:ino` of the test's pty slave, as the probe prints descriptors.
+fn identity(tty: &OwnedFd) -> String {
+    let st = nix::sys::stat::fstat(tty).unwrap();
+    format!("{}:{}", st.st_dev, st.st_ino)
+}
+
+/// Runs ATTACK with zookeeper's stdio on the pty where `ttys` says, then
+/// checks that nothing reached the caller's terminal, that it still carries
+/// the container's output and input, and that it ends as it was.
+fn attack_the_callers_terminal(who: As, args: &[&str], ttys: [bool; 3], then: &str) {
+    let mut all = args.to_vec();
+    let script = format!("{ATTACK}; {then}; echo end-$((3+4))");
+    all.extend_from_slice(&["sh", "-c", &script]);
+    let mut s = Session::start_with(who, &all, ttys);
+    let before = TtyState::of(&s.slave);
+    let out = s.expect("attacked-2");
+    // Checked while the container runs: restoring the modes afterwards
+    // would not undo what a hostile container did meanwhile.
+    assert_eq!(
+        TtyState::of(&s.slave),
+        before,
+        "{who:?} {ttys:?}: the container changed the caller's terminal: {out}"
+    );
+    assert!(!out.contains(": ok"), "{who:?} {ttys:?}: an ioctl on the caller's terminal worked: {out}");
+    let pty = identity(&s.slave);
+    let fds: Vec<&str> = out.lines().filter(|l| l.starts_with("fd ") && !l.contains(": ")).collect();
+    assert!(fds.len() >= 3, "{who:?} {ttys:?}: no descriptor list: {out}");
+    assert!(
+        fds.iter().all(|l| !l.contains(&format!(" {pty} "))),
+        "{who:?} {ttys:?}: the container holds the caller's terminal ({pty}): {fds:?}"
+    );
+    if ttys[0] {
+        // Typed on the terminal, read by the container.
+        s.send(b"typed-line\n");
+        s.expect("TYPED-LINE");
+    } else {
+        s.send(b"piped-line\n");
+        s.close_input();
+        s.expect("piped-line");
+    }
+    s.expect("end-7");
+    let status = s.child.wait().unwrap();
+    assert!(status.success(), "{who:?} {ttys:?}: {status:?}");
+    assert_eq!(TtyState::of(&s.slave), before, "{who:?} {ttys:?}: the terminal was not left as it was");
+}
+
+#[test]
+fn no_tty_keeps_the_callers_terminal_out_of_reach() {
+    for who in [As::Root, As::User(RANGED_USER)] {
+        attack_the_callers_terminal(who, &["--no-tty"], [true; 3], "head -n1 | tr a-z A-Z");
+    }
+}
+
+#[test]
+fn redirected_input_keeps_the_callers_terminal_out_of_reach() {
+    // stdin a pipe, stdout and stderr the terminal: no pty by default.
+    for who in [As::Root, As::User(RANGED_USER)] {
+        attack_the_callers_terminal(who, &[], [false, true, true], "cat");
+    }
+}
+
+#[test]
+fn redirected_output_keeps_the_callers_terminal_out_of_reach() {
+    // `zookeeper sh > file` from an interactive shell: stdin the terminal.
+    for who in [As::Root, As::User(RANGED_USER)] {
+        attack_the_callers_terminal(who, &[], [true, false, false], "head -n1 | tr a-z A-Z");
+    }
+}
+
+#[test]
+fn no_tty_puts_the_terminals_modes_back() {
+    use nix::sys::termios::{LocalFlags, SetArg, tcsetattr};
+    let mut s = Session::start_with(
+        As::User(RANGED_USER),
+        &["--no-tty", "sh", "-c", "echo ready-$((1+1)); head -n1"],
+        [true; 3],
+    );
+    let before = TtyState::of(&s.slave);
+    s.expect("ready-2");
+    // Whatever changes them meanwhile (nothing in the container can now),
+    // zookeeper leaves the terminal as it found it.
+    let mut modes = tcgetattr(s.slave.as_fd()).unwrap();
+    modes.local_flags.remove(LocalFlags::ECHO | LocalFlags::ICANON);
+    tcsetattr(s.slave.as_fd(), SetArg::TCSANOW, &modes).unwrap();
+    assert_ne!(TtyState::of(&s.slave), before);
+    s.send(b"line\n");
+    assert!(s.child.wait().unwrap().success());
+    assert_eq!(TtyState::of(&s.slave), before, "the terminal's modes were not put back");
 }

@@ -14,23 +14,87 @@
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  *   zoo-probe proc1         try to reach pid 1's descriptors, memory, binary ... (attack.c)
  *   zoo-probe host-inodes P...  try chmod, chown, utimes on each path (attack.c)
+ *   zoo-probe tty-attack    try to change, on 0, 1 and 2, what a terminal lets its
+ *                           holder change (modes, size, exclusive use, line
+ *                           discipline); print each result, then every open
+ *                           descriptor as "fd N DEV:INO TARGET"
  */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 int escape(void);
 int proc1(void);
 int host_inodes(int count, char **paths);
+
+static void report(char *out, size_t size, int fd, const char *what, int result)
+{
+	size_t used = strlen(out);
+	snprintf(out + used, size - used, "fd %d %s: %s\n", fd, what, result == 0 ? "ok" : strerror(errno));
+}
+
+/* Everything a holder of the caller's terminal could do to it, on 0, 1 and 2.
+ * The results are printed at the end: a changed line discipline would swallow
+ * them. */
+static int tty_attack(void)
+{
+	static char out[4096];
+	int fd;
+	DIR *dir;
+	struct dirent *entry;
+	for (fd = 0; fd <= 2; fd++) {
+		struct termios modes = { 0 };
+		struct winsize size = { .ws_row = 3, .ws_col = 7 };
+		int null_ldisc = 27 /* N_NULL */, plain_ldisc = 0 /* N_TTY */;
+		if (tcgetattr(fd, &modes) == 0) {
+			cfmakeraw(&modes);
+			modes.c_lflag &= ~(ECHO | ICANON);
+		}
+		report(out, sizeof(out), fd, "tcsetattr", tcsetattr(fd, TCSANOW, &modes));
+		report(out, sizeof(out), fd, "TIOCSWINSZ", ioctl(fd, TIOCSWINSZ, &size));
+		report(out, sizeof(out), fd, "TIOCEXCL", ioctl(fd, TIOCEXCL));
+		/* Put back at once when it works, or nothing more could be read. */
+		if (ioctl(fd, TIOCSETD, &null_ldisc) == 0) {
+			ioctl(fd, TIOCSETD, &plain_ldisc);
+			report(out, sizeof(out), fd, "TIOCSETD", 0);
+		} else {
+			report(out, sizeof(out), fd, "TIOCSETD", -1);
+		}
+	}
+	fputs(out, stdout);
+	dir = opendir("/proc/self/fd");
+	if (!dir) {
+		perror("opendir /proc/self/fd");
+		return 1;
+	}
+	while ((entry = readdir(dir)) != NULL) {
+		struct stat st;
+		char target[256] = { 0 };
+		int n = atoi(entry->d_name);
+		if (entry->d_name[0] == '.' || n == dirfd(dir) || fstat(n, &st) != 0)
+			continue;
+		snprintf(out, sizeof(out), "/proc/self/fd/%d", n);
+		if (readlink(out, target, sizeof(target) - 1) < 0)
+			strcpy(target, "?");
+		printf("fd %d %llu:%llu %s\n", n, (unsigned long long)st.st_dev, (unsigned long long)st.st_ino,
+		       target);
+	}
+	closedir(dir);
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
@@ -62,6 +126,8 @@ int main(int argc, char **argv)
 		return host_inodes(argc - 2, argv + 2);
 	if (strcmp(argv[1], "escape") == 0)
 		return escape();
+	if (strcmp(argv[1], "tty-attack") == 0)
+		return tty_attack();
 	if (strcmp(argv[1], "pty") == 0) {
 		char line[16] = { 0 };
 		int master = posix_openpt(O_RDWR | O_NOCTTY), slave;
