@@ -50,7 +50,15 @@ fn build_fixture() -> Fixture {
     }
     let name =
         Path::new(&std::env::args().next().unwrap()).file_name().unwrap().to_string_lossy().into_owned();
-    let dir = PathBuf::from(format!("/tmp/zookeeper-fixture-{name}"));
+    // Two checkouts (git worktrees) build test binaries of the same name:
+    // the checkout's path keeps their fixtures apart.
+    let checkout = {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        env!("CARGO_MANIFEST_DIR").hash(&mut hasher);
+        hasher.finish() & 0xffff_ffff
+    };
+    let dir = PathBuf::from(format!("/tmp/zookeeper-fixture-{name}-{checkout:08x}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     chmod(&dir, 0o755);
