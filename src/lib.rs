@@ -14,11 +14,13 @@
 //! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
-//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
+//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end;
+//! - [`cleanup`]: `--cleanup`, after zookeepers that were killed.
 
 pub mod capabilities;
 pub mod cgroups;
 pub mod child;
+pub mod cleanup;
 pub mod cli;
 pub mod container;
 pub mod error;
