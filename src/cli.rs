@@ -82,7 +82,7 @@ struct Args {
     /// After HUP, INT, QUIT or TERM (forwarded to the container), kill the
     /// container if it has not ended within this many seconds (a second such
     /// signal kills it at once)
-    #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = crate::spec::DEFAULT_STOP_TIMEOUT_SECS)]
+    #[arg(long = "stop-timeout", value_name = "SECONDS", allow_hyphen_values = true, value_parser = parse_seconds, default_value_t = crate::spec::DEFAULT_STOP_TIMEOUT_SECS)]
     stop_timeout: u64,
 
     /// Give the container a terminal of its own (the default when stdin and
@@ -293,6 +293,15 @@ fn parse_positive(text: &str) -> Result<u32, String> {
     }
 }
 
+/// A whole number of seconds. Any u64 is taken: one too large for a
+/// deadline means no deadline (see `signals.rs`).
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number of seconds".into());
+    }
+    text.parse().map_err(|_| format!("the number is too large (at most {})", u64::MAX))
+}
+
 fn parse_mtu(text: &str) -> Result<u32, String> {
     match text.parse::<u32>() {
         Ok(mtu @ 68..=65521) => Ok(mtu),
@@ -475,6 +484,17 @@ mod tests {
         assert_eq!(run(&["--mtu", "1500", "-n", "true"]).unwrap().mtu, Some(1500));
         for bad in ["0", "67", "65522", "x", ""] {
             assert!(run(&["--mtu", bad, "-n", "true"]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stop_timeouts() {
+        let timeout = |t: &str| run(&["--stop-timeout", t, "true"]).map(|spec| spec.stop_timeout.as_secs());
+        assert_eq!(timeout("0"), Ok(0));
+        assert_eq!(timeout("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(run(&["true"]).unwrap().stop_timeout.as_secs(), 10);
+        for bad in ["", "-1", "+5", " 5", "1.5", "x", "18446744073709551616"] {
+            assert!(timeout(bad).is_err(), "{bad:?} accepted");
         }
     }
 

@@ -52,7 +52,8 @@ impl Supervisor {
     /// terminal, relays it meanwhile.
     pub fn wait_forwarding(&self, child: Pid, mut terminal: Option<&mut Terminal>) -> Result<ExitState> {
         let mut pty_open = terminal.is_some();
-        let mut stop_deadline: Option<Instant> = None;
+        // Some(None): stopping, with a timeout too large to end (never killed).
+        let mut stop_deadline: Option<Option<Instant>> = None;
         loop {
             if let Some(state) = reap(child, WaitPidFlag::WNOHANG)? {
                 if let Some(terminal) = terminal.as_deref_mut() {
@@ -71,7 +72,7 @@ impl Supervisor {
                     fds.push(PollFd::new(unsafe { BorrowedFd::borrow_raw(0) }, PollFlags::POLLIN));
                 }
             }
-            let timeout = match stop_deadline {
+            let timeout = match stop_deadline.flatten() {
                 None => PollTimeout::NONE,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -82,7 +83,7 @@ impl Supervisor {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(err) => return Err(err).context("waiting for the container"),
             }
-            if stop_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if stop_deadline.flatten().is_some_and(|deadline| Instant::now() >= deadline) {
                 // It had its time: as `docker stop` does after its timeout.
                 let _ = kill(child, Signal::SIGKILL);
             }
@@ -103,10 +104,10 @@ impl Supervisor {
             if ready[0] && self.handle_signal(child, terminal.as_deref())? {
                 stop_deadline = match stop_deadline {
                     // A second stop: the user means it.
-                    Some(_) => Some(Instant::now()),
-                    None => Some(Instant::now() + self.stop_timeout),
+                    Some(_) => Some(Some(Instant::now())),
+                    None => Some(Instant::now().checked_add(self.stop_timeout)),
                 };
-                if stop_deadline.is_some_and(|d| d <= Instant::now()) {
+                if stop_deadline.flatten().is_some_and(|d| d <= Instant::now()) {
                     let _ = kill(child, Signal::SIGKILL);
                 }
             }

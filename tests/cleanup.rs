@@ -108,19 +108,43 @@ fn uid_of(who: As) -> u32 {
     }
 }
 
-/// What a test planted, removed when it ends however it ends (directories
-/// with what is in them; links themselves, never what they name).
-struct Planted(Vec<PathBuf>);
-
-impl Drop for Planted {
-    fn drop(&mut self) {
-        for path in self.0.iter().rev() {
-            match path.symlink_metadata() {
-                Ok(meta) if meta.is_dir() => drop(std::fs::remove_dir_all(path)),
-                Ok(_) => drop(std::fs::remove_file(path)),
-                Err(_) => {}
-            }
-        }
+/// Gives the calling test's thread, and what it starts, a /tmp of its own:
+/// an empty tmpfs, with the fixture bound at its usual place. The attacks
+/// planted below are then seen by no one else on this machine (a --cleanup
+/// run meanwhile by another checkout, which may lack these defences, would
+/// hang on the FIFO or read /dev/zero without bound), and they vanish with
+/// the thread's mount namespace.
+fn private_tmp() {
+    use std::ffi::CString;
+    let fx = fixture();
+    let c = |s: &str| CString::new(s).unwrap();
+    let dir = c(fx.dir.to_str().unwrap());
+    // SAFETY: unshare and mount take flags and NUL-terminated strings that
+    // outlive the calls. The new mount namespace is this thread's only
+    // (unshare(CLONE_NEWNS) also unshares its fs information), and its
+    // mounts are made private before anything is mounted, so nothing
+    // propagates to the host's.
+    unsafe {
+        assert_eq!(libc::unshare(libc::CLONE_NEWNS), 0, "unshare: {}", std::io::Error::last_os_error());
+        // Held from inside the new namespace (a bind's source must be in
+        // the caller's), to be bound back once the tmpfs hides it.
+        let fixture_dir = std::fs::File::open(&fx.dir).unwrap();
+        let from = c(&format!("/proc/thread-self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fixture_dir)));
+        let none = std::ptr::null();
+        let private = (libc::MS_REC | libc::MS_PRIVATE) as libc::c_ulong;
+        assert_eq!(libc::mount(none, c("/").as_ptr(), none, private, none.cast()), 0);
+        let tmpfs = c("tmpfs");
+        let flags = (libc::MS_NOSUID | libc::MS_NODEV) as libc::c_ulong;
+        let mode = c("mode=1777");
+        assert_eq!(
+            libc::mount(tmpfs.as_ptr(), c("/tmp").as_ptr(), tmpfs.as_ptr(), flags, mode.as_ptr().cast()),
+            0
+        );
+        std::fs::create_dir(&fx.dir).unwrap();
+        assert_eq!(
+            libc::mount(from.as_ptr(), dir.as_ptr(), none, libc::MS_BIND as libc::c_ulong, none.cast()),
+            0
+        );
     }
 }
 
@@ -205,11 +229,10 @@ fn clean_ok(who: As) -> String {
 #[test]
 fn cleanup_never_waits_on_a_fifo() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, attacker) in CLEANERS {
         let own = zoo_dir(cleaner);
         let theirs = zoo_dir(attacker);
-        let _planted = Planted(vec![own.clone(), theirs.clone()]);
         for dir in [&own, &theirs] {
             let owner = if dir == &own { cleaner } else { attacker };
             sh_as(owner, &format!("mkfifo {}/pasta.pid", dir.display()));
@@ -228,11 +251,10 @@ fn cleanup_never_waits_on_a_fifo() {
 #[test]
 fn cleanup_never_reads_a_link_to_dev_zero() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, attacker) in CLEANERS {
         let own = zoo_dir(cleaner);
         let theirs = zoo_dir(attacker);
-        let _planted = Planted(vec![own.clone(), theirs.clone()]);
         sh_as(cleaner, &format!("ln -s /dev/zero {}/pasta.pid", own.display()));
         sh_as(attacker, &format!("ln -s /dev/zero {}/pasta.pid", theirs.display()));
         let report = clean_ok(cleaner);
@@ -245,12 +267,11 @@ fn cleanup_never_reads_a_link_to_dev_zero() {
 #[test]
 fn cleanup_kills_no_process_but_a_pasta_of_the_callers() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, attacker) in CLEANERS {
         // A process of the cleaner's (which it may kill) whose command line
         // names the planted pid file, as a pasta's would.
         for (planter, dir) in [(cleaner, zoo_dir(cleaner)), (attacker, zoo_dir(attacker))] {
-            let _planted = Planted(vec![dir.clone()]);
             let pid_file = dir.join("pasta.pid");
             let uid = uid_of(cleaner);
             let mut victim = std::process::Command::new("/bin/sleep")
@@ -273,12 +294,11 @@ fn cleanup_kills_no_process_but_a_pasta_of_the_callers() {
 #[test]
 fn cleanup_does_not_follow_a_zoo_name_that_is_a_symlink() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, attacker) in CLEANERS {
         // The cleaner's own directory, with what a stale one holds.
         let target = PathBuf::from(sh_as(cleaner, "mktemp -d /tmp/zookeeper-cleanup-target.XXXXXX"));
         let link = unused_zoo_name();
-        let _planted = Planted(vec![target.clone(), link.clone()]);
         sh_as(cleaner, &format!("echo 1 > {0}/pasta.pid; echo keep > {0}/precious", target.display()));
         sh_as(attacker, &format!("ln -s {} {}", target.display(), link.display()));
         clean_ok(cleaner);
@@ -295,12 +315,11 @@ fn cleanup_does_not_follow_a_zoo_name_that_is_a_symlink() {
 #[test]
 fn a_directory_swapped_for_a_symlink_does_not_redirect_removal() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     let attacker = As::User(RANGED_USER);
     let victim = PathBuf::from(sh_as(As::Root, "mktemp -d /tmp/zookeeper-cleanup-victim.XXXXXX"));
     let dir = zoo_dir(attacker);
     let moved = PathBuf::from(format!("{}-moved", dir.display()));
-    let _planted = Planted(vec![victim.clone(), dir.clone(), moved.clone()]);
     std::fs::write(victim.join("pasta.pid"), "root's file\n").unwrap();
     sh_as(attacker, &format!("mkfifo {}/pasta.pid", dir.display()));
 
@@ -333,12 +352,11 @@ fn a_directory_swapped_for_a_symlink_does_not_redirect_removal() {
 #[test]
 fn another_users_directory_or_one_others_can_write_is_left_alone() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, attacker) in CLEANERS {
         // Empty, as a killed zookeeper's usually is.
         let theirs = zoo_dir(attacker);
         let open_to_all = zoo_dir(cleaner);
-        let _planted = Planted(vec![theirs.clone(), open_to_all.clone()]);
         sh_as(cleaner, &format!("chmod 777 {}", open_to_all.display()));
         let report = clean_ok(cleaner);
         assert!(theirs.is_dir(), "--cleanup as {cleaner:?} removed {attacker:?}'s directory: {report}");
@@ -352,10 +370,9 @@ fn another_users_directory_or_one_others_can_write_is_left_alone() {
 #[test]
 fn cleanup_empties_a_stale_directory_and_names_what_it_cannot_remove() {
     let _turn = turn();
-    fixture();
+    private_tmp();
     for (cleaner, _) in CLEANERS {
         let dir = zoo_dir(cleaner);
-        let _planted = Planted(vec![dir.clone()]);
         // What a killed slirp4netns leaves, a socket, goes with the directory.
         let socket = dir.join("slirp4netns.sock");
         drop(std::os::unix::net::UnixListener::bind(&socket).unwrap());
@@ -366,7 +383,6 @@ fn cleanup_empties_a_stale_directory_and_names_what_it_cannot_remove() {
 
         // A directory zookeeper never makes is reported, not emptied.
         let dir = zoo_dir(cleaner);
-        let _planted = Planted(vec![dir.clone()]);
         sh_as(cleaner, &format!("mkdir {0}/sub && echo keep > {0}/sub/file", dir.display()));
         let out = cleanup_as(cleaner).out;
         assert_eq!(out.status.code(), Some(125), "{:?}: {}", out.status, stderr(&out));

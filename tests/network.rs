@@ -360,3 +360,52 @@ fn pasta_publishes_udp_too() {
     let out = receiver.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "hello-udp\n");
 }
+
+/// A killed slirp4netns leaves its API socket in the container's
+/// /tmp/zoo.XXXXXX; --cleanup used to fail on that directory (not empty)
+/// and say nothing (issue item 7). It removes both now, and says so.
+#[test]
+fn cleanup_removes_a_killed_slirp4netns_socket_and_its_directory() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    for who in [As::Root, USER] {
+        let before = zoo_tmp_dirs();
+        let publish = format!("{}:80", free_port(false));
+        let mut child = zookeeper(
+            who,
+            &["-r", fx.rootfs.to_str().unwrap(), "--publish", &publish, "sh", "-c", "echo up; sleep 100"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut up = [0u8; 3];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+        let zk = child.id();
+        let slirp: Vec<i32> = std::fs::read_to_string(format!("/proc/{zk}/task/{zk}/children"))
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slirp4netns")
+            })
+            .collect();
+        assert_eq!(slirp.len(), 1, "{who:?}: zookeeper's slirp4netns");
+        let dirs: Vec<String> = zoo_tmp_dirs().difference(&before).cloned().collect();
+        assert_eq!(dirs.len(), 1, "{who:?}: the container's /tmp/zoo.*: {dirs:?}");
+        let dir = std::path::Path::new("/tmp").join(&dirs[0]);
+        assert!(dir.join("slirp4netns.sock").exists(), "{who:?}");
+        // Neither can clean up: slirp4netns first, so that its socket stays.
+        let slirp_pid = nix::unistd::Pid::from_raw(slirp[0]);
+        nix::sys::signal::kill(slirp_pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let out = zookeeper(who, &["--cleanup"]).output().unwrap();
+        let report = ok(out);
+        assert!(
+            report.contains(&format!("removed {}/slirp4netns.sock\n", dir.display())),
+            "{who:?}: {report:?}"
+        );
+        assert!(report.contains(&format!("removed {}\n", dir.display())), "{who:?}: {report:?}");
+        assert!(!dir.exists(), "{who:?}: {} is still there", dir.display());
+    }
+}
