@@ -409,3 +409,120 @@ fn cleanup_removes_a_killed_slirp4netns_socket_and_its_directory() {
         assert!(!dir.exists(), "{who:?}: {} is still there", dir.display());
     }
 }
+
+/// A network namespace of the test's own that pasta takes for "the host":
+/// loopback, and a veth pair (both ends here) with 192.0.2.2/24 and a
+/// default route via 192.0.2.1, which nothing answers. Deleted on drop.
+struct TestNetns {
+    name: String,
+}
+
+impl TestNetns {
+    fn new() -> TestNetns {
+        let name = format!("zk-test-gw-{}", std::process::id());
+        let ns = TestNetns { name: name.clone() };
+        let ip = |args: &str| {
+            let out = std::process::Command::new("ip").args(args.split_whitespace()).output().unwrap();
+            assert!(out.status.success(), "ip {args}: {}", stderr(&out));
+        };
+        ip(&format!("netns add {name}"));
+        ip(&format!("-n {name} link set lo up"));
+        ip(&format!("-n {name} link add zk0 type veth peer name zk1"));
+        ip(&format!("-n {name} addr add 192.0.2.2/24 dev zk0"));
+        ip(&format!("-n {name} link set zk0 up"));
+        ip(&format!("-n {name} link set zk1 up"));
+        ip(&format!("-n {name} route add default via 192.0.2.1"));
+        ns
+    }
+
+    /// A TCP listener on 127.0.0.1 in the namespace, answering each
+    /// connection with a line, until `stop` is set; returns its port and
+    /// how many connections it answered.
+    fn loopback_listener(
+        &self,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> (u16, std::thread::JoinHandle<usize>) {
+        let netns = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let listener = std::thread::spawn(move || {
+            // SAFETY: setns with a namespace descriptor; it moves only this thread.
+            let entered = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = std::io::Write::write_all(&mut conn, b"hello-host-loopback\n");
+                        answered += 1;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            answered
+        });
+        (port_rx.recv().unwrap(), listener)
+    }
+
+    /// zookeeper as `who`, started inside the namespace.
+    fn zookeeper(&self, who: As, args: &[&str]) -> std::process::Command {
+        let fx = fixture();
+        let mut command = std::process::Command::new("ip");
+        command.args(["netns", "exec", &self.name]);
+        if let As::User(user) = who {
+            command.args([
+                "/usr/bin/setpriv",
+                &format!("--reuid={user}"),
+                &format!("--regid={user}"),
+                "--init-groups",
+            ]);
+        }
+        command.arg(&fx.zookeeper).args(args);
+        command.current_dir(&fx.dir).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        command.stdin(std::process::Stdio::null());
+        command
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "delete", &self.name]).status();
+    }
+}
+
+/// pasta maps the gateway's address to the host's loopback unless told
+/// not to (issue item 3): a container could reach what listens on the
+/// host's 127.0.0.1. Tried for real against a listener on the loopback of
+/// a namespace the test makes and runs zookeeper in.
+#[test]
+fn pasta_does_not_lead_the_container_to_the_hosts_loopback() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let ns = TestNetns::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, listener) = ns.loopback_listener(stop.clone());
+    // The listener is there: the namespace itself reaches it.
+    let mut reach = std::process::Command::new("ip");
+    reach.args(["netns", "exec", &ns.name, "busybox", "nc", "-w", "2", "127.0.0.1", &port.to_string()]);
+    assert_eq!(stdout(&reach.output().unwrap()), "hello-host-loopback\n");
+
+    // (timeout: a connection pasta accepted on the gateway's behalf may
+    // never be closed.)
+    let script = format!("ip route show default; timeout -s KILL 5 nc -w 2 192.0.2.1 {port}; true");
+    for who in [As::Root, USER] {
+        let out = ns
+            .zookeeper(who, &["-r", fx.rootfs.to_str().unwrap(), "--network", "pasta", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let text = ok(out);
+        assert!(text.contains("default via 192.0.2.1"), "{who:?}: the container has no network: {text}");
+        assert!(
+            !text.contains("hello-host-loopback"),
+            "{who:?} reached the host's loopback through the gateway"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(listener.join().unwrap(), 1, "only the namespace's own connection");
+}
