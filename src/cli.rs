@@ -192,19 +192,30 @@ where
         set_env(&mut env, &key, value);
     }
 
+    let network = match args.network {
+        Some(Network::LoopbackOnly) if args.net || !args.publish.is_empty() => {
+            return Err(UsageError("--network none contradicts -n and --publish".into()));
+        }
+        Some(network) => network,
+        None if args.net || !args.publish.is_empty() => Network::Slirp4netns,
+        None => Network::LoopbackOnly,
+    };
+    // slirp4netns's add_hostfwd takes IPv4 host addresses only (1.2.0 says
+    // "bad arguments.host_addr"); pasta binds IPv6 ones.
+    if network == Network::Slirp4netns
+        && let Some(mapping) = args.publish.iter().find(|m| m.host_ip.is_ipv6())
+    {
+        return Err(UsageError(format!(
+            "--publish {mapping}: slirp4netns cannot forward from an IPv6 host address; use --network pasta"
+        )));
+    }
+
     Ok(Invocation::Run(ContainerSpec {
         process: Process { args: args.command, env, terminal: args.tty || (on_terminal && !args.no_tty) },
         root: args.rootfs,
         mount_proc: args.mount_proc,
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
-        network: match args.network {
-            Some(Network::LoopbackOnly) if args.net || !args.publish.is_empty() => {
-                return Err(UsageError("--network none contradicts -n and --publish".into()));
-            }
-            Some(network) => network,
-            None if args.net || !args.publish.is_empty() => Network::Slirp4netns,
-            None => Network::LoopbackOnly,
-        },
+        network,
         publish: args.publish,
         mtu: args.mtu,
         init: args.init,
@@ -471,12 +482,20 @@ mod tests {
         let m = parse_publish("8080:80").unwrap();
         assert_eq!(m.to_string(), "127.0.0.1:8080:80/tcp");
         assert_eq!(parse_publish("0.0.0.0:53:5353/udp").unwrap().to_string(), "0.0.0.0:53:5353/udp");
-        assert_eq!(parse_publish("[::1]:8080:80/tcp").unwrap().to_string(), "::1:8080:80/tcp");
+        assert_eq!(parse_publish("[::1]:8080:80/tcp").unwrap().to_string(), "[::1]:8080:80/tcp");
+        assert_eq!(parse_publish("::1:8080:80").unwrap().to_string(), "[::1]:8080:80/tcp");
         for bad in ["80", "0:80", "80:0", "x:80", "70000:80", "8080:80/sctp", "1.2.3:80:80", ""] {
             assert!(parse_publish(bad).is_err(), "{bad:?} accepted");
         }
         let spec = run(&["--publish", "8080:80", "true"]).unwrap();
         assert_eq!(spec.network, Network::Slirp4netns, "--publish implies -n");
+        // IPv6 host addresses: pasta's, not slirp4netns's.
+        for slirp in [&["--publish", "[::1]:8080:80"][..], &["-n", "--publish", "[::]:8080:80"][..]] {
+            let args: Vec<&str> = slirp.iter().copied().chain(["true"]).collect();
+            assert!(run(&args).unwrap_err().0.contains("use --network pasta"), "{slirp:?}");
+        }
+        let spec = run(&["--network", "pasta", "--publish", "[::1]:8080:80", "true"]).unwrap();
+        assert!(spec.publish[0].host_ip.is_ipv6());
         assert_eq!(run(&["--network", "pasta", "true"]).unwrap().network, Network::Pasta);
         assert_eq!(run(&["--network=none", "true"]).unwrap().network, Network::LoopbackOnly);
         assert!(run(&["--network", "none", "-n", "true"]).is_err());

@@ -161,9 +161,14 @@ fn names_resolve_to_the_container_and_dns_to_the_forwarder() {
 /// What a server in the container says to a client on the host's loopback
 /// that connects to `port`, retried until the server listens.
 fn fetch_through(port: u16) -> String {
+    fetch_through_at("127.0.0.1", port)
+}
+
+/// [`fetch_through`] from the host address `ip`.
+fn fetch_through_at(ip: &str, port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        let attempt = std::net::TcpStream::connect((ip, port)).and_then(|mut s| {
             s.set_read_timeout(Some(Duration::from_secs(2)))?;
             let mut reply = String::new();
             std::io::Read::read_to_string(&mut s, &mut reply)?;
@@ -525,4 +530,44 @@ fn pasta_does_not_lead_the_container_to_the_hosts_loopback() {
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     assert_eq!(listener.join().unwrap(), 1, "only the namespace's own connection");
+}
+
+/// slirp4netns (1.2.0) cannot forward from an IPv6 host address: refused
+/// before anything starts, pointing at pasta, which can (issue item 8).
+#[test]
+fn an_ipv6_host_address_is_published_by_pasta_and_refused_for_slirp4netns() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    for who in [As::Root, USER] {
+        let port = std::net::TcpListener::bind("[::1]:0").unwrap().local_addr().unwrap().port();
+        let publish = format!("[::1]:{port}:80");
+        let out = zookeeper(who, &["-r", rootfs, "--publish", &publish, "true"]).output().unwrap();
+        fails_with(
+            &out,
+            125,
+            &format!(
+                "--publish [::1]:{port}:80/tcp: slirp4netns cannot forward from an IPv6 host address; use --network pasta"
+            ),
+        );
+        let server = zookeeper(
+            who,
+            &[
+                "-r",
+                rootfs,
+                "--network",
+                "pasta",
+                "--publish",
+                &publish,
+                "sh",
+                "-c",
+                "echo hello-ipv6 | nc -l -p 80",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        assert_eq!(fetch_through_at("::1", port), "hello-ipv6\n", "{who:?}");
+        assert!(server.wait_with_output().unwrap().status.success(), "{who:?}");
+    }
 }
