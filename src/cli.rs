@@ -100,8 +100,8 @@ struct Args {
     #[arg(long = "check")]
     check: bool,
 
-    /// Remove what killed zookeepers left behind (empty /tmp/zoo.* and
-    /// zoo-<pid> cgroups no container uses), then exit
+    /// Remove what killed zookeepers left behind (the caller's /tmp/zoo.*
+    /// directories and zoo-<pid> cgroups no container uses), then exit
     #[arg(long = "cleanup")]
     cleanup: bool,
 

@@ -52,7 +52,8 @@ impl Supervisor {
     /// terminal, relays it meanwhile.
     pub fn wait_forwarding(&self, child: Pid, mut terminal: Option<&mut Terminal>) -> Result<ExitState> {
         let mut pty_open = terminal.is_some();
-        // Some(None): stopping, with a timeout too large to end (never killed).
+        // Some(None): stopping, with a timeout beyond what the clock can count:
+        // only a second stop signal kills.
         let mut stop_deadline: Option<Option<Instant>> = None;
         loop {
             if let Some(state) = reap(child, WaitPidFlag::WNOHANG)? {
