@@ -139,7 +139,7 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         }
     }
     let dir = parent.join(name);
-    std::fs::create_dir(&dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+    create_dir(&dir)?;
     let cgroup = ContainerCgroup { dirs: vec![dir.clone()], v2: true };
     if let Some(bytes) = limits.memory_bytes {
         write(&dir.join("memory.max"), &bytes.to_string())?;
@@ -165,7 +165,7 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         let within = own_path(own, controller)
             .with_context(|| format!("the {controller} cgroup controller is not mounted (cgroup v1)"))?;
         let dir = mount.join(within.trim_start_matches('/')).join(name);
-        std::fs::create_dir(&dir).with_context(|| format!("creating cgroup {}", dir.display()))?;
+        create_dir(&dir)?;
         cgroup.dirs.push(dir.clone());
         match controller {
             "memory" => {
@@ -185,6 +185,39 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         }
     }
     Ok(cgroup)
+}
+
+/// Creates the container's cgroup directory `zoo-<pid>`. One already there
+/// is a dead container's that nothing removed (its zookeeper was killed):
+/// the pid in its name is this container's now, so the container that had
+/// it is gone. Empty, it is removed and made anew. One that holds
+/// processes (a container in another pid namespace, whose pids may repeat
+/// ours) is left alone: the kernel refuses to remove it (EBUSY), which is
+/// the test, since `cgroup.procs` does not list processes outside the
+/// reader's pid namespace.
+fn create_dir(dir: &Path) -> Result<()> {
+    let failed = |what: &str, err: std::io::Error| {
+        let reason = err.raw_os_error().map_or_else(
+            || err.to_string(),
+            |errno| crate::error::errno_text(nix::errno::Errno::from_raw(errno)),
+        );
+        anyhow::anyhow!("{what} {}: {reason}", dir.display())
+    };
+    match std::fs::create_dir(dir) {
+        Ok(()) => return Ok(()),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(err) => return Err(failed("creating cgroup", err)),
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => {}
+        Err(err) if err.raw_os_error() == Some(libc::EBUSY) => bail!(
+            "creating cgroup {}: it already exists and holds processes of another container; \
+             not touching it",
+            dir.display()
+        ),
+        Err(err) => return Err(failed("removing the stale cgroup", err)),
+    }
+    std::fs::create_dir(dir).map_err(|err| failed("creating cgroup", err))
 }
 
 /// `--cleanup`: removes the `zoo-<pid>` cgroups that killed zookeepers left

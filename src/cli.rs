@@ -82,7 +82,7 @@ struct Args {
     /// After HUP, INT, QUIT or TERM (forwarded to the container), kill the
     /// container if it has not ended within this many seconds (a second such
     /// signal kills it at once)
-    #[arg(long = "stop-timeout", value_name = "SECONDS", default_value_t = crate::spec::DEFAULT_STOP_TIMEOUT_SECS)]
+    #[arg(long = "stop-timeout", value_name = "SECONDS", allow_hyphen_values = true, value_parser = parse_seconds, default_value_t = crate::spec::DEFAULT_STOP_TIMEOUT_SECS)]
     stop_timeout: u64,
 
     /// Give the container a terminal of its own (the default when stdin and
@@ -100,8 +100,8 @@ struct Args {
     #[arg(long = "check")]
     check: bool,
 
-    /// Remove what killed zookeepers left behind (empty /tmp/zoo.* and
-    /// zoo-<pid> cgroups no container uses), then exit
+    /// Remove what killed zookeepers left behind (the caller's /tmp/zoo.*
+    /// directories and zoo-<pid> cgroups no container uses), then exit
     #[arg(long = "cleanup")]
     cleanup: bool,
 
@@ -192,19 +192,30 @@ where
         set_env(&mut env, &key, value);
     }
 
+    let network = match args.network {
+        Some(Network::LoopbackOnly) if args.net || !args.publish.is_empty() => {
+            return Err(UsageError("--network none contradicts -n and --publish".into()));
+        }
+        Some(network) => network,
+        None if args.net || !args.publish.is_empty() => Network::Slirp4netns,
+        None => Network::LoopbackOnly,
+    };
+    // slirp4netns's add_hostfwd takes IPv4 host addresses only (1.2.0 says
+    // "bad arguments.host_addr"); pasta binds IPv6 ones.
+    if network == Network::Slirp4netns
+        && let Some(mapping) = args.publish.iter().find(|m| m.host_ip.is_ipv6())
+    {
+        return Err(UsageError(format!(
+            "--publish {mapping}: slirp4netns cannot forward from an IPv6 host address; use --network pasta"
+        )));
+    }
+
     Ok(Invocation::Run(ContainerSpec {
         process: Process { args: args.command, env, terminal: args.tty || (on_terminal && !args.no_tty) },
         root: args.rootfs,
         mount_proc: args.mount_proc,
         resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
-        network: match args.network {
-            Some(Network::LoopbackOnly) if args.net || !args.publish.is_empty() => {
-                return Err(UsageError("--network none contradicts -n and --publish".into()));
-            }
-            Some(network) => network,
-            None if args.net || !args.publish.is_empty() => Network::Slirp4netns,
-            None => Network::LoopbackOnly,
-        },
+        network,
         publish: args.publish,
         mtu: args.mtu,
         init: args.init,
@@ -291,6 +302,15 @@ fn parse_positive(text: &str) -> Result<u32, String> {
         Ok(n) => Ok(n),
         Err(_) => Err("the number is too large".into()),
     }
+}
+
+/// A whole number of seconds. Any u64 is taken: one too large for a
+/// deadline means no deadline (see `signals.rs`).
+fn parse_seconds(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number of seconds".into());
+    }
+    text.parse().map_err(|_| format!("the number is too large (at most {})", u64::MAX))
 }
 
 fn parse_mtu(text: &str) -> Result<u32, String> {
@@ -462,12 +482,20 @@ mod tests {
         let m = parse_publish("8080:80").unwrap();
         assert_eq!(m.to_string(), "127.0.0.1:8080:80/tcp");
         assert_eq!(parse_publish("0.0.0.0:53:5353/udp").unwrap().to_string(), "0.0.0.0:53:5353/udp");
-        assert_eq!(parse_publish("[::1]:8080:80/tcp").unwrap().to_string(), "::1:8080:80/tcp");
+        assert_eq!(parse_publish("[::1]:8080:80/tcp").unwrap().to_string(), "[::1]:8080:80/tcp");
+        assert_eq!(parse_publish("::1:8080:80").unwrap().to_string(), "[::1]:8080:80/tcp");
         for bad in ["80", "0:80", "80:0", "x:80", "70000:80", "8080:80/sctp", "1.2.3:80:80", ""] {
             assert!(parse_publish(bad).is_err(), "{bad:?} accepted");
         }
         let spec = run(&["--publish", "8080:80", "true"]).unwrap();
         assert_eq!(spec.network, Network::Slirp4netns, "--publish implies -n");
+        // IPv6 host addresses: pasta's, not slirp4netns's.
+        for slirp in [&["--publish", "[::1]:8080:80"][..], &["-n", "--publish", "[::]:8080:80"][..]] {
+            let args: Vec<&str> = slirp.iter().copied().chain(["true"]).collect();
+            assert!(run(&args).unwrap_err().0.contains("use --network pasta"), "{slirp:?}");
+        }
+        let spec = run(&["--network", "pasta", "--publish", "[::1]:8080:80", "true"]).unwrap();
+        assert!(spec.publish[0].host_ip.is_ipv6());
         assert_eq!(run(&["--network", "pasta", "true"]).unwrap().network, Network::Pasta);
         assert_eq!(run(&["--network=none", "true"]).unwrap().network, Network::LoopbackOnly);
         assert!(run(&["--network", "none", "-n", "true"]).is_err());
@@ -475,6 +503,17 @@ mod tests {
         assert_eq!(run(&["--mtu", "1500", "-n", "true"]).unwrap().mtu, Some(1500));
         for bad in ["0", "67", "65522", "x", ""] {
             assert!(run(&["--mtu", bad, "-n", "true"]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn stop_timeouts() {
+        let timeout = |t: &str| run(&["--stop-timeout", t, "true"]).map(|spec| spec.stop_timeout.as_secs());
+        assert_eq!(timeout("0"), Ok(0));
+        assert_eq!(timeout("18446744073709551615"), Ok(u64::MAX));
+        assert_eq!(run(&["true"]).unwrap().stop_timeout.as_secs(), 10);
+        for bad in ["", "-1", "+5", " 5", "1.5", "x", "18446744073709551616"] {
+            assert!(timeout(bad).is_err(), "{bad:?} accepted");
         }
     }
 

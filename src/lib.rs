@@ -15,11 +15,13 @@
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
 //!   [`stdio`]: without one, pipes in place of the caller's terminals;
-//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end.
+//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end;
+//! - [`cleanup`]: `--cleanup`, after zookeepers that were killed.
 
 pub mod capabilities;
 pub mod cgroups;
 pub mod child;
+pub mod cleanup;
 pub mod cli;
 pub mod container;
 pub mod error;

@@ -44,10 +44,16 @@ fn run() {
             std::process::exit(if all_well { 0 } else { 1 });
         }
         Invocation::Cleanup => {
-            let mut removed = zookeeper::rootfs::remove_stale_mountpoints();
-            removed.extend(zookeeper::cgroups::remove_stale());
-            for path in removed {
+            let report = zookeeper::cleanup::run();
+            for path in &report.removed {
                 let _ = writeln!(std::io::stdout(), "removed {}", path.display());
+            }
+            for (path, reason) in &report.failed {
+                let _ = writeln!(std::io::stderr(), "zookeeper: cannot remove {}: {reason}", path.display());
+            }
+            if !report.failed.is_empty() {
+                let _ = std::io::stdout().flush();
+                std::process::exit(125);
             }
         }
         Invocation::Run(spec) => match zookeeper::run(&spec) {

@@ -182,6 +182,10 @@ impl Pasta {
             .context("--network pasta needs pasta, which is not installed (Debian: apt install passt)")?;
         let mut command = std::process::Command::new(&program);
         command.args(["--config-net", "--quiet", "-T", "none", "-U", "none"]);
+        // pasta otherwise maps the gateway's address to the host's
+        // loopback: the container could reach services bound to 127.0.0.1
+        // on the host (slirp4netns gets --disable-host-loopback for this).
+        command.arg("--no-map-gw");
         if let Some(mtu) = mtu {
             command.arg("--mtu").arg(mtu.to_string());
         }

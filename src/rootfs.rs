@@ -40,7 +40,7 @@ pub struct Mountpoint {
     _lock: nix::fcntl::Flock<std::fs::File>,
 }
 
-const MOUNTPOINT_PREFIX: &str = "zoo.";
+pub(crate) const MOUNTPOINT_PREFIX: &str = "zoo.";
 
 impl Mountpoint {
     /// Creates the directory, owned by the caller.
@@ -83,50 +83,11 @@ impl Drop for Mountpoint {
     }
 }
 
-/// pasta, unlike slirp4netns, does not notice when its zookeeper is killed:
-/// a dead zookeeper's directory may still name it in `pasta.pid`. Stopped
-/// only if that process really is a pasta started with that very file.
-fn stop_stale_pasta(dir: &Path) -> Option<PathBuf> {
-    let pid_file = dir.join("pasta.pid");
-    let pid: i32 = std::fs::read_to_string(&pid_file).ok()?.trim().parse().ok()?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    let named = cmdline.split(|b| *b == 0).any(|arg| arg == pid_file.as_os_str().as_encoded_bytes());
-    if named {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
-    }
-    std::fs::remove_file(&pid_file).ok()?;
-    Some(pid_file)
-}
-
 fn lock_dir(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let dir = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
     nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|(_, errno)| errno)
         .with_context(|| format!("locking {}", path.display()))
-}
-
-/// `--cleanup`: removes the `/tmp/zoo.*` directories that killed zookeepers
-/// left (empty, the caller's, and not locked by a running zookeeper).
-/// Returns the paths removed.
-pub fn remove_stale_mountpoints() -> Vec<PathBuf> {
-    use std::os::unix::fs::MetadataExt;
-    let me = nix::unistd::geteuid().as_raw();
-    let Ok(entries) = std::fs::read_dir("/tmp") else { return Vec::new() };
-    let mut removed = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path();
-        let is_ours = entry.file_name().to_string_lossy().starts_with(MOUNTPOINT_PREFIX)
-            && path.symlink_metadata().is_ok_and(|m| m.is_dir() && (m.uid() == me || me == 0));
-        // A running zookeeper holds the lock; a killed one's is gone.
-        if !is_ours || lock_dir(&path).is_err() {
-            continue;
-        }
-        removed.extend(stop_stale_pasta(&path));
-        if std::fs::remove_dir(&path).is_ok() {
-            removed.push(path);
-        }
-    }
-    removed
 }
 
 /// The host's system directories the default root shows, read-only.

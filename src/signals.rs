@@ -59,7 +59,9 @@ impl Supervisor {
         mut relay: Option<&mut Relay>,
     ) -> Result<ExitState> {
         let mut pty_open = terminal.is_some();
-        let mut stop_deadline: Option<Instant> = None;
+        // Some(None): stopping, with a timeout beyond what the clock can count:
+        // only a second stop signal kills.
+        let mut stop_deadline: Option<Option<Instant>> = None;
         loop {
             if let Some(state) = reap(child, WaitPidFlag::WNOHANG)? {
                 if let Some(terminal) = terminal.as_deref_mut() {
@@ -85,7 +87,7 @@ impl Supervisor {
             if let Some(relay) = relay.as_deref() {
                 relay.interests(&mut fds);
             }
-            let timeout = match stop_deadline {
+            let timeout = match stop_deadline.flatten() {
                 None => PollTimeout::NONE,
                 Some(deadline) => {
                     let left = deadline.saturating_duration_since(Instant::now());
@@ -96,7 +98,7 @@ impl Supervisor {
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(err) => return Err(err).context("waiting for the container"),
             }
-            if stop_deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if stop_deadline.flatten().is_some_and(|deadline| Instant::now() >= deadline) {
                 // It had its time: as `docker stop` does after its timeout.
                 let _ = kill(child, Signal::SIGKILL);
             }
@@ -120,10 +122,10 @@ impl Supervisor {
             if ready[0] && self.handle_signal(child, terminal.as_deref())? {
                 stop_deadline = match stop_deadline {
                     // A second stop: the user means it.
-                    Some(_) => Some(Instant::now()),
-                    None => Some(Instant::now() + self.stop_timeout),
+                    Some(_) => Some(Some(Instant::now())),
+                    None => Some(Instant::now().checked_add(self.stop_timeout)),
                 };
-                if stop_deadline.is_some_and(|d| d <= Instant::now()) {
+                if stop_deadline.flatten().is_some_and(|d| d <= Instant::now()) {
                     let _ = kill(child, Signal::SIGKILL);
                 }
             }

@@ -87,7 +87,13 @@ pub struct PortMapping {
 impl std::fmt::Display for PortMapping {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let proto = if self.udp { "udp" } else { "tcp" };
-        write!(f, "{}:{}:{}/{proto}", self.host_ip, self.host_port, self.container_port)
+        let (ip, port) = (self.host_ip, self.host_port);
+        match ip {
+            // As it is written on the command line: an IPv6 address's colons
+            // would run into the ports'.
+            std::net::IpAddr::V6(_) => write!(f, "[{ip}]:{port}:{}/{proto}", self.container_port),
+            std::net::IpAddr::V4(_) => write!(f, "{ip}:{port}:{}/{proto}", self.container_port),
+        }
     }
 }
 

@@ -37,6 +37,9 @@ fn each_problem_gets_its_exact_line_and_status() {
         (vec![], None, 125, "no command given (usage: zookeeper [options] <command> [args...])".into()),
         (vec!["--tty", "--no-tty", "true"], None, 125, "the argument '--tty' cannot be used with '--no-tty' (see 'zookeeper --help')".into()),
         (vec!["--cleanup", "true"], None, 125, "--cleanup takes no command".into()),
+        (vec!["--stop-timeout", "-1", "true"], None, 125, "invalid value '-1' for '--stop-timeout <SECONDS>': expected a whole number of seconds (see 'zookeeper --help')".into()),
+        (vec!["--stop-timeout", "18446744073709551616", "true"], None, 125, "invalid value '18446744073709551616' for '--stop-timeout <SECONDS>': the number is too large (at most 18446744073709551615) (see 'zookeeper --help')".into()),
+        (vec!["--publish", "[::1]:8080:80", "true"], None, 125, "--publish [::1]:8080:80/tcp: slirp4netns cannot forward from an IPv6 host address; use --network pasta".into()),
     ];
     for (args, path, status, message) in cases {
         let mut command = zookeeper(USER, &args);

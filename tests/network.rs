@@ -161,9 +161,14 @@ fn names_resolve_to_the_container_and_dns_to_the_forwarder() {
 /// What a server in the container says to a client on the host's loopback
 /// that connects to `port`, retried until the server listens.
 fn fetch_through(port: u16) -> String {
+    fetch_through_at("127.0.0.1", port)
+}
+
+/// [`fetch_through`] from the host address `ip`.
+fn fetch_through_at(ip: &str, port: u16) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let attempt = std::net::TcpStream::connect(("127.0.0.1", port)).and_then(|mut s| {
+        let attempt = std::net::TcpStream::connect((ip, port)).and_then(|mut s| {
             s.set_read_timeout(Some(Duration::from_secs(2)))?;
             let mut reply = String::new();
             std::io::Read::read_to_string(&mut s, &mut reply)?;
@@ -359,4 +364,210 @@ fn pasta_publishes_udp_too() {
     }
     let out = receiver.wait_with_output().unwrap();
     assert_eq!(stdout(&out), "hello-udp\n");
+}
+
+/// A killed slirp4netns leaves its API socket in the container's
+/// /tmp/zoo.XXXXXX; --cleanup used to fail on that directory (not empty)
+/// and say nothing (issue item 7). It removes both now, and says so.
+#[test]
+fn cleanup_removes_a_killed_slirp4netns_socket_and_its_directory() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    for who in [As::Root, USER] {
+        let before = zoo_tmp_dirs();
+        let publish = format!("{}:80", free_port(false));
+        let mut child = zookeeper(
+            who,
+            &["-r", fx.rootfs.to_str().unwrap(), "--publish", &publish, "sh", "-c", "echo up; sleep 100"],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut up = [0u8; 3];
+        std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
+        let zk = child.id();
+        let slirp: Vec<i32> = std::fs::read_to_string(format!("/proc/{zk}/task/{zk}/children"))
+            .unwrap()
+            .split_whitespace()
+            .filter_map(|pid| pid.parse().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "slirp4netns")
+            })
+            .collect();
+        assert_eq!(slirp.len(), 1, "{who:?}: zookeeper's slirp4netns");
+        let dirs: Vec<String> = zoo_tmp_dirs().difference(&before).cloned().collect();
+        assert_eq!(dirs.len(), 1, "{who:?}: the container's /tmp/zoo.*: {dirs:?}");
+        let dir = std::path::Path::new("/tmp").join(&dirs[0]);
+        assert!(dir.join("slirp4netns.sock").exists(), "{who:?}");
+        // Neither can clean up: slirp4netns first, so that its socket stays.
+        let slirp_pid = nix::unistd::Pid::from_raw(slirp[0]);
+        nix::sys::signal::kill(slirp_pid, nix::sys::signal::Signal::SIGKILL).unwrap();
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let out = zookeeper(who, &["--cleanup"]).output().unwrap();
+        let report = ok(out);
+        assert!(
+            report.contains(&format!("removed {}/slirp4netns.sock\n", dir.display())),
+            "{who:?}: {report:?}"
+        );
+        assert!(report.contains(&format!("removed {}\n", dir.display())), "{who:?}: {report:?}");
+        assert!(!dir.exists(), "{who:?}: {} is still there", dir.display());
+    }
+}
+
+/// A network namespace of the test's own that pasta takes for "the host":
+/// loopback, and a veth pair (both ends here) with 192.0.2.2/24 and a
+/// default route via 192.0.2.1, which nothing answers. Deleted on drop.
+struct TestNetns {
+    name: String,
+}
+
+impl TestNetns {
+    fn new() -> TestNetns {
+        let name = format!("zk-test-gw-{}", std::process::id());
+        let ns = TestNetns { name: name.clone() };
+        let ip = |args: &str| {
+            let out = std::process::Command::new("ip").args(args.split_whitespace()).output().unwrap();
+            assert!(out.status.success(), "ip {args}: {}", stderr(&out));
+        };
+        ip(&format!("netns add {name}"));
+        ip(&format!("-n {name} link set lo up"));
+        ip(&format!("-n {name} link add zk0 type veth peer name zk1"));
+        ip(&format!("-n {name} addr add 192.0.2.2/24 dev zk0"));
+        ip(&format!("-n {name} link set zk0 up"));
+        ip(&format!("-n {name} link set zk1 up"));
+        ip(&format!("-n {name} route add default via 192.0.2.1"));
+        ns
+    }
+
+    /// A TCP listener on 127.0.0.1 in the namespace, answering each
+    /// connection with a line, until `stop` is set; returns its port and
+    /// how many connections it answered.
+    fn loopback_listener(
+        &self,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> (u16, std::thread::JoinHandle<usize>) {
+        let netns = std::fs::File::open(format!("/run/netns/{}", self.name)).unwrap();
+        let (port_tx, port_rx) = std::sync::mpsc::channel();
+        let listener = std::thread::spawn(move || {
+            // SAFETY: setns with a namespace descriptor; it moves only this thread.
+            let entered = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&netns), libc::CLONE_NEWNET) };
+            assert_eq!(entered, 0, "setns: {}", std::io::Error::last_os_error());
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.set_nonblocking(true).unwrap();
+            port_tx.send(listener.local_addr().unwrap().port()).unwrap();
+            let mut answered = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut conn, _)) => {
+                        let _ = std::io::Write::write_all(&mut conn, b"hello-host-loopback\n");
+                        answered += 1;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            answered
+        });
+        (port_rx.recv().unwrap(), listener)
+    }
+
+    /// zookeeper as `who`, started inside the namespace.
+    fn zookeeper(&self, who: As, args: &[&str]) -> std::process::Command {
+        let fx = fixture();
+        let mut command = std::process::Command::new("ip");
+        command.args(["netns", "exec", &self.name]);
+        if let As::User(user) = who {
+            command.args([
+                "/usr/bin/setpriv",
+                &format!("--reuid={user}"),
+                &format!("--regid={user}"),
+                "--init-groups",
+            ]);
+        }
+        command.arg(&fx.zookeeper).args(args);
+        command.current_dir(&fx.dir).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        command.stdin(std::process::Stdio::null());
+        command
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip").args(["netns", "delete", &self.name]).status();
+    }
+}
+
+/// pasta maps the gateway's address to the host's loopback unless told
+/// not to (issue item 3): a container could reach what listens on the
+/// host's 127.0.0.1. Tried for real against a listener on the loopback of
+/// a namespace the test makes and runs zookeeper in.
+#[test]
+fn pasta_does_not_lead_the_container_to_the_hosts_loopback() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let ns = TestNetns::new();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (port, listener) = ns.loopback_listener(stop.clone());
+    // The listener is there: the namespace itself reaches it.
+    let mut reach = std::process::Command::new("ip");
+    reach.args(["netns", "exec", &ns.name, "busybox", "nc", "-w", "2", "127.0.0.1", &port.to_string()]);
+    assert_eq!(stdout(&reach.output().unwrap()), "hello-host-loopback\n");
+
+    // (timeout: a connection pasta accepted on the gateway's behalf may
+    // never be closed.)
+    let script = format!("ip route show default; timeout -s KILL 5 nc -w 2 192.0.2.1 {port}; true");
+    for who in [As::Root, USER] {
+        let out = ns
+            .zookeeper(who, &["-r", fx.rootfs.to_str().unwrap(), "--network", "pasta", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let text = ok(out);
+        assert!(text.contains("default via 192.0.2.1"), "{who:?}: the container has no network: {text}");
+        assert!(
+            !text.contains("hello-host-loopback"),
+            "{who:?} reached the host's loopback through the gateway"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(listener.join().unwrap(), 1, "only the namespace's own connection");
+}
+
+/// slirp4netns (1.2.0) cannot forward from an IPv6 host address: refused
+/// before anything starts, pointing at pasta, which can (issue item 8).
+#[test]
+fn an_ipv6_host_address_is_published_by_pasta_and_refused_for_slirp4netns() {
+    let _turn = one_at_a_time();
+    let fx = fixture();
+    let rootfs = fx.rootfs.to_str().unwrap();
+    for who in [As::Root, USER] {
+        let port = std::net::TcpListener::bind("[::1]:0").unwrap().local_addr().unwrap().port();
+        let publish = format!("[::1]:{port}:80");
+        let out = zookeeper(who, &["-r", rootfs, "--publish", &publish, "true"]).output().unwrap();
+        fails_with(
+            &out,
+            125,
+            &format!(
+                "--publish [::1]:{port}:80/tcp: slirp4netns cannot forward from an IPv6 host address; use --network pasta"
+            ),
+        );
+        let server = zookeeper(
+            who,
+            &[
+                "-r",
+                rootfs,
+                "--network",
+                "pasta",
+                "--publish",
+                &publish,
+                "sh",
+                "-c",
+                "echo hello-ipv6 | nc -l -p 80",
+            ],
+        )
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+        assert_eq!(fetch_through_at("::1", port), "hello-ipv6\n", "{who:?}");
+        assert!(server.wait_with_output().unwrap().status.success(), "{who:?}");
+    }
 }
