@@ -46,15 +46,22 @@ impl Mountpoint {
     /// Creates the directory, owned by the caller.
     pub fn create() -> Result<Mountpoint> {
         let template = format!("/tmp/{MOUNTPOINT_PREFIX}XXXXXX");
-        let path = nix::unistd::mkdtemp(template.as_str()).context("creating /tmp/zoo.XXXXXX")?;
-        let lock = match lock_dir(&path) {
-            Ok(lock) => lock,
-            Err(err) => {
-                let _ = std::fs::remove_dir(&path);
-                return Err(err);
+        // Between mkdtemp and the lock the directory is empty and unlocked,
+        // which is what `--cleanup` takes for a killed zookeeper's: one
+        // running at that instant may lock or remove it. Then another name.
+        for _ in 0..8 {
+            let path = nix::unistd::mkdtemp(template.as_str()).context("creating /tmp/zoo.XXXXXX")?;
+            match lock_dir(&path) {
+                Ok(lock) if is_still_at(&lock, &path) => return Ok(Mountpoint { path, _lock: lock }),
+                Ok(_) => continue,
+                Err(LockError::Taken) => continue,
+                Err(LockError::Failed(err)) => {
+                    let _ = std::fs::remove_dir(&path);
+                    return Err(err);
+                }
             }
-        };
-        Ok(Mountpoint { path, _lock: lock })
+        }
+        bail!("creating /tmp/zoo.XXXXXX: each new directory was taken by a concurrent --cleanup")
     }
 
     /// Hands the directory at `path` to `owner`, the host uid of container
@@ -83,11 +90,40 @@ impl Drop for Mountpoint {
     }
 }
 
-fn lock_dir(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>> {
-    let dir = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock)
-        .map_err(|(_, errno)| errno)
-        .with_context(|| format!("locking {}", path.display()))
+enum LockError {
+    /// Gone, or locked by someone else (a `--cleanup`).
+    Taken,
+    Failed(anyhow::Error),
+}
+
+fn lock_dir(path: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, LockError> {
+    let dir = match std::fs::File::open(path) {
+        Ok(dir) => dir,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Err(LockError::Taken),
+        Err(err) => {
+            return Err(LockError::Failed(
+                anyhow::Error::new(err).context(format!("opening {}", path.display())),
+            ));
+        }
+    };
+    nix::fcntl::Flock::lock(dir, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(
+        |(_, errno)| match errno {
+            Errno::EWOULDBLOCK => LockError::Taken,
+            errno => {
+                LockError::Failed(anyhow::Error::new(errno).context(format!("locking {}", path.display())))
+            }
+        },
+    )
+}
+
+/// Whether `path` still names the directory `lock` holds (a `--cleanup`
+/// may have removed it between our open and our lock).
+fn is_still_at(lock: &std::fs::File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (lock.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(held), Ok(named)) => (held.dev(), held.ino()) == (named.dev(), named.ino()),
+        _ => false,
+    }
 }
 
 /// The host's system directories the default root shows, read-only.
