@@ -229,10 +229,7 @@ impl Pasta {
             }
             std::thread::sleep(std::time::Duration::from_micros(200));
         }
-        let daemon: i32 = std::fs::read_to_string(pid_file)
-            .ok()
-            .and_then(|text| text.trim().parse().ok())
-            .context("pasta wrote no pid file")?;
+        let daemon: i32 = read_pid_file(pid_file).context("pasta wrote no pid file")?;
         // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, daemon, 0) };
         if fd >= 0 {
@@ -241,6 +238,24 @@ impl Pasta {
         }
         Ok(pasta)
     }
+}
+
+/// A pid file in zookeeper's own directory, read as any file zookeeper did
+/// not write itself: no link followed, never blocking, a few bytes at most.
+fn read_pid_file(path: &std::path::Path) -> Option<i32> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    file.take(32).read_to_string(&mut text).ok()?;
+    text.trim().parse().ok()
 }
 
 impl Drop for Pasta {
