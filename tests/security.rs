@@ -120,13 +120,9 @@ fn init_holds_no_descriptor_of_the_supervisor() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let init = loop {
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", child.id())).unwrap_or_default();
-        if let Some(pid) = children.split_whitespace().next() {
-            let grandchildren =
-                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-            if !grandchildren.trim().is_empty() {
-                break pid.to_string();
+        if let Some(&pid) = children_of(child.id()).first() {
+            if !children_of(pid).is_empty() {
+                break pid;
             }
         }
         assert!(Instant::now() < deadline, "the container did not start");
@@ -272,10 +268,8 @@ fn a_zookeeper_killed_while_the_child_changes_identity_takes_the_child_along() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let child = loop {
-        let children =
-            std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", zk.id())).unwrap_or_default();
-        if let Some(pid) = children.split_whitespace().next() {
-            break pid.parse::<i32>().unwrap();
+        if let Some(&pid) = children_of(zk.id()).first() {
+            break pid as i32;
         }
         assert!(Instant::now() < deadline, "no container process appeared");
         std::thread::sleep(Duration::from_millis(2));

@@ -228,3 +228,12 @@ pub fn zoo_cgroups() -> std::collections::BTreeSet<String> {
     }
     found
 }
+
+/// The children of process `pid` (its main thread's), as the kernel lists them.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
