@@ -210,17 +210,17 @@ where
         )));
     }
 
-    Ok(Invocation::Run(ContainerSpec {
-        process: Process { args: args.command, env, terminal: args.tty || (on_terminal && !args.no_tty) },
-        root: args.rootfs,
-        mount_proc: args.mount_proc,
-        resources: Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids },
-        network,
-        publish: args.publish,
-        mtu: args.mtu,
-        init: args.init,
-        stop_timeout: std::time::Duration::from_secs(args.stop_timeout),
-    }))
+    let mut spec = ContainerSpec::new(args.command, env);
+    spec.process.terminal = args.tty || (on_terminal && !args.no_tty);
+    spec.root = args.rootfs;
+    spec.mount_proc = args.mount_proc;
+    spec.resources = Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids };
+    spec.network = network;
+    spec.publish = args.publish;
+    spec.mtu = args.mtu;
+    spec.init = args.init;
+    spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
+    Ok(Invocation::Run(spec))
 }
 
 /// Replaces KEY in `env`, or appends it.

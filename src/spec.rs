@@ -1,13 +1,16 @@
 //! The container description: what to run and how to confine it.
 //!
-//! Modelled on the OCI runtime specification's concepts (process, root,
-//! resources, network) so that a future OCI front end can build the same
-//! description the command line builds today.
+//! Everything the engine does to a container is data here, shaped after
+//! the OCI runtime specification (process, root, hostname, mounts, masked
+//! and read-only paths, capabilities, seccomp, resources). The command
+//! line builds it with [`ContainerSpec::new`], whose values are today's
+//! behaviour: the default profile. Other front ends (an OCI bundle's
+//! config.json) fill in the same fields.
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// The hostname every container gets (the assignment's "zoo").
+/// The hostname every container gets by default (the assignment's "zoo").
 pub const HOSTNAME: &str = "zoo";
 
 /// PATH for the container's command when the caller sets none with `--env`.
@@ -19,8 +22,19 @@ pub struct ContainerSpec {
     pub process: Process,
     /// The directory that becomes `/`; `None` keeps the host's view.
     pub root: Option<PathBuf>,
+    /// The root mounted read-only (the default root always is).
+    pub root_readonly: bool,
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
+    pub hostname: String,
+    /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
+    pub mounts: Vec<Mount>,
+    /// Paths hidden from the container: a directory under an empty
+    /// read-only tmpfs, a file under /dev/null. Absent ones are skipped.
+    pub masked_paths: Vec<String>,
+    /// Paths made read-only. Absent ones are skipped.
+    pub readonly_paths: Vec<String>,
+    pub seccomp: Seccomp,
     pub resources: Resources,
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
@@ -35,10 +49,62 @@ pub struct ContainerSpec {
     pub stop_timeout: std::time::Duration,
 }
 
-/// The default for [`ContainerSpec::stop_timeout`], docker's.
-pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
+impl ContainerSpec {
+    /// The default profile: what `zookeeper COMMAND` runs. Root is the
+    /// secure default root, the user container root, the working directory
+    /// `/`, docker's masked and read-only paths, SPEC.md 3.5's
+    /// capabilities dropped, no_new_privs, the built-in seccomp filter.
+    pub fn new(args: Vec<OsString>, env: Vec<OsString>) -> ContainerSpec {
+        ContainerSpec {
+            process: Process {
+                args,
+                env,
+                terminal: false,
+                cwd: "/".into(),
+                user: User::default(),
+                capabilities: Capabilities::default_profile(),
+                no_new_privileges: true,
+                rlimits: Vec::new(),
+                oom_score_adj: None,
+            },
+            root: None,
+            root_readonly: false,
+            mount_proc: false,
+            hostname: HOSTNAME.into(),
+            mounts: Vec::new(),
+            masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
+            readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
+            seccomp: Seccomp::Builtin,
+            resources: Resources::default(),
+            network: Network::LoopbackOnly,
+            publish: Vec::new(),
+            mtu: None,
+            init: false,
+            stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
+        }
+    }
+}
 
-/// The program the container runs.
+/// docker's masked paths, and /sys's firmware and power-capping interfaces.
+pub const MASKED_PATHS: [&str; 12] = [
+    "/proc/asound",
+    "/proc/acpi",
+    "/proc/interrupts",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// docker's read-only paths.
+pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/// The program the container runs, and as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Process {
     /// argv; `args[0]` is looked up in the container's PATH when it has no `/`.
@@ -47,7 +113,118 @@ pub struct Process {
     pub env: Vec<OsString>,
     /// Give the command a pty of its own, relayed to zookeeper's terminal.
     pub terminal: bool,
+    /// The working directory, absolute in the container; created (as
+    /// container root) if missing, as docker's `--workdir`.
+    pub cwd: String,
+    pub user: User,
+    pub capabilities: Capabilities,
+    pub no_new_privileges: bool,
+    pub rlimits: Vec<Rlimit>,
+    pub oom_score_adj: Option<i32>,
 }
+
+/// Who the command runs as, in the container's ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
+    pub additional_gids: Vec<u32>,
+    pub umask: Option<u32>,
+}
+
+/// A set of capabilities, as the kernel numbers them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CapSet(pub u64);
+
+impl CapSet {
+    pub fn all() -> CapSet {
+        CapSet(caps::all().iter().fold(0, |bits, cap| bits | 1 << cap.index()))
+    }
+
+    pub fn contains(self, cap: caps::Capability) -> bool {
+        self.0 & (1 << cap.index()) != 0
+    }
+
+    pub fn with(self, cap: caps::Capability) -> CapSet {
+        CapSet(self.0 | 1 << cap.index())
+    }
+
+    pub fn without(self, cap: caps::Capability) -> CapSet {
+        CapSet(self.0 & !(1 << cap.index()))
+    }
+
+    /// The capabilities in the set, as the caps crate names them.
+    pub fn iter(self) -> impl Iterator<Item = caps::Capability> {
+        let mut all: Vec<caps::Capability> = caps::all().into_iter().filter(|cap| self.contains(*cap)).collect();
+        all.sort_by_key(|cap| cap.index());
+        all.into_iter()
+    }
+}
+
+/// The five capability sets of the command (capabilities(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub bounding: CapSet,
+    pub effective: CapSet,
+    pub permitted: CapSet,
+    pub inheritable: CapSet,
+    pub ambient: CapSet,
+}
+
+impl Capabilities {
+    /// Container root's full set without SPEC.md 3.5's list, in every set
+    /// but ambient, which is empty.
+    pub fn default_profile() -> Capabilities {
+        let kept = crate::capabilities::DROPPED.iter().fold(CapSet::all(), |set, cap| set.without(*cap));
+        Capabilities { bounding: kept, effective: kept, permitted: kept, inheritable: kept, ambient: CapSet(0) }
+    }
+}
+
+/// One resource limit (setrlimit(2)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimit {
+    /// libc's RLIMIT_* number.
+    pub resource: u32,
+    pub soft: u64,
+    pub hard: u64,
+}
+
+/// A mount the spec asks for, beyond the profile's own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub kind: MountKind,
+    /// Absolute in the container. Missing directories on the way are
+    /// created, without following symlinks.
+    pub target: String,
+    pub readonly: bool,
+    pub nosuid: bool,
+    pub nodev: bool,
+    pub noexec: bool,
+    /// File system options, as mount(8) takes them (`size=64m,mode=1777`).
+    pub data: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MountKind {
+    /// A host file or directory, bound (recursively unless asked not to).
+    Bind { source: PathBuf, recursive: bool },
+    Tmpfs,
+}
+
+/// The seccomp filter the command runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seccomp {
+    /// zookeeper's deny list, compiled when zookeeper was built.
+    Builtin,
+    /// A program compiled for this container (from an OCI profile), in the
+    /// kernel's layout.
+    Program(Vec<u8>),
+    /// None at all (asked for explicitly).
+    Unconfined,
+}
+
+/// The default for [`ContainerSpec::stop_timeout`], docker's.
+pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 
 /// cgroup limits; `None` means unlimited.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
