@@ -129,7 +129,7 @@ pub enum Invocation {
     Cleanup,
     /// `--check`.
     Check,
-    Run(ContainerSpec),
+    Run(Box<ContainerSpec>),
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -220,7 +220,7 @@ where
     spec.mtu = args.mtu;
     spec.init = args.init;
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
-    Ok(Invocation::Run(spec))
+    Ok(Invocation::Run(Box::new(spec)))
 }
 
 /// Replaces KEY in `env`, or appends it.
@@ -373,7 +373,7 @@ mod tests {
     fn run(argv: &[&str]) -> Result<ContainerSpec, UsageError> {
         let argv = std::iter::once("zookeeper").chain(argv.iter().copied());
         match parse(argv, |k| (k == "FROMHOST").then(|| "host-value".into()), false)? {
-            Invocation::Run(spec) => Ok(spec),
+            Invocation::Run(spec) => Ok(*spec),
             other => panic!("unexpected {other:?}"),
         }
     }
