@@ -7,7 +7,9 @@
 //! capabilities, MKNOD creates devices, FSETID keeps set-id bits).
 
 use anyhow::{Context, Result};
-use caps::{CapSet, Capability};
+use caps::{CapSet as CapSet_, Capability};
+
+use crate::spec::{CapSet, Capabilities};
 
 /// The assignment's list, unchanged: the contract of SPEC.md 3.5.
 pub const DROPPED: [Capability; 20] = [
@@ -33,23 +35,36 @@ pub const DROPPED: [Capability; 20] = [
     Capability::CAP_WAKE_ALARM,
 ];
 
-/// Drops [`DROPPED`] from every set of the calling thread and empties the
-/// ambient set. The bounding set goes first: it caps what any later exec,
-/// including of a file with capabilities, can gain.
-pub fn drop_dangerous() -> Result<()> {
-    for cap in DROPPED {
-        caps::drop(None, CapSet::Bounding, cap)
+/// Drops from the bounding set every capability `keep` lacks: what no
+/// later exec, of a file with capabilities or not, can gain. Needs
+/// CAP_SETPCAP, so it comes before the process leaves container root.
+pub fn limit_bounding(keep: CapSet) -> Result<()> {
+    for cap in CapSet::all().iter().filter(|cap| !keep.contains(*cap)) {
+        caps::drop(None, CapSet_::Bounding, cap)
             .with_context(|| format!("dropping {cap} from the bounding set"))?;
     }
-    caps::clear(None, CapSet::Ambient).context("clearing the ambient capabilities")?;
-    // Inheritable before permitted: the kernel refuses an inheritable set
-    // that is not a subset of bounding and permitted.
-    for set in [CapSet::Inheritable, CapSet::Effective, CapSet::Permitted] {
-        let mut held = caps::read(None, set).with_context(|| format!("reading the {set:?} capabilities"))?;
-        for cap in DROPPED {
-            held.remove(&cap);
-        }
-        caps::set(None, set, &held).with_context(|| format!("dropping from the {set:?} capabilities"))?;
+    Ok(())
+}
+
+/// Sets the inheritable, permitted and effective sets to exactly the
+/// spec's (each a subset of what the process holds), and raises the
+/// ambient ones (which must be permitted and inheritable).
+pub fn set(wanted: &Capabilities) -> Result<()> {
+    caps::clear(None, CapSet_::Ambient).context("clearing the ambient capabilities")?;
+    // Each capset(2) writes all three sets, which must stay consistent:
+    // inheritable within bounding and permitted, effective within
+    // permitted. So the narrowing goes inheritable, effective, permitted.
+    for (set, caps_set) in [
+        (CapSet_::Inheritable, wanted.inheritable),
+        (CapSet_::Effective, wanted.effective),
+        (CapSet_::Permitted, wanted.permitted),
+    ] {
+        let held: caps::CapsHashSet = caps_set.iter().collect();
+        caps::set(None, set, &held).with_context(|| format!("setting the {set:?} capabilities"))?;
+    }
+    for cap in wanted.ambient.iter() {
+        caps::raise(None, CapSet_::Ambient, cap)
+            .with_context(|| format!("raising {cap} in the ambient set"))?;
     }
     Ok(())
 }

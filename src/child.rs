@@ -11,7 +11,7 @@ use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::{CheckedRootfs, RootSource};
-use crate::spec::{ContainerSpec, HOSTNAME};
+use crate::spec::{ContainerSpec, Seccomp, User};
 use crate::sync::{Failure, Go, Receiver, Sender};
 use crate::trace;
 
@@ -80,10 +80,10 @@ pub fn run(ctx: ChildContext) -> ! {
 fn set_up_early(setup: &Setup) -> Result<()> {
     crate::namespaces::enter_network_namespace()?;
     crate::network::bring_up_loopback()?;
-    nix::unistd::sethostname(HOSTNAME).context("setting the hostname")?;
+    nix::unistd::sethostname(&setup.spec.hostname).context("setting the hostname")?;
     trace::mark("child: network namespace, loopback, hostname");
     if let source @ RootSource::Dir(_) = root_source(setup) {
-        crate::rootfs::mount_root(source, setup.mountpoint, setup.spec.mount_proc)?;
+        crate::rootfs::mount_root(source, setup.mountpoint, setup.spec)?;
         trace::mark("child: root, /proc and /sys mounted");
     }
     Ok(())
@@ -112,18 +112,18 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     crate::namespaces::enter_cgroup_namespace()?;
     become_root(go.setgroups_allowed)?;
-    // A credential change clears the parent-death signal, which
-    // become_root sets again; a parent that died in between sent none.
-    if report.reader_gone() {
-        anyhow::bail!("zookeeper ended while the container was starting");
-    }
+    after_credential_change(report)?;
     trace::mark("child: identity");
     let source = root_source(setup);
     if let RootSource::HostSystem = source {
-        crate::rootfs::mount_root(source, setup.mountpoint, spec.mount_proc)?;
+        crate::rootfs::mount_root(source, setup.mountpoint, spec)?;
     }
     let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
-    crate::rootfs::enter(source, setup.mountpoint, dns)?;
+    if let Some(adj) = spec.process.oom_score_adj {
+        // Through the host's /proc, still this process's view before pivot.
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;
+    }
+    crate::rootfs::enter(source, setup.mountpoint, dns, spec)?;
     trace::mark("child: filesystem");
     reset_signals()?;
     close_inherited_fds();
@@ -136,11 +136,92 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     if let Some(stdio) = &setup.stdio {
         stdio.attach()?;
     }
-    crate::capabilities::drop_dangerous()?;
-    nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
-    crate::seccomp::install()?;
+    confine(spec, go, report)?;
     trace::mark("child: confined, exec");
     Ok(())
+}
+
+/// The process's own limits, identity and confinement, in the order the
+/// kernel allows: what needs container root's capabilities first.
+fn confine(spec: &ContainerSpec, go: &Go, report: &Sender) -> Result<()> {
+    let process = &spec.process;
+    for limit in &process.rlimits {
+        let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
+        // SAFETY: setrlimit reads the struct, which outlives the call.
+        if unsafe { libc::setrlimit(limit.resource as _, &value) } != 0 {
+            return Err(std::io::Error::last_os_error()).with_context(|| {
+                format!("setting resource limit {} to {}:{}", limit.resource, limit.soft, limit.hard)
+            });
+        }
+    }
+    // Without no_new_privs the kernel loads a filter only for a holder of
+    // CAP_SYS_ADMIN, which container root has until the sets below: load
+    // it now, as runc does.
+    if !process.no_new_privileges {
+        install_seccomp(&spec.seccomp)?;
+    }
+    crate::capabilities::limit_bounding(process.capabilities.bounding)?;
+    let user = &process.user;
+    if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
+        switch_user(user, go.setgroups_allowed, report)?;
+    }
+    enter_working_directory(&process.cwd)?;
+    crate::capabilities::set(&process.capabilities)?;
+    if let Some(mask) = user.umask {
+        nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+    }
+    if process.no_new_privileges {
+        nix::sys::prctl::set_no_new_privs().context("setting no_new_privs")?;
+        install_seccomp(&spec.seccomp)?;
+    }
+    Ok(())
+}
+
+fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
+    match seccomp {
+        Seccomp::Builtin => crate::seccomp::install(),
+        Seccomp::Program(program) => crate::seccomp::install_program(program),
+        Seccomp::Unconfined => Ok(()),
+    }
+}
+
+/// From container root to the process's user: groups first (setgroups
+/// needs a range: a one-id map denies it), capabilities kept across the
+/// change (capabilities::set then narrows them).
+fn switch_user(user: &User, setgroups_allowed: bool, report: &Sender) -> Result<()> {
+    if setgroups_allowed {
+        let groups: Vec<Gid> = user.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
+        nix::unistd::setgroups(&groups).context("setting the supplementary groups")?;
+    } else if !user.additional_gids.is_empty() {
+        anyhow::bail!(
+            "supplementary groups need a subordinate id range: this user namespace maps one id and denies setgroups"
+        );
+    }
+    nix::sys::prctl::set_keepcaps(true).context("keeping capabilities across the user change")?;
+    let gid = Gid::from_raw(user.gid);
+    nix::unistd::setresgid(gid, gid, gid)
+        .with_context(|| format!("becoming group {} in the container", user.gid))?;
+    let uid = Uid::from_raw(user.uid);
+    nix::unistd::setresuid(uid, uid, uid)
+        .with_context(|| format!("becoming user {} in the container", user.uid))?;
+    nix::sys::prctl::set_keepcaps(false).context("keeping capabilities across the user change")?;
+    after_credential_change(report)
+}
+
+/// The working directory, created as container root if missing (docker's
+/// --workdir does), entered as the process's user.
+fn enter_working_directory(cwd: &str) -> Result<()> {
+    if cwd == "/" {
+        return Ok(());
+    }
+    match nix::unistd::chdir(cwd) {
+        Ok(()) => Ok(()),
+        Err(nix::errno::Errno::ENOENT) => {
+            std::fs::create_dir_all(cwd).with_context(|| format!("creating the working directory {cwd}"))?;
+            nix::unistd::chdir(cwd).with_context(|| format!("entering the working directory {cwd}"))
+        }
+        Err(err) => Err(err).with_context(|| format!("entering the working directory {cwd}")),
+    }
 }
 
 /// Takes the container's root identity, now that the parent has mapped it,
@@ -153,10 +234,18 @@ fn become_root(setgroups_allowed: bool) -> Result<()> {
     nix::unistd::setresgid(root.1, root.1, root.1).context("becoming group root in the container")?;
     nix::unistd::setresuid(root.0, root.0, root.0).context("becoming root in the container")?;
     stall_for_tests();
-    // A credential change may clear the parent-death signal: set it again.
-    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
-    // ... and the dumpable flag may have been reset by it.
+    Ok(())
+}
+
+/// A credential change clears the parent-death signal and may reset the
+/// dumpable flag: both set again, and since a parent that died in between
+/// sent no signal, its channel is checked.
+fn after_credential_change(report: &Sender) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
+    if report.reader_gone() {
+        anyhow::bail!("zookeeper ended while the container was starting");
+    }
     Ok(())
 }
 

@@ -27,7 +27,7 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
-use crate::spec::HOSTNAME;
+use crate::spec::{ContainerSpec, Mount, MountKind};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
@@ -132,25 +132,6 @@ const HOST_SYSTEM_DIRS: [&str; 8] = ["usr", "bin", "sbin", "lib", "lib32", "lib6
 /// Files the container's /dev gets, bound from the host's (a rootless
 /// container cannot mknod).
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
-
-/// Under a fresh proc: hidden (docker's maskedPaths) ...
-const PROC_MASKED: [&str; 10] = [
-    "asound",
-    "acpi",
-    "interrupts",
-    "kcore",
-    "keys",
-    "latency_stats",
-    "timer_list",
-    "timer_stats",
-    "sched_debug",
-    "scsi",
-];
-/// ... and read-only (docker's readonlyPaths).
-const PROC_READ_ONLY: [&str; 5] = ["bus", "fs", "irq", "sys", "sysrq-trigger"];
-
-/// Under /sys: hidden.
-const SYS_MASKED: [&str; 2] = ["firmware", "devices/virtual/powercap"];
 
 const TMPFS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV);
 const PSEUDO_FS_FLAGS: MsFlags = MsFlags::MS_NOSUID.union(MsFlags::MS_NODEV).union(MsFlags::MS_NOEXEC);
@@ -280,7 +261,7 @@ pub enum RootSource<'a> {
 /// id-map helpers; the default root creates its directories, which needs a
 /// mapped id, so it waits. Runs with full capabilities in the container's
 /// user namespace.
-pub fn mount_root(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Result<()> {
+pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -> Result<()> {
     mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .context("making the mount tree private")?;
     match source {
@@ -299,23 +280,41 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, mount_proc: bool) -> Re
     }
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
-    if mount_proc {
-        mount_proc_masked(&root.subdir("proc", creatable)?)?;
+    // The masked and read-only paths under /proc and /sys are applied as
+    // soon as those are mounted, here, where a user's rootfs has them done
+    // while the parent runs the id-map helpers; the rest after all mounts.
+    if spec.mount_proc {
+        mount(
+            Some("proc"),
+            &root.subdir("proc", creatable)?.proc_path(),
+            Some("proc"),
+            PSEUDO_FS_FLAGS,
+            None::<&str>,
+        )
+        .context("mounting proc on /proc")?;
+        protect_paths(&root, spec, |path| path.starts_with("/proc/"))?;
     }
-    if let Some(sys) = root.existing_subdir("sys")? {
-        mount_sys(&sys)?;
+    if let Some(sys) = root.existing_subdir("sys")?
+        && mount_sys(&sys)?
+    {
+        protect_paths(&root, spec, |path| path.starts_with("/sys/"))?;
     }
     Ok(())
 }
 
-/// Child side, second half, once its ids are mapped: /dev, the /etc files,
+/// Child side, second half, once its ids are mapped: /dev, the spec's
+/// mounts, the masked and read-only paths not done yet, the /etc files,
 /// and the root on `mountpoint` made `/`.
-pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>) -> Result<()> {
+pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>, spec: &ContainerSpec) -> Result<()> {
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
     let dev = root.subdir("dev", creatable)?;
     mount_dev(&dev)?;
-    write_etc_files(&root, &dev.reopen()?, dns)?;
+    for wanted in &spec.mounts {
+        mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
+    }
+    protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
+    write_etc_files(&root, &dev.reopen()?, dns, &spec.hostname)?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach
     // then takes it away (pivot_root(2), NOTES).
@@ -323,8 +322,78 @@ pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>) -> Result
     pivot_root(".", ".").context("pivot_root into the new root")?;
     umount2(".", MntFlags::MNT_DETACH).context("detaching the host's root")?;
     nix::unistd::chdir("/").context("entering the new root")?;
-    if let RootSource::HostSystem = source {
-        remount_read_only(Path::new("/")).context("making the default root read-only")?;
+    if matches!(source, RootSource::HostSystem) || spec.root_readonly {
+        remount_read_only(Path::new("/")).context("making the root read-only")?;
+    }
+    Ok(())
+}
+
+/// The spec's masked and read-only paths that `select` picks, where they
+/// exist: masked ones hidden, read-only ones bound read-only on themselves.
+fn protect_paths(root: &Node, spec: &ContainerSpec, select: impl Fn(&str) -> bool) -> Result<()> {
+    for path in spec.masked_paths.iter().filter(|p| select(p)) {
+        let Some(target) = root.existing(container_relative(path)?)? else { continue };
+        mask_node(&target).with_context(|| format!("masking {path}"))?;
+    }
+    for path in spec.readonly_paths.iter().filter(|p| select(p)) {
+        let Some(target) = root.existing(container_relative(path)?)? else { continue };
+        bind_read_only(&target.proc_path(), &target).with_context(|| format!("making {path} read-only"))?;
+    }
+    Ok(())
+}
+
+/// `/a/b` -> `a/b`: a path in the container, relative to its root.
+fn container_relative(path: &str) -> Result<&str> {
+    let relative = path.trim_start_matches('/');
+    if !path.starts_with('/')
+        || relative.is_empty()
+        || relative.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        bail!("{path:?} is not an absolute, normalised path in the container");
+    }
+    Ok(relative)
+}
+
+/// One of the spec's mounts. Its target is reached, and what is missing of
+/// it created (directories, or an empty file for a bound file), one
+/// component at a time without following symlinks, as for every mount.
+fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
+    let relative = container_relative(&wanted.target)?;
+    let mut flags = MsFlags::empty();
+    for (asked, flag) in [
+        (wanted.nosuid, MsFlags::MS_NOSUID),
+        (wanted.nodev, MsFlags::MS_NODEV),
+        (wanted.noexec, MsFlags::MS_NOEXEC),
+        (wanted.readonly, MsFlags::MS_RDONLY),
+    ] {
+        if asked {
+            flags |= flag;
+        }
+    }
+    match &wanted.kind {
+        MountKind::Bind { source, recursive } => {
+            let source_fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("opening the bind source {}", source.display()))?;
+            let is_dir = file_type(&source_fd)? == SFlag::S_IFDIR;
+            let target = root.make_path(relative, is_dir)?;
+            let rec = if *recursive { MsFlags::MS_REC } else { MsFlags::empty() };
+            mount(
+                Some(&fd_path(&source_fd)),
+                &target.proc_path(),
+                NO_FSTYPE,
+                MsFlags::MS_BIND | rec,
+                None::<&str>,
+            )
+            .with_context(|| format!("binding {}", source.display()))?;
+            if !flags.is_empty() {
+                remount_bind(&target.reopen()?.proc_path(), flags)?;
+            }
+        }
+        MountKind::Tmpfs => {
+            let target = root.make_path(relative, true)?;
+            mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, wanted.data.as_deref())
+                .context("mounting a tmpfs")?;
+        }
     }
     Ok(())
 }
@@ -402,12 +471,12 @@ fn mask_host_secrets(etc: &Dir) -> Result<()> {
 /// must exist (zookeeper never creates files in a rootfs); the files on
 /// disk are untouched. They are written in the container's /dev tmpfs,
 /// bound, and unlinked there again.
-fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>) -> Result<()> {
+fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, hostname: &str) -> Result<()> {
     let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{HOSTNAME}\n",
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n",
         if dns.is_some() { "10.0.2.100" } else { "127.0.1.1" }
     );
-    let mut files = vec![("hostname", format!("{HOSTNAME}\n"), etc_file(root, "hostname")?)];
+    let mut files = vec![("hostname", format!("{hostname}\n"), etc_file(root, "hostname")?)];
     files.push(("hosts", hosts, etc_file(root, "hosts")?));
     if let Some(server) = dns {
         let resolv_conf = etc_file(root, "resolv.conf")?;
@@ -522,46 +591,20 @@ fn mount_dev(dev: &Dir) -> Result<()> {
     Ok(())
 }
 
-/// A proc for the container's pid namespace, with docker's masked and
-/// read-only paths.
-fn mount_proc_masked(proc_dir: &Dir) -> Result<()> {
-    mount(Some("proc"), &proc_dir.proc_path(), Some("proc"), PSEUDO_FS_FLAGS, None::<&str>)
-        .context("mounting proc on /proc")?;
-    let proc_dir = proc_dir.reopen()?;
-    for name in PROC_MASKED {
-        mask(&proc_dir, name).with_context(|| format!("masking /proc/{name}"))?;
-    }
-    for name in PROC_READ_ONLY {
-        let Some(target) = proc_dir.existing(name)? else { continue };
-        bind_read_only(&target.proc_path(), &target)
-            .with_context(|| format!("making /proc/{name} read-only"))?;
-    }
-    Ok(())
-}
-
 /// A read-only sysfs, where the kernel lets the container have one (it owns
 /// its network namespace, which sysfs needs); otherwise /sys stays empty.
-fn mount_sys(sys: &Dir) -> Result<()> {
+/// Whether it was mounted.
+fn mount_sys(sys: &Dir) -> Result<bool> {
     let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
     match mount(Some("sysfs"), &sys.proc_path(), Some("sysfs"), flags, None::<&str>) {
-        Ok(()) => {}
-        Err(Errno::EPERM | Errno::EACCES) => return Ok(()),
-        Err(err) => return Err(err).context("mounting sysfs on /sys"),
+        Ok(()) => Ok(true),
+        Err(Errno::EPERM | Errno::EACCES) => Ok(false),
+        Err(err) => Err(err).context("mounting sysfs on /sys"),
     }
-    let sys = sys.reopen()?;
-    for name in SYS_MASKED {
-        mask(&sys, name).with_context(|| format!("masking /sys/{name}"))?;
-    }
-    Ok(())
 }
 
-/// Hides `name` under `dir`: an empty read-only tmpfs over a directory,
-/// /dev/null over a file. Absent paths are fine.
-fn mask(dir: &Dir, name: &str) -> Result<()> {
-    let Some(target) = dir.existing(name)? else { return Ok(()) };
-    mask_node(&target)
-}
-
+/// Hides `target`: an empty read-only tmpfs over a directory, /dev/null
+/// over a file.
 fn mask_node(target: &Node) -> Result<()> {
     if file_type(&target.fd)? == SFlag::S_IFDIR {
         let flags = PSEUDO_FS_FLAGS | MsFlags::MS_RDONLY;
@@ -588,9 +631,17 @@ fn bind_read_only(source: &Path, target: &Node) -> Result<()> {
 /// Makes the mount at `target` read-only, keeping the flags a user namespace
 /// may not clear (nosuid, nodev, noexec, atime: the kernel locks them).
 fn remount_read_only(target: &Path) -> Result<()> {
+    remount_bind(target, MsFlags::MS_RDONLY)
+}
+
+/// Adds `flags` (read-only, nosuid, nodev, noexec) to the bind mount at
+/// `target`, keeping the flags it has: a user namespace may not clear the
+/// locked ones, and a remount sets all of them at once.
+fn remount_bind(target: &Path, flags: MsFlags) -> Result<()> {
     let current = statvfs(target).with_context(|| format!("statvfs {}", target.display()))?.flags();
-    let mut flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY;
+    let mut all = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
     for (has, keep) in [
+        (FsFlags::ST_RDONLY, MsFlags::MS_RDONLY),
         (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
         (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
@@ -599,11 +650,11 @@ fn remount_read_only(target: &Path) -> Result<()> {
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
         if current.contains(has) {
-            flags |= keep;
+            all |= keep;
         }
     }
-    mount(NO_FSTYPE, target, NO_FSTYPE, flags, None::<&str>)
-        .with_context(|| format!("remounting {} read-only", target.display()))
+    mount(NO_FSTYPE, target, NO_FSTYPE, all, None::<&str>)
+        .with_context(|| format!("remounting {} with {flags:?}", target.display()))
 }
 
 /// The file system type of a bind or a flags change, which the kernel
@@ -722,6 +773,40 @@ impl Node {
             }
         }
         Ok(stack.pop())
+    }
+
+    /// `relative` under this directory, made if missing: the directories on
+    /// the way, and the last component a directory (`dir`) or an empty
+    /// file, each created with mkdirat/openat relative to its parent, so
+    /// no symlink is followed. An existing last component must be of the
+    /// kind asked for.
+    fn make_path(&self, relative: &str, dir: bool) -> Result<Node> {
+        let mut current = Node { fd: self.fd.try_clone().context("duplicating a descriptor")?, parent: None };
+        let components: Vec<&str> = relative.split('/').collect();
+        for (index, name) in components.iter().enumerate() {
+            let last = index + 1 == components.len();
+            if !last || dir {
+                current = current.subdir(name, true).with_context(|| format!("making /{relative}"))?;
+                continue;
+            }
+            if current.existing(name)?.is_none() {
+                match openat(
+                    current.fd.as_fd(),
+                    *name,
+                    OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::from_bits_truncate(0o644),
+                ) {
+                    Ok(_) | Err(Errno::EEXIST) => {}
+                    Err(err) => return Err(err).with_context(|| format!("creating /{relative}")),
+                }
+            }
+            let node = current.existing(name)?.with_context(|| format!("/{relative} vanished"))?;
+            if file_type(&node.fd)? == SFlag::S_IFDIR {
+                bail!("/{relative} is a directory in the container, and the bind source is a file");
+            }
+            return Ok(node);
+        }
+        Ok(current)
     }
 
     /// The directory `name` under this one, created if `create` and absent.

@@ -47,7 +47,18 @@ const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
 /// Loads the filter into the calling thread; it passes to every child and
 /// survives exec. Needs no_new_privs set first (zookeeper drops CAP_SYS_ADMIN).
 pub fn install() -> Result<()> {
-    let instructions: Vec<libc::sock_filter> = PROGRAM
+    install_program(PROGRAM)
+}
+
+/// Loads `program`, classic BPF in the kernel's layout (as [`PROGRAM`]).
+pub fn install_program(program: &[u8]) -> Result<()> {
+    if program.is_empty()
+        || program.len() % INSTRUCTION != 0
+        || program.len() / INSTRUCTION > usize::from(u16::MAX)
+    {
+        anyhow::bail!("loading the seccomp filter: not a BPF program of {} bytes", program.len());
+    }
+    let instructions: Vec<libc::sock_filter> = program
         .chunks_exact(INSTRUCTION)
         .map(|b| libc::sock_filter {
             code: u16::from_ne_bytes([b[0], b[1]]),

@@ -102,7 +102,8 @@ pub const MASKED_PATHS: [&str; 12] = [
 ];
 
 /// docker's read-only paths.
-pub const READONLY_PATHS: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+pub const READONLY_PATHS: [&str; 5] =
+    ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The program the container runs, and as whom.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,7 +156,8 @@ impl CapSet {
 
     /// The capabilities in the set, as the caps crate names them.
     pub fn iter(self) -> impl Iterator<Item = caps::Capability> {
-        let mut all: Vec<caps::Capability> = caps::all().into_iter().filter(|cap| self.contains(*cap)).collect();
+        let mut all: Vec<caps::Capability> =
+            caps::all().into_iter().filter(|cap| self.contains(*cap)).collect();
         all.sort_by_key(|cap| cap.index());
         all.into_iter()
     }
@@ -172,11 +174,18 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Container root's full set without SPEC.md 3.5's list, in every set
-    /// but ambient, which is empty.
+    /// Container root's full set without SPEC.md 3.5's list, bounding,
+    /// effective and permitted; nothing inheritable or ambient (what the
+    /// caller's clone child holds, as docker gives).
     pub fn default_profile() -> Capabilities {
         let kept = crate::capabilities::DROPPED.iter().fold(CapSet::all(), |set, cap| set.without(*cap));
-        Capabilities { bounding: kept, effective: kept, permitted: kept, inheritable: kept, ambient: CapSet(0) }
+        Capabilities {
+            bounding: kept,
+            effective: kept,
+            permitted: kept,
+            inheritable: CapSet(0),
+            ambient: CapSet(0),
+        }
     }
 }
 
@@ -207,7 +216,10 @@ pub struct Mount {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MountKind {
     /// A host file or directory, bound (recursively unless asked not to).
-    Bind { source: PathBuf, recursive: bool },
+    Bind {
+        source: PathBuf,
+        recursive: bool,
+    },
     Tmpfs,
 }
 
