@@ -161,11 +161,15 @@ fn confine(spec: &ContainerSpec, go: &Go, report: &Sender) -> Result<()> {
         install_seccomp(&spec.seccomp)?;
     }
     crate::capabilities::limit_bounding(process.capabilities.bounding)?;
+    make_working_directory(&process.cwd)?;
     let user = &process.user;
     if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
         switch_user(user, go.setgroups_allowed, report)?;
     }
-    enter_working_directory(&process.cwd)?;
+    if process.cwd != "/" {
+        nix::unistd::chdir(process.cwd.as_str())
+            .with_context(|| format!("entering the working directory {}", process.cwd))?;
+    }
     crate::capabilities::set(&process.capabilities)?;
     if let Some(mask) = user.umask {
         nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
@@ -209,19 +213,12 @@ fn switch_user(user: &User, setgroups_allowed: bool, report: &Sender) -> Result<
 }
 
 /// The working directory, created as container root if missing (docker's
-/// --workdir does), entered as the process's user.
-fn enter_working_directory(cwd: &str) -> Result<()> {
-    if cwd == "/" {
+/// --workdir does); the process's user enters it afterwards.
+fn make_working_directory(cwd: &str) -> Result<()> {
+    if cwd == "/" || std::path::Path::new(cwd).is_dir() {
         return Ok(());
     }
-    match nix::unistd::chdir(cwd) {
-        Ok(()) => Ok(()),
-        Err(nix::errno::Errno::ENOENT) => {
-            std::fs::create_dir_all(cwd).with_context(|| format!("creating the working directory {cwd}"))?;
-            nix::unistd::chdir(cwd).with_context(|| format!("entering the working directory {cwd}"))
-        }
-        Err(err) => Err(err).with_context(|| format!("entering the working directory {cwd}")),
-    }
+    std::fs::create_dir_all(cwd).with_context(|| format!("creating the working directory {cwd}"))
 }
 
 /// Takes the container's root identity, now that the parent has mapped it,

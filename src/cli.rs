@@ -13,6 +13,8 @@ use clap::error::ErrorKind;
 
 use crate::spec::{ContainerSpec, Network, PortMapping, Process, Resources};
 
+mod run_flags;
+
 const ABOUT: &str = "Run a program in an isolated, rootless Linux container.";
 
 const AFTER_HELP: &str = "\
@@ -71,8 +73,16 @@ struct Args {
 
     /// Set an environment variable in the container (KEY=VALUE), or pass the
     /// caller's value of KEY; repeatable
-    #[arg(long = "env", value_name = "KEY[=VALUE]", allow_hyphen_values = true, value_parser = parse_env)]
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]", allow_hyphen_values = true, value_parser = parse_env)]
     env: Vec<EnvArg>,
+
+    /// Read variables from FILE, docker's format: KEY=VALUE or KEY (the
+    /// caller's value) a line, # comments; repeatable
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Vec<PathBuf>,
+
+    #[command(flatten)]
+    run: run_flags::RunFlags,
 
     /// Run a minimal init as pid 1 that forwards signals to the command and
     /// reaps orphans
@@ -87,7 +97,7 @@ struct Args {
 
     /// Give the container a terminal of its own (the default when stdin and
     /// stdout are terminals)
-    #[arg(long = "tty", conflicts_with = "no_tty")]
+    #[arg(short = 't', long = "tty", conflicts_with = "no_tty")]
     tty: bool,
 
     /// Never give the container a terminal: it uses zookeeper's stdin,
@@ -181,7 +191,14 @@ where
     }
 
     let mut env = Process::default_env(getenv("TERM"));
-    for entry in args.env {
+    let mut entries = Vec::new();
+    for file in &args.env_file {
+        entries.extend(read_env_file(file)?);
+    }
+    entries.extend(args.env);
+    let home_given =
+        entries.iter().any(|e| matches!(e, EnvArg::Set(k, _) | EnvArg::Inherit(k) if k == "HOME"));
+    for entry in entries {
         let (key, value) = match entry {
             EnvArg::Set(key, value) => (key, OsString::from(value)),
             EnvArg::Inherit(key) => match getenv(&key) {
@@ -210,7 +227,12 @@ where
         )));
     }
 
+    if args.mtu.is_some() && network == Network::LoopbackOnly {
+        return Err(UsageError("--mtu needs a network (-n, --network or --publish)".into()));
+    }
+
     let mut spec = ContainerSpec::new(args.command, env);
+    args.run.apply(&mut spec, home_given);
     spec.process.terminal = args.tty || (on_terminal && !args.no_tty);
     spec.root = args.rootfs;
     spec.mount_proc = args.mount_proc;
@@ -221,6 +243,29 @@ where
     spec.init = args.init;
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
     Ok(Invocation::Run(Box::new(spec)))
+}
+
+/// docker's --env-file: `KEY=VALUE` or `KEY` (the caller's value) a line,
+/// `#` comments and blank lines skipped, no quoting. Read to at most 1 MiB.
+fn read_env_file(path: &std::path::Path) -> Result<Vec<EnvArg>, UsageError> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(1 << 20).read_to_string(&mut text))
+        .map_err(|err| UsageError(format!("--env-file {shown}: {err}")))?;
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim_start();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        entries.push(
+            parse_env(line)
+                .map_err(|err| UsageError(format!("--env-file {shown}, line {}: {err}", number + 1)))?,
+        );
+    }
+    Ok(entries)
 }
 
 /// Replaces KEY in `env`, or appends it.
@@ -285,6 +330,12 @@ pub fn parse_cpu_percent(text: &str) -> Result<u32, String> {
 
 /// Process limit: a whole number from 1 up to the kernel's PID_MAX_LIMIT.
 pub fn parse_pids(text: &str) -> Result<u32, String> {
+    if text.contains(':') {
+        // docker's -p is a port; here it is the assignment's pids limit.
+        return Err(format!(
+            "-p is the process limit here (a number); to forward a port use --publish {text}"
+        ));
+    }
     let pids = parse_positive(text)?;
     const PID_MAX_LIMIT: u32 = 4 * 1024 * 1024;
     if pids > PID_MAX_LIMIT {

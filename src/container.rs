@@ -27,7 +27,9 @@ use crate::trace;
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let rootfs = spec.root.as_deref().map(CheckedRootfs::open).transpose()?;
-    let spec = &ContainerSpec { root: rootfs.as_ref().map(|r| r.path.clone()), ..spec.clone() };
+    let mut spec = ContainerSpec { root: rootfs.as_ref().map(|r| r.path.clone()), ..spec.clone() };
+    crate::users::resolve(&mut spec, rootfs.as_ref())?;
+    let spec = &spec;
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     trace::mark("described");

@@ -41,6 +41,7 @@ pub mod sync;
 pub mod systemd;
 pub mod terminal;
 pub mod trace;
+pub mod users;
 
 pub use container::run;
 pub use error::Error;

@@ -201,6 +201,22 @@ impl CheckedRootfs {
     }
 }
 
+/// A file of the container's root (`etc/passwd`), read as the hostile
+/// file it is: found inside the root without following links out of it,
+/// a regular file only, at most 64 KiB, never blocking. `None` when absent
+/// or not a regular file. Without a rootfs, the default root's: the host's.
+pub fn read_container_file(rootfs: Option<&CheckedRootfs>, relative: &str) -> Result<Option<Vec<u8>>> {
+    let root = match rootfs {
+        Some(rootfs) => Node { fd: rootfs.reopen()?, parent: None },
+        None => Node::open(Path::new("/"))?,
+    };
+    let Some(fd) = root.resolve_in_root(relative)? else { return Ok(None) };
+    if file_type(&fd)? != SFlag::S_IFREG {
+        return Ok(None);
+    }
+    read_bounded(&fd).map(Some)
+}
+
 /// ssh's rule for the files it trusts (StrictModes), for the rootfs and
 /// every directory above it: owned by the caller or root, and writable by
 /// nobody else (a sticky directory such as /tmp excepted above the rootfs:
@@ -342,6 +358,20 @@ fn protect_paths(root: &Node, spec: &ContainerSpec, select: impl Fn(&str) -> boo
     Ok(())
 }
 
+/// A mount point that cannot be made: say why it had to be.
+fn explain_unwritable(err: anyhow::Error) -> anyhow::Error {
+    let denied = err.chain().any(|cause| {
+        matches!(cause.downcast_ref::<Errno>(), Some(Errno::EACCES | Errno::EPERM | Errno::EROFS))
+    });
+    if denied {
+        err.context(
+            "the mount point is missing and container root may not create it; create it in the rootfs first",
+        )
+    } else {
+        err
+    }
+}
+
 /// `/a/b` -> `a/b`: a path in the container, relative to its root.
 fn container_relative(path: &str) -> Result<&str> {
     let relative = path.trim_start_matches('/');
@@ -359,6 +389,9 @@ fn container_relative(path: &str) -> Result<&str> {
 /// component at a time without following symlinks, as for every mount.
 fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
     let relative = container_relative(&wanted.target)?;
+    if wanted.if_present && root.existing(relative)?.is_none() {
+        return Ok(());
+    }
     let mut flags = MsFlags::empty();
     for (asked, flag) in [
         (wanted.nosuid, MsFlags::MS_NOSUID),
@@ -524,12 +557,12 @@ const READ_LIMIT: u64 = 64 * 1024;
 fn read_bounded(fd: &OwnedFd) -> Result<Vec<u8>> {
     use std::io::Read;
     let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
-    let file = open(&fd_path(fd), flags, Mode::empty()).context("opening the rootfs's /etc/resolv.conf")?;
+    let file = open(&fd_path(fd), flags, Mode::empty()).context("opening a file of the container's root")?;
     let mut text = Vec::new();
     std::fs::File::from(file)
         .take(READ_LIMIT)
         .read_to_end(&mut text)
-        .context("reading the rootfs's /etc/resolv.conf")?;
+        .context("reading a file of the container's root")?;
     Ok(text)
 }
 
@@ -786,7 +819,7 @@ impl Node {
         for (index, name) in components.iter().enumerate() {
             let last = index + 1 == components.len();
             if !last || dir {
-                current = current.subdir(name, true).with_context(|| format!("making /{relative}"))?;
+                current = current.subdir(name, true).map_err(explain_unwritable)?;
                 continue;
             }
             if current.existing(name)?.is_none() {
@@ -797,7 +830,11 @@ impl Node {
                     Mode::from_bits_truncate(0o644),
                 ) {
                     Ok(_) | Err(Errno::EEXIST) => {}
-                    Err(err) => return Err(err).with_context(|| format!("creating /{relative}")),
+                    Err(err) => {
+                        return Err(explain_unwritable(
+                            anyhow::Error::new(err).context(format!("creating /{relative}")),
+                        ));
+                    }
                 }
             }
             let node = current.existing(name)?.with_context(|| format!("/{relative} vanished"))?;

@@ -27,6 +27,11 @@ pub struct ContainerSpec {
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
+    /// A user named as docker's `-u` takes it (`name`, `uid`, `name:group`,
+    /// `uid:gid`), resolved against the container's /etc/passwd and
+    /// /etc/group when it starts, into `process.user` (with the user's
+    /// supplementary groups) and, if the environment has none, HOME.
+    pub user_lookup: Option<String>,
     /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
     pub mounts: Vec<Mount>,
     /// Paths hidden from the container: a directory under an empty
@@ -71,6 +76,7 @@ impl ContainerSpec {
             root_readonly: false,
             mount_proc: false,
             hostname: HOSTNAME.into(),
+            user_lookup: None,
             mounts: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
@@ -211,6 +217,9 @@ pub struct Mount {
     pub noexec: bool,
     /// File system options, as mount(8) takes them (`size=64m,mode=1777`).
     pub data: Option<String>,
+    /// Made only where the target already exists (never created): the
+    /// writable /tmp and /run of `--read-only`.
+    pub if_present: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

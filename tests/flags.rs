@@ -1,0 +1,315 @@
+//! The run flags (issue 14), each shown from inside a container, rootless
+//! and as root: what the mount table, id, pwd, /proc/self/status and the
+//! limits say; and bad input, one line and status 125, nothing left behind.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+
+const USER: As = As::User(RANGED_USER);
+const WHO: [As; 2] = [USER, As::Root];
+
+/// One test at a time: the one that checks nothing is left in /tmp counts
+/// the others' directories too.
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A host directory `who` may read, with one file in it.
+fn host_dir(name: &str, who: As) -> PathBuf {
+    let dir = fixture().dir.join(format!("flags-{name}-{}", matches!(who, As::Root)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("file"), "from the host\n").unwrap();
+    if let As::User(user) = who {
+        let (uid, gid) = ids_of(user);
+        std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+        std::os::unix::fs::chown(dir.join("file"), Some(uid), Some(gid)).unwrap();
+    }
+    dir
+}
+
+/// A private copy of the fixture's rootfs that container root may write
+/// (mount points and working directories are made in it), `who`'s own.
+fn own_rootfs(name: &str, who: As) -> PathBuf {
+    let dir = fixture().dir.join(format!("rootfs-{name}-{}", matches!(who, As::Root)));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status =
+        std::process::Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&dir).status().unwrap();
+    assert!(status.success());
+    if let As::User(user) = who {
+        let status = std::process::Command::new("chown").args(["-R", user]).arg(&dir).status().unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+fn run(who: As, rootfs: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["-r", rootfs.to_str().unwrap(), "-P"];
+    all.extend_from_slice(args);
+    zookeeper(who, &all).output().unwrap()
+}
+
+#[test]
+fn volumes_bind_read_write_and_read_only() {
+    let _turn = turn();
+    for who in WHO {
+        let dir = host_dir("volume", who);
+        let spec_rw = format!("{}:/data", dir.display());
+        let spec_ro = format!("{}:/ro:ro", dir.display());
+        let rootfs = own_rootfs("volume", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "-v",
+                &spec_rw,
+                "-v",
+                &spec_ro,
+                "sh",
+                "-c",
+                "cat /data/file; echo written > /data/new; echo x > /ro/other || echo refused",
+            ],
+        ));
+        assert_eq!(out, "from the host\nrefused\n", "{who:?}");
+        assert_eq!(std::fs::read_to_string(dir.join("new")).unwrap(), "written\n", "{who:?}");
+        assert!(!dir.join("other").exists());
+    }
+}
+
+#[test]
+fn docker_mount_and_tmpfs_flags() {
+    let _turn = turn();
+    for who in WHO {
+        let dir = host_dir("mount", who);
+        let bind = format!("type=bind,source={},target=/m,readonly", dir.display());
+        let rootfs = own_rootfs("mount", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "--mount",
+                &bind,
+                "--mount",
+                "type=tmpfs,target=/t1,tmpfs-size=1048576,tmpfs-mode=1770",
+                "--tmpfs",
+                "/t2:size=2m,mode=700,exec",
+                "sh",
+                "-c",
+                "cat /m/file; grep -E ' /(m|t1|t2) ' /proc/self/mounts | cut -d' ' -f2-4 | sort",
+            ],
+        ));
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "from the host", "{who:?}");
+        assert!(lines[1].starts_with("/m ") && lines[1].contains(" ro,"), "{out}");
+        assert!(lines[2].starts_with("/t1 tmpfs rw,nosuid,nodev,noexec"), "{out}");
+        assert!(lines[2].contains("size=1024k") && lines[2].contains("mode=1770"), "{out}");
+        assert!(lines[3].starts_with("/t2 tmpfs rw,nosuid,nodev,") && !lines[3].contains("noexec"), "{out}");
+        assert!(lines[3].contains("size=2048k") && lines[3].contains("mode=700"), "{out}");
+    }
+}
+
+#[test]
+fn read_only_root_keeps_tmp_and_run_writable() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("read-only", who);
+        std::fs::create_dir(rootfs.join("run")).unwrap();
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "--read-only",
+                "sh",
+                "-c",
+                "touch /x 2>/dev/null && echo root-writable; touch /tmp/a /run/b && echo tmp-and-run-writable",
+            ],
+        ));
+        assert_eq!(out, "tmp-and-run-writable\n", "{who:?}");
+    }
+}
+
+#[test]
+fn user_workdir_and_hostname() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("user", who);
+        std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000:web:/home/web:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
+    )
+    .unwrap();
+        std::fs::write(rootfs.join("etc/group"), "root:x:0:\nweb:x:1000:\nstaff:x:50:web\naudio:x:29:web\n")
+            .unwrap();
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "-u",
+                "web",
+                "-w",
+                "/srv/app",
+                "--hostname",
+                "box",
+                "sh",
+                "-c",
+                "id; pwd; hostname; echo $HOME",
+            ],
+        ));
+        assert_eq!(
+            out, "uid=1000(web) gid=1000(web) groups=29(audio),50(staff)\n/srv/app\nbox\n/home/web\n",
+            "{who:?}"
+        );
+        let out = ok(run(
+            who,
+            &rootfs,
+            &["-u", "4321:50", "-e", "HOME=/h", "sh", "-c", "id -u; id -g; echo $HOME"],
+        ));
+        assert_eq!(out, "4321\n50\n/h\n", "{who:?}");
+        fails_with(&run(who, &rootfs, &["-u", "ghost", "true"]), 125, "no user 'ghost'");
+    }
+    let rootfs = own_rootfs("user-norange", As::Root);
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nstaff:x:50:nobody\n").unwrap();
+    // A one-id map cannot give supplementary groups: said, not dropped.
+    // (Its first line is the one-id map's note.)
+    let out = run(As::User(NORANGE_USER), &rootfs, &["-u", "nobody", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(
+        err.lines().last().unwrap().contains("supplementary groups need a subordinate id range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn capabilities_can_be_dropped_and_added() {
+    let _turn = turn();
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "--cap-drop",
+                "ALL",
+                "--cap-add",
+                "NET_BIND_SERVICE",
+                "--cap-add",
+                "chown",
+                "grep",
+                "^Cap",
+                "/proc/self/status",
+            ],
+        ));
+        let expected = (1u64 << 10) | 1;
+        for line in out
+            .lines()
+            .filter(|l| l.starts_with("CapBnd") || l.starts_with("CapEff") || l.starts_with("CapPrm"))
+        {
+            let value = u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap();
+            assert_eq!(value, expected, "{who:?}: {line}");
+        }
+        // Added beyond the default: the kernel acts on it (in the
+        // container's own namespaces).
+        let out = ok(run_in_rootfs(
+            who,
+            &["--cap-add", "SYS_ADMIN", "sh", "-c", "mount -t tmpfs t /tmp && echo mounted"],
+        ));
+        assert_eq!(out, "mounted\n", "{who:?}");
+        let out = run_in_rootfs(who, &["sh", "-c", "mount -t tmpfs t /tmp 2>/dev/null || echo refused"]);
+        assert_eq!(stdout(&out), "refused\n", "{who:?}");
+    }
+}
+
+#[test]
+fn security_options() {
+    let _turn = turn();
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &["--security-opt", "seccomp=unconfined", "grep", "Seccomp:", "/proc/self/status"],
+        ));
+        assert_eq!(out.split_whitespace().nth(1), Some("0"), "{who:?}");
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "--security-opt",
+                "no-new-privileges=false",
+                "grep",
+                "-E",
+                "NoNewPrivs|Seccomp:",
+                "/proc/self/status",
+            ],
+        ));
+        assert!(out.contains("NoNewPrivs:\t0") && out.contains("Seccomp:\t2"), "{who:?}: {out}");
+    }
+}
+
+#[test]
+fn ulimits_apply() {
+    let _turn = turn();
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "--ulimit",
+                "nofile=64:128",
+                "--ulimit",
+                "core=0",
+                "sh",
+                "-c",
+                "ulimit -n; ulimit -Hn; ulimit -c",
+            ],
+        ));
+        assert_eq!(out, "64\n128\n0\n", "{who:?}");
+    }
+}
+
+#[test]
+fn env_file_and_short_env() {
+    let _turn = turn();
+    let file = fixture().dir.join("flags.env");
+    std::fs::write(&file, "# comment\nA=1\n\nB=two words\n").unwrap();
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &["--env-file", file.to_str().unwrap(), "-e", "C=3", "sh", "-c", "echo $A/$B/$C"],
+        ));
+        assert_eq!(out, "1/two words/3\n", "{who:?}");
+    }
+}
+
+#[test]
+fn bad_flags_are_one_line_and_leave_nothing() {
+    let _turn = turn();
+    let before = zoo_tmp_dirs();
+    let rootfs = fixture().rootfs.to_str().unwrap();
+    for (args, needle) in [
+        (vec!["-v", "data:/data", "true"], "not an absolute host path"),
+        (vec!["-v", "/no/such/dir:/data", "true"], "opening the bind source /no/such/dir"),
+        (vec!["--mount", "type=volume,target=/x", "true"], "not supported"),
+        (vec!["--cap-add", "FLY", "true"], "unknown capability 'FLY'"),
+        (vec!["--ulimit", "nofile=x", "true"], "'x' is not a number"),
+        (vec!["-w", "relative", "true"], "not an absolute path in the container"),
+        (vec!["-p", "8080:80", "true"], "to forward a port use --publish 8080:80"),
+        (vec!["--mtu", "1500", "true"], "--mtu needs a network"),
+        (vec!["--security-opt", "seccomp=/x.json", "true"], "not supported yet"),
+        (vec!["--env-file", "/no/such/file", "true"], "--env-file /no/such/file"),
+    ] {
+        let mut all = vec!["-r", rootfs];
+        all.extend(args.iter().copied());
+        for who in WHO {
+            fails_with(&zookeeper(who, &all).output().unwrap(), 125, needle);
+        }
+    }
+    assert_eq!(zoo_tmp_dirs(), before);
+}
+
+#[test]
+fn docker_habits_are_accepted() {
+    let _turn = turn();
+    for who in WHO {
+        assert_eq!(ok(run_in_rootfs(who, &["-i", "--rm", "echo", "ok"])), "ok\n");
+    }
+}
