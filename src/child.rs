@@ -202,12 +202,21 @@ fn switch_user(user: &User, setgroups_allowed: bool, report: &Sender) -> Result<
         );
     }
     nix::sys::prctl::set_keepcaps(true).context("keeping capabilities across the user change")?;
+    // EINVAL: the id has no mapping (a one-id map has only root).
+    let unmapped = |what: &'static str, id: u32| {
+        move |err: nix::errno::Errno| match err {
+            nix::errno::Errno::EINVAL => {
+                anyhow::anyhow!(
+                    "{what} {id} is not mapped in this container (without a subordinate range only root is)"
+                )
+            }
+            err => anyhow::Error::new(err).context(format!("becoming {what} {id} in the container")),
+        }
+    };
     let gid = Gid::from_raw(user.gid);
-    nix::unistd::setresgid(gid, gid, gid)
-        .with_context(|| format!("becoming group {} in the container", user.gid))?;
+    nix::unistd::setresgid(gid, gid, gid).map_err(unmapped("group", user.gid))?;
     let uid = Uid::from_raw(user.uid);
-    nix::unistd::setresuid(uid, uid, uid)
-        .with_context(|| format!("becoming user {} in the container", user.uid))?;
+    nix::unistd::setresuid(uid, uid, uid).map_err(unmapped("user", user.uid))?;
     nix::sys::prctl::set_keepcaps(false).context("keeping capabilities across the user change")?;
     after_credential_change(report)
 }
