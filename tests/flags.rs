@@ -181,6 +181,10 @@ fn user_workdir_and_hostname() {
         err.lines().last().unwrap().contains("supplementary groups need a subordinate id range"),
         "{err}"
     );
+    let out = run(As::User(NORANGE_USER), &rootfs, &["-u", "1000", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    let err = stderr(&out);
+    assert!(err.lines().last().unwrap().contains("user 1000 is not mapped in this container"), "{err}");
 }
 
 #[test]
