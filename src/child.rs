@@ -78,9 +78,11 @@ pub fn run(ctx: ChildContext) -> ! {
 /// only the capabilities a new user namespace gives its first process, and
 /// no id of it mapped.
 fn set_up_early(setup: &Setup) -> Result<()> {
-    crate::namespaces::enter_network_namespace()?;
-    crate::network::bring_up_loopback()?;
-    nix::unistd::sethostname(&setup.spec.hostname).context("setting the hostname")?;
+    let spec = setup.spec;
+    crate::namespaces::enter_early(&spec.namespaces)?;
+    if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
+        nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
+    }
     trace::mark("child: network namespace, loopback, hostname");
     if let source @ RootSource::Dir(_) = root_source(setup) {
         crate::rootfs::mount_root(source, setup.mountpoint, setup.spec)?;
@@ -110,7 +112,9 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     // non-dumpable process hides.) exec makes the command dumpable again,
     // as every program is.
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
-    crate::namespaces::enter_cgroup_namespace()?;
+    if spec.namespaces.cgroup == crate::spec::Namespace::New {
+        crate::namespaces::enter_cgroup_namespace()?;
+    }
     become_root(go.setgroups_allowed)?;
     after_credential_change(report)?;
     trace::mark("child: identity");

@@ -18,7 +18,7 @@ use crate::namespaces::{Forked, clone_into_namespaces};
 use crate::network::Slirp4netns;
 use crate::rootfs::{CheckedRootfs, Mountpoint};
 use crate::signals::{Supervisor, reap};
-use crate::spec::{ContainerSpec, Network};
+use crate::spec::{ContainerSpec, IdMaps, Network};
 use crate::status::ExitState;
 use crate::sync::{Go, channel};
 use crate::terminal::Terminal;
@@ -68,7 +68,11 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
         false => (None, None),
     };
-    let pid = match clone_into_namespaces()? {
+    let clone_flags = crate::namespaces::clone_flags(&spec.namespaces)?;
+    if spec.namespaces.uts != crate::spec::Namespace::New && !spec.hostname.is_empty() {
+        return Err(anyhow!("a hostname needs the container's own uts namespace").into());
+    }
+    let pid = match clone_into_namespaces(clone_flags)? {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
@@ -114,19 +118,31 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // The parent's set-up, while the child does the part of its own that
     // needs no id mapped (child.rs) and then waits for go. The set-id
     // helpers take the longest: the rest is done while they run.
-    let ids = IdMapPlan::for_current_caller();
-    trace::mark("id maps planned");
-    if let Some(notice) = &ids.notice {
-        eprintln!("zookeeper: {notice}");
-    }
-    let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
-    trace::mark("id maps started");
-    let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
-    // The helpers are waited for whatever happened meanwhile.
-    let installed = installing.finish();
-    handed?;
-    installed.context("installing the id maps")?;
-    trace::mark("id maps installed");
+    let setgroups_allowed = match spec.namespaces.user {
+        crate::spec::Namespace::New => {
+            let ids = match &spec.id_maps {
+                IdMaps::Auto => IdMapPlan::for_current_caller(),
+                IdMaps::Explicit { uid, gid } => {
+                    IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?
+                }
+            };
+            trace::mark("id maps planned");
+            if let Some(notice) = &ids.notice {
+                eprintln!("zookeeper: {notice}");
+            }
+            let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
+            trace::mark("id maps started");
+            let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
+            // The helpers are waited for whatever happened meanwhile.
+            let installed = installing.finish();
+            handed?;
+            installed.context("installing the id maps")?;
+            trace::mark("id maps installed");
+            ids.setgroups_allowed
+        }
+        // No user namespace: container root is zookeeper's own root.
+        _ => true,
+    };
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.
     if !prepared_rx.wait_prepared() {
@@ -162,7 +178,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { setgroups_allowed: ids.setgroups_allowed };
+    let go = Go { setgroups_allowed };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 

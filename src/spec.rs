@@ -27,6 +27,10 @@ pub struct ContainerSpec {
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
+    /// Which namespaces are the container's own, joined, or the host's.
+    pub namespaces: Namespaces,
+    /// Who the container's ids are on the host.
+    pub id_maps: IdMaps,
     /// A user named as docker's `-u` takes it (`name`, `uid`, `name:group`,
     /// `uid:gid`), resolved against the container's /etc/passwd and
     /// /etc/group when it starts, into `process.user` (with the user's
@@ -76,6 +80,8 @@ impl ContainerSpec {
             root_readonly: false,
             mount_proc: false,
             hostname: HOSTNAME.into(),
+            namespaces: Namespaces::default(),
+            id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
@@ -89,6 +95,44 @@ impl ContainerSpec {
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
         }
     }
+}
+
+/// A namespace of the container (the mount and pid namespaces are always
+/// its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespace {
+    /// A new one, the container's own.
+    #[default]
+    New,
+    /// An existing one, joined by path (`/proc/PID/ns/net`,
+    /// `/run/netns/NAME`).
+    Join(PathBuf),
+    /// zookeeper's own (the host's, or a caller's such as podman's).
+    Host,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    /// `Host`: no user namespace at all, for a caller that is root where it
+    /// stands (root podman and containerd run runtimes so): container root
+    /// is then that root, with the capabilities the spec leaves it.
+    pub user: Namespace,
+    pub network: Namespace,
+    pub ipc: Namespace,
+    pub uts: Namespace,
+    pub cgroup: Namespace,
+}
+
+/// The container's id maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMaps {
+    /// zookeeper's plan (README "Id maps"): the caller and its subordinate
+    /// ranges, or root's.
+    Auto,
+    /// Exactly these (an OCI config's uidMappings and gidMappings): written
+    /// directly by root, by newuidmap/newgidmap (which check them against
+    /// /etc/subuid and /etc/subgid) for anyone else.
+    Explicit { uid: Vec<crate::idmap::IdRange>, gid: Vec<crate::idmap::IdRange> },
 }
 
 /// docker's masked paths, and /sys's firmware and power-capping interfaces.
