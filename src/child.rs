@@ -118,6 +118,9 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     become_root(go.setgroups_allowed)?;
     after_credential_change(report)?;
     trace::mark("child: identity");
+    // Once container root is mapped: the kernel lets only a mapped root
+    // write the ipc ones.
+    crate::namespaces::write_sysctls(&spec.sysctl, &spec.namespaces)?;
     let source = root_source(setup);
     if let RootSource::HostSystem = source {
         crate::rootfs::mount_root(source, setup.mountpoint, spec)?;

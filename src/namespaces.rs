@@ -131,3 +131,34 @@ pub fn clone_into_namespaces(flags: CloneFlags) -> Result<Forked> {
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
 }
+
+/// Writes the spec's sysctls, each of which must belong to a namespace the
+/// container has of its own (runc's rule): the kernel would otherwise apply
+/// it to the host, or to a namespace the container only joined. Through the
+/// host's /proc, which shows the writer's own namespaces' values.
+pub fn write_sysctls(sysctl: &[(String, String)], ns: &Namespaces) -> Result<()> {
+    for (name, value) in sysctl {
+        let own = |kind: &Namespace| *kind == Namespace::New;
+        let namespaced = match name.as_str() {
+            _ if name.starts_with("net.") => own(&ns.network),
+            "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced" => own(&ns.ipc),
+            _ if name.starts_with("fs.mqueue.") => own(&ns.ipc),
+            "kernel.hostname" | "kernel.domainname" => own(&ns.uts),
+            _ => false,
+        };
+        let valid = name.split('.').all(|part| !part.is_empty() && part != ".." && !part.contains('/'));
+        if !namespaced || !valid {
+            anyhow::bail!("sysctl {name}: not a parameter of a namespace the container has of its own");
+        }
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        std::fs::write(&path, value).with_context(|| format!("setting sysctl {name} to {value}"))?;
+    }
+    Ok(())
+}

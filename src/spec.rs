@@ -44,6 +44,9 @@ pub struct ContainerSpec {
     /// Paths made read-only. Absent ones are skipped.
     pub readonly_paths: Vec<String>,
     pub seccomp: Seccomp,
+    /// Namespaced kernel parameters (`net.ipv4.ip_forward`, `kernel.shmmax`),
+    /// written before anything of the container runs.
+    pub sysctl: Vec<(String, String)>,
     pub resources: Resources,
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
@@ -87,6 +90,7 @@ impl ContainerSpec {
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
+            sysctl: Vec::new(),
             resources: Resources::default(),
             network: Network::LoopbackOnly,
             publish: Vec::new(),
