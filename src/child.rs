@@ -12,7 +12,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::{CheckedRootfs, RootSource};
 use crate::spec::{ContainerSpec, Seccomp, User};
-use crate::sync::{Failure, Go, Receiver, Sender};
+use crate::sync::{ExitTx, Failure, Go, GoRx, PreparedTx, ReportTx};
 use crate::trace;
 
 /// What the child needs, all prepared before clone() so the child allocates
@@ -21,11 +21,11 @@ pub struct ChildContext<'a> {
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// Where the child says its early set-up is over.
-    pub prepared: Sender,
-    pub go: Receiver,
-    pub report: Sender,
+    pub prepared: PreparedTx,
+    pub go: GoRx,
+    pub report: ReportTx,
     /// With `--init`: where init sends the command's wait status.
-    pub exit_report: Option<Sender>,
+    pub exit_report: Option<ExitTx>,
     pub setup: Setup<'a>,
 }
 
@@ -100,7 +100,7 @@ fn root_source<'a>(setup: &Setup<'a>) -> RootSource<'a> {
 
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
-fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
+fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
     // From here to exec the process runs zookeeper's code among what will
@@ -150,7 +150,7 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
 
 /// The process's own limits, identity and confinement, in the order the
 /// kernel allows: what needs container root's capabilities first.
-fn confine(spec: &ContainerSpec, go: &Go, report: &Sender) -> Result<()> {
+fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
     let process = &spec.process;
     for limit in &process.rlimits {
         let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
@@ -199,7 +199,7 @@ fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
 /// From container root to the process's user: groups first (setgroups
 /// needs a range: a one-id map denies it), capabilities kept across the
 /// change (capabilities::set then narrows them).
-fn switch_user(user: &User, setgroups_allowed: bool, report: &Sender) -> Result<()> {
+fn switch_user(user: &User, setgroups_allowed: bool, report: &ReportTx) -> Result<()> {
     if setgroups_allowed {
         let groups: Vec<Gid> = user.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setting the supplementary groups")?;
@@ -253,7 +253,7 @@ fn become_root(setgroups_allowed: bool) -> Result<()> {
 /// A credential change clears the parent-death signal and may reset the
 /// dumpable flag: both set again, and since a parent that died in between
 /// sent no signal, its channel is checked.
-fn after_credential_change(report: &Sender) -> Result<()> {
+fn after_credential_change(report: &ReportTx) -> Result<()> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     if report.reader_gone() {

@@ -20,7 +20,7 @@ use crate::rootfs::{CheckedRootfs, Mountpoint};
 use crate::signals::{Supervisor, reap};
 use crate::spec::{ContainerSpec, IdMaps, Network};
 use crate::status::ExitState;
-use crate::sync::{Go, channel};
+use crate::sync::{Go, exit_channel, go_channel, prepared_channel, report_channel};
 use crate::terminal::Terminal;
 use crate::trace;
 
@@ -42,9 +42,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let mountpoint_path = mountpoint.path().to_owned();
     trace::mark("mountpoint created");
     let supervisor = Supervisor::block(spec.stop_timeout)?;
-    let (prepared_tx, prepared_rx) = channel().context("creating the preparation channel")?;
-    let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
-    let (report_tx, report_rx) = channel().context("creating the report channel")?;
+    let (prepared_tx, prepared_rx) = prepared_channel().context("creating the preparation channel")?;
+    let (go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
+    let (report_tx, report_rx) = report_channel().context("creating the report channel")?;
     let (pty_parent, pty_child) = match spec.process.terminal {
         true => {
             use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -65,7 +65,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         },
     };
     let (exit_tx, exit_rx) = match spec.init {
-        true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
+        true => exit_channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
         false => (None, None),
     };
     let clone_flags = crate::namespaces::clone_flags(&spec.namespaces)?;
@@ -164,7 +164,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         let slirp =
             container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
-            return Ok(ExitState::Signaled(sig));
+            return Err(Error::Interrupted(sig));
         }
         slirp.confirm_ready()?;
         for mapping in &spec.publish {
@@ -185,14 +185,14 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let mut terminal = match &pty_parent {
         Some(socket) => {
             if let Some(sig) = supervisor.wait_readable(socket.as_fd())? {
-                return Ok(ExitState::Signaled(sig));
+                return Err(Error::Interrupted(sig));
             }
             crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?
         }
         None => None,
     };
     if let Some(sig) = supervisor.wait_readable(report_rx.as_fd())? {
-        return Ok(ExitState::Signaled(sig));
+        return Err(Error::Interrupted(sig));
     }
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
