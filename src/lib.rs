@@ -25,6 +25,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod container;
 pub mod error;
+pub mod hooks;
 pub mod exec;
 pub mod idmap;
 pub mod init;

@@ -48,6 +48,11 @@ pub struct ContainerSpec {
     /// written before anything of the container runs.
     pub sysctl: Vec<(String, String)>,
     pub resources: Resources,
+    /// Programs run at the OCI life-cycle points (runtime-spec config.md,
+    /// "POSIX-platform Hooks"), each given the container's state on stdin.
+    pub hooks: Hooks,
+    /// Who the container is to hooks: its id, its bundle, its annotations.
+    pub identity: Identity,
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
     pub publish: Vec<PortMapping>,
@@ -92,6 +97,8 @@ impl ContainerSpec {
             seccomp: Seccomp::Builtin,
             sysctl: Vec::new(),
             resources: Resources::default(),
+            hooks: Hooks::default(),
+            identity: Identity::default(),
             network: Network::LoopbackOnly,
             publish: Vec::new(),
             mtu: None,
@@ -99,6 +106,54 @@ impl ContainerSpec {
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
         }
     }
+}
+
+/// A program run at a point of the container's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub path: PathBuf,
+    /// argv, `args[0]` included (execv's semantics); empty: just the path.
+    pub args: Vec<String>,
+    /// Its whole environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Killed, and the start failed, after this many seconds.
+    pub timeout: Option<u32>,
+}
+
+/// The hooks, by when they run (prestart is runc's old name for what runs
+/// with createRuntime).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// In zookeeper's namespaces, once the container's exist, before it is
+    /// set up further.
+    pub create_runtime: Vec<Hook>,
+    /// In the container's namespaces, its mounts made, before pivot_root
+    /// (the path is the host's).
+    pub create_container: Vec<Hook>,
+    /// In the container, just before the command (the path is the
+    /// container's).
+    pub start_container: Vec<Hook>,
+    /// In zookeeper's namespaces, once the command runs; a failure is a
+    /// warning.
+    pub poststart: Vec<Hook>,
+    /// In zookeeper's namespaces, once the container is gone; a failure is
+    /// a warning.
+    pub poststop: Vec<Hook>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self == &Hooks::default()
+    }
+}
+
+/// The container's identity in the OCI state hooks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Empty: zookeeper names it `zoo-<pid>`.
+    pub id: String,
+    pub bundle: PathBuf,
+    pub annotations: Vec<(String, String)>,
 }
 
 /// A namespace of the container (the mount and pid namespaces are always
