@@ -104,7 +104,7 @@ mod rules;
 
 #[cfg(test)]
 mod tests {
-    use super::{INSTRUCTION, PROGRAM};
+    use super::{INSTRUCTION, PROGRAM, install_program};
 
     fn compiled_now() -> Vec<u8> {
         let filter = super::rules::build().expect("every call is known to this libseccomp");
@@ -132,5 +132,16 @@ mod tests {
         for name in ["fchmodat2", "clone3", "openat2", "io_uring_setup", "set_mempolicy_home_node", "ioctl"] {
             assert!(pfc.contains(&format!("\"{name}\"")), "{name} missing from the filter:\n{pfc}");
         }
+    }
+
+    #[test]
+    fn a_program_that_is_not_whole_instructions_is_refused_before_the_kernel() {
+        for program in [&[][..], &PROGRAM[..INSTRUCTION - 1], &PROGRAM[..PROGRAM.len() - 1]] {
+            let err = format!("{:#}", install_program(program).unwrap_err());
+            assert!(err.starts_with("loading the seccomp filter: ") && err.contains("whole"), "{err}");
+        }
+        let long = PROGRAM.repeat(4096 * INSTRUCTION / PROGRAM.len() + 1);
+        let err = format!("{:#}", install_program(&long).unwrap_err());
+        assert!(err.contains("more than the kernel's 4096"), "{err}");
     }
 }
