@@ -57,7 +57,7 @@ pub fn install() -> Result<()> {
 }
 
 /// Loads a classic BPF program in the kernel's layout (`struct sock_filter`s
-/// back to back, as libseccomp exports it: the built-in [`PROGRAM`], or an
+/// back to back, as libseccomp exports it: the built-in `PROGRAM`, or an
 /// OCI profile from [`crate::seccomp_oci::compile`]) the way [`install`]
 /// does. Needs no_new_privs set first, or CAP_SYS_ADMIN.
 pub fn install_program(program: &[u8]) -> Result<()> {
