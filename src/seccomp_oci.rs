@@ -33,7 +33,7 @@
 //! not walked, at every system call.
 //!
 //! The cost is paid at each start of a container with a profile: podman's
-//! default profile (437 calls, 3 architectures) takes about 18 ms to
+//! default profile (437 calls, 3 architectures) takes 18 to 30 ms to
 //! compile on the project's machine, to 1426 instructions; a handful of
 //! rules, a tenth of a millisecond.
 
