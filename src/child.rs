@@ -130,8 +130,16 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
         // Through the host's /proc, still this process's view before pivot.
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;
     }
-    crate::rootfs::enter(source, setup.mountpoint, dns, spec)?;
+    let hooks = &spec.hooks;
+    let state = || crate::hooks::state_json(&spec.identity, go.pid, "created");
+    crate::rootfs::enter(source, setup.mountpoint, dns, spec, || match hooks.create_container.is_empty() {
+        true => Ok(()),
+        false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+    })?;
     trace::mark("child: filesystem");
+    if !hooks.start_container.is_empty() {
+        crate::hooks::run(&hooks.start_container, "startContainer", &state())?;
+    }
     reset_signals()?;
     close_inherited_fds();
     // Its own session: no controlling terminal shared with the caller, so

@@ -101,6 +101,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             })
         }
     };
+    // Declared before the container, so it goes after it: the poststop
+    // hooks run once everything of the container is torn down.
+    let _poststop = Poststop { spec, pid: pid.as_raw() };
     let mut container = Container {
         pid,
         reaped: false,
@@ -178,7 +181,11 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { setgroups_allowed };
+    if !spec.hooks.create_runtime.is_empty() {
+        let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "creating");
+        crate::hooks::run(&spec.hooks.create_runtime, "createRuntime", &state)?;
+    }
+    let go = Go { setgroups_allowed, pid: pid.as_raw() };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 
@@ -206,6 +213,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if container.network.is_none() && container.pasta.is_none() {
         container.mountpoint = None;
     }
+    if !spec.hooks.poststart.is_empty() {
+        let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "running");
+        if let Err(err) = crate::hooks::run(&spec.hooks.poststart, "poststart", &state) {
+            eprintln!("zookeeper: warning: {err:#}");
+        }
+    }
     let state = supervisor.wait_forwarding(pid, terminal.as_mut(), relay.as_mut())?;
     trace::mark("container ended");
     container.reaped = true;
@@ -214,6 +227,25 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         .and_then(|rx| rx.read_exit_status())
         .and_then(|raw| ExitState::from_wait(WaitStatus::from_raw(pid, raw).ok()?));
     Ok(command_state.unwrap_or(state))
+}
+
+/// Runs the poststop hooks when dropped; a failure is a warning (the
+/// container is gone already).
+struct Poststop<'a> {
+    spec: &'a ContainerSpec,
+    pid: i32,
+}
+
+impl Drop for Poststop<'_> {
+    fn drop(&mut self) {
+        if self.spec.hooks.poststop.is_empty() {
+            return;
+        }
+        let state = crate::hooks::state_json(&self.spec.identity, self.pid, "stopped");
+        if let Err(err) = crate::hooks::run(&self.spec.hooks.poststop, "poststop", &state) {
+            eprintln!("zookeeper: warning: {err:#}");
+        }
+    }
 }
 
 /// The container's first process and what zookeeper set up for it. On

@@ -106,7 +106,12 @@ mod tests {
     }
 
     fn hook(script: &str, timeout: Option<u32>) -> Hook {
-        Hook { path: "/bin/sh".into(), args: vec!["sh".into(), "-c".into(), script.into()], env: vec!["A=1".into()], timeout }
+        Hook {
+            path: "/bin/sh".into(),
+            args: vec!["sh".into(), "-c".into(), script.into()],
+            env: vec!["A=1".into()],
+            timeout,
+        }
     }
 
     #[test]
@@ -117,7 +122,10 @@ mod tests {
         assert_eq!(std::fs::read_to_string(&out).unwrap(), "1 sh {\"x\":1}\n");
         std::fs::remove_file(&out).unwrap();
         let err = run(&[hook("exit 3", None)], "createRuntime", "{}").unwrap_err();
-        assert!(format!("{err:#}").contains("createRuntime hook 0 (/bin/sh): it failed (exit status: 3)"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("createRuntime hook 0 (/bin/sh): it failed (exit status: 3)"),
+            "{err:#}"
+        );
         let err = run(&[hook("sleep 5", Some(1))], "prestart", "{}").unwrap_err();
         assert!(format!("{err:#}").contains("past its timeout of 1s"), "{err:#}");
     }

@@ -56,18 +56,23 @@ const PREPARED: u8 = b'P';
 pub struct Go {
     /// Whether setgroups(2) works in the container (see [`crate::idmap`]).
     pub setgroups_allowed: bool,
+    /// The child's pid on the host (it sees itself as 1): for the state
+    /// its hooks read.
+    pub pid: i32,
 }
 
 impl Go {
-    /// `G`, then setgroups (0/1).
-    fn encode(&self) -> [u8; 2] {
-        [GO, self.setgroups_allowed.into()]
+    /// `G`, setgroups (0/1), the pid (4 bytes, little-endian).
+    fn encode(&self) -> [u8; 6] {
+        let pid = self.pid.to_le_bytes();
+        [GO, self.setgroups_allowed.into(), pid[0], pid[1], pid[2], pid[3]]
     }
 
     fn decode(input: &mut impl Read) -> io::Result<Option<Go>> {
-        let mut message = [0u8; 2];
+        let mut message = [0u8; 6];
         input.read_exact(&mut message)?;
-        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1 }))
+        let pid = i32::from_le_bytes([message[2], message[3], message[4], message[5]]);
+        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1, pid }))
     }
 }
 
@@ -179,7 +184,7 @@ mod tests {
 
     #[test]
     fn go_with_its_payload_or_closed() {
-        let go = Go { setgroups_allowed: true };
+        let go = Go { setgroups_allowed: true, pid: 4242 };
         let (tx, rx) = go_channel().unwrap();
         tx.send_go(&go).unwrap();
         assert_eq!(rx.wait_for_go(), Some(go));
