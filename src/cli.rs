@@ -37,6 +37,12 @@ struct Args {
     #[arg(short = 'r', long = "rootfs", value_name = "DIR", allow_hyphen_values = true)]
     rootfs: Option<PathBuf>,
 
+    /// Run the OCI bundle DIR (runtime spec 1.0-1.2): config.json's process,
+    /// root, mounts, namespaces and limits (docs/oci.md); no command, and the
+    /// other options add to it
+    #[arg(long = "bundle", value_name = "DIR", conflicts_with_all = ["rootfs", "mount_proc"])]
+    bundle: Option<PathBuf>,
+
     /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)
     #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
     memory: Option<u64>,
@@ -183,14 +189,25 @@ where
         }
         return Ok(Invocation::Cleanup);
     }
-    if args.command.is_empty() {
+    // --bundle: config.json is what the options below add to (src/oci.rs).
+    let bundle = match &args.bundle {
+        Some(_) if !args.command.is_empty() => {
+            return Err(UsageError("--bundle runs config.json's process.args; no command".into()));
+        }
+        Some(dir) => Some(crate::oci::load_bundle(dir).map_err(|err| UsageError(err.to_string()))?),
+        None => None,
+    };
+    if args.command.is_empty() && bundle.is_none() {
         return Err(UsageError("no command given (usage: zookeeper [options] <command> [args...])".into()));
     }
-    if args.command[0].is_empty() {
+    if args.command.first().is_some_and(|command| command.is_empty()) {
         return Err(UsageError("the command is an empty string".into()));
     }
 
-    let mut env = Process::default_env(getenv("TERM"));
+    let mut env = match &bundle {
+        Some(bundle) => bundle.process.env.clone(),
+        None => Process::default_env(getenv("TERM")),
+    };
     let mut entries = Vec::new();
     for file in &args.env_file {
         entries.extend(read_env_file(file)?);
@@ -231,12 +248,28 @@ where
         return Err(UsageError("--mtu needs a network (-n, --network or --publish)".into()));
     }
 
-    let mut spec = ContainerSpec::new(args.command, env);
+    let mut spec = match bundle {
+        Some(bundle) => ContainerSpec { process: Process { env, ..bundle.process }, ..bundle },
+        None => ContainerSpec::new(args.command, env),
+    };
     args.run.apply(&mut spec, home_given);
-    spec.process.terminal = args.tty || (on_terminal && !args.no_tty);
-    spec.root = args.rootfs;
-    spec.mount_proc = args.mount_proc;
-    spec.resources = Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids };
+    // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
+    let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
+    spec.process.terminal = args.tty || (terminal && !args.no_tty);
+    spec.root = args.rootfs.or(spec.root);
+    spec.mount_proc |= args.mount_proc;
+    let limits = &spec.resources;
+    spec.resources = Resources {
+        memory_bytes: args.memory.or(limits.memory_bytes),
+        cpu_percent: args.cpus.or(limits.cpu_percent),
+        pids: args.pids.or(limits.pids),
+    };
+    if network != Network::LoopbackOnly && spec.namespaces.network != crate::spec::Namespace::New {
+        return Err(UsageError(
+            "-n, --network and --publish need a network namespace of the container's own; config.json's is not"
+                .into(),
+        ));
+    }
     spec.network = network;
     spec.publish = args.publish;
     spec.mtu = args.mtu;

@@ -2,7 +2,8 @@
 //! from kernel facilities only.
 //!
 //! The modules, in the order a container comes to life:
-//! - [`cli`]: the command line, parsed into a [`spec::ContainerSpec`];
+//! - [`cli`]: the command line, parsed into a [`spec::ContainerSpec`]
+//!   ([`oci`]: `--bundle`, an OCI bundle's config.json converted into one);
 //! - [`container`]: one container's life, start to clean-up ([`run`]);
 //! - [`namespaces`]: clone() into new namespaces;
 //! - [`idmap`], [`cgroups`], [`network`]: the parent's set-up: id maps,
@@ -32,6 +33,7 @@ pub mod idmap;
 pub mod init;
 pub mod namespaces;
 pub mod network;
+pub mod oci;
 pub mod preflight;
 pub mod rootfs;
 pub mod seccomp;

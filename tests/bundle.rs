@@ -1,0 +1,518 @@
+//! `zookeeper --bundle DIR`: OCI bundles run for real, rootless and as root,
+//! each field checked from inside the container (docs/oci.md has the table).
+//!
+//! The configs start from what real tools write (tests/data/oci/: `runc
+//! spec` for root, `runc spec --rootless` for a user, with the user's own
+//! ids as runc writes them), with a busybox rootfs copied into the bundle.
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use serde_json::{Value, json};
+
+const USER: As = As::User(RANGED_USER);
+const BOTH: [As; 2] = [USER, As::Root];
+
+/// The config a tool writes for `who`: `runc spec` for root (no user
+/// namespace), `runc spec --rootless` for a user (container root is the
+/// user, alone); the command given, no terminal (stdin is /dev/null here).
+fn config_for(who: As, args: &[&str]) -> Value {
+    let mut config: Value = match who {
+        As::Root => serde_json::from_str(include_str!("data/oci/runc-spec.json")).unwrap(),
+        As::User(user) => {
+            let mut config: Value =
+                serde_json::from_str(include_str!("data/oci/runc-spec-rootless.json")).unwrap();
+            let (uid, gid) = ids_of(user);
+            config["linux"]["uidMappings"][0]["hostID"] = json!(uid);
+            config["linux"]["gidMappings"][0]["hostID"] = json!(gid);
+            config
+        }
+    };
+    config["process"]["args"] = json!(args);
+    config["process"]["terminal"] = json!(false);
+    config["root"]["readonly"] = json!(false);
+    config
+}
+
+/// `sh -c SCRIPT` as a config's args.
+fn sh(who: As, script: &str) -> Value {
+    config_for(who, &["sh", "-c", script])
+}
+
+/// A bundle directory: config.json and a copy of the test rootfs.
+fn bundle(name: &str, who: As, config: &Value) -> PathBuf {
+    let fx = fixture();
+    let who_name = match who {
+        As::Root => "root".to_string(),
+        As::User(user) => user.to_string(),
+    };
+    let dir = fx.dir.join("bundles").join(format!("{name}-{who_name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for up in [fx.dir.join("bundles"), dir.clone()] {
+        std::fs::set_permissions(up, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let copied = std::process::Command::new("cp").arg("-a").arg(&fx.rootfs).arg(dir.join("rootfs")).status();
+    assert!(copied.unwrap().success());
+    // A user's bundle has the user's rootfs (root's could not have the
+    // mount points and working directories it asks for made in it).
+    if let As::User(user) = who {
+        let owner = format!("{user}:{user}");
+        let chowned =
+            std::process::Command::new("chown").args(["-R", &owner]).arg(dir.join("rootfs")).status();
+        assert!(chowned.unwrap().success());
+    }
+    write_config(&dir, config);
+    dir
+}
+
+fn write_config(dir: &Path, config: &Value) {
+    let path = dir.join("config.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(config).unwrap()).unwrap();
+    // zookeeper refuses a config.json that group or others may write.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn run(who: As, dir: &Path, extra: &[&str]) -> Output {
+    let dir = dir.to_str().unwrap();
+    let mut args = vec!["--bundle", dir];
+    args.extend_from_slice(extra);
+    zookeeper(who, &args).output().unwrap()
+}
+
+/// Runs `script` in a bundle made from `who`'s config after `edit`.
+fn run_script(name: &str, who: As, script: &str, edit: impl FnOnce(&mut Value, &Path)) -> Output {
+    let mut config = sh(who, script);
+    let dir = bundle(name, who, &config);
+    edit(&mut config, &dir);
+    write_config(&dir, &config);
+    run(who, &dir, &[])
+}
+
+fn chown(path: &Path, who: As) {
+    if let As::User(user) = who {
+        let (uid, gid) = ids_of(user);
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+#[test]
+fn a_tools_bundle_runs_and_exits_with_the_commands_status() {
+    for who in BOTH {
+        let dir = bundle("status", who, &sh(who, "echo hello; exit 7"));
+        let out = run(who, &dir, &[]);
+        assert_eq!(out.status.code(), Some(7), "{who:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "hello\n");
+        assert_eq!(stderr(&out), "", "{who:?}");
+        // runc's hostname, and its three capabilities.
+        let dir = bundle("runc", who, &sh(who, "hostname; grep -E '^Cap(Eff|Bnd)' /proc/self/status"));
+        assert_eq!(ok(run(who, &dir, &[])), "runc\nCapEff:\t0000000020000420\nCapBnd:\t0000000020000420\n");
+    }
+}
+
+/// What `runc spec` (root) or `runc spec --rootless` (a user) writes, run
+/// as `who` when runc is installed; otherwise the copy in tests/data/oci/
+/// with `who`'s ids, as runc would write them.
+fn runc_spec(who: As) -> Value {
+    let scratch = fixture().dir.join(format!("runc-spec-{}", matches!(who, As::Root)));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    chown(&scratch, who);
+    let mut command = match who {
+        As::Root => std::process::Command::new("runc"),
+        As::User(user) => {
+            let mut c = std::process::Command::new("setpriv");
+            c.args([&format!("--reuid={user}"), &format!("--regid={user}"), "--init-groups", "runc"]);
+            c
+        }
+    };
+    command.arg("spec").current_dir(&scratch);
+    if who != As::Root {
+        command.arg("--rootless");
+    }
+    match command.status() {
+        Ok(status) if status.success() => {
+            serde_json::from_slice(&std::fs::read(scratch.join("config.json")).unwrap()).unwrap()
+        }
+        _ => {
+            let mut config = config_for(who, &["sh"]);
+            config["process"]["terminal"] = json!(true);
+            config["root"]["readonly"] = json!(true);
+            config
+        }
+    }
+}
+
+#[test]
+fn runc_specs_own_bundle_runs_unchanged() {
+    use std::io::Write;
+    for who in BOTH {
+        let config = runc_spec(who);
+        // `sh` on a terminal of its own, reading what is typed.
+        assert_eq!(config["process"]["args"], json!(["sh"]));
+        let dir = bundle("runc-unchanged", who, &config);
+        let mut child = zookeeper(who, &["--bundle", dir.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"echo in-$(hostname) as $(id -u); exit 3\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{who:?}: {}", stderr(&out));
+        assert!(stdout(&out).contains("in-runc as 0\r\n"), "{who:?}: {:?}", stdout(&out));
+    }
+}
+
+#[test]
+fn hostname_and_cwd() {
+    for who in BOTH {
+        let out = run_script("hostname", who, "hostname; pwd", |config, _| {
+            config["hostname"] = json!("bundled");
+            config["process"]["cwd"] = json!("/srv/work");
+        });
+        assert_eq!(ok(out), "bundled\n/srv/work\n", "{who:?}");
+    }
+}
+
+#[test]
+fn read_only_and_read_write_binds() {
+    for who in BOTH {
+        let script = "cat /data/ro/file; echo new > /data/ro/file 2>/dev/null || echo ro-refused; \
+                      cat /data/rw/file; echo written > /data/rw/file && echo rw-ok";
+        let mut host_dirs = Vec::new();
+        let out = run_script("binds", who, script, |config, dir| {
+            for (name, text) in [("data-ro", "read only\n"), ("data-rw", "read write\n")] {
+                let path = dir.join(name);
+                std::fs::create_dir(&path).unwrap();
+                std::fs::write(path.join("file"), text).unwrap();
+                chown(&path, who);
+                chown(&path.join("file"), who);
+                host_dirs.push(path);
+            }
+            let mounts = config["mounts"].as_array_mut().unwrap();
+            // Sources relative to the bundle, as runc takes them.
+            mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data-ro", "options": ["rbind", "ro", "nosuid", "nodev"]}));
+            mounts.push(json!({"destination": "/data/rw", "source": "data-rw", "options": ["bind", "rw"]}));
+        });
+        assert_eq!(ok(out), "read only\nro-refused\nread write\nrw-ok\n", "{who:?}");
+        assert_eq!(std::fs::read_to_string(host_dirs[0].join("file")).unwrap(), "read only\n");
+        assert_eq!(std::fs::read_to_string(host_dirs[1].join("file")).unwrap(), "written\n");
+    }
+}
+
+#[test]
+fn a_tmpfs_with_size_and_mode() {
+    for who in BOTH {
+        let script = "stat -c %a /scratch; df -k /scratch | tail -1 | awk '{print $2}'; \
+                      dd if=/dev/zero of=/scratch/big bs=1k count=2048 2>/dev/null || echo full";
+        let out = run_script("tmpfs", who, script, |config, _| {
+            let mounts = config["mounts"].as_array_mut().unwrap();
+            mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "size=1m", "mode=1777"]}));
+        });
+        assert_eq!(ok(out), "1777\n1024\nfull\n", "{who:?}");
+    }
+}
+
+#[test]
+fn a_user_with_supplementary_groups() {
+    for who in BOTH {
+        let out = run_script(
+            "user",
+            who,
+            "id -u; id -g; id -G; touch /tmp/mine && stat -c '%u %g' /tmp/mine",
+            |config, _| {
+                config["process"]["user"] =
+                    json!({"uid": 1000, "gid": 1000, "additionalGids": [10, 20], "umask": 63});
+                if let As::User(user) = who {
+                    // The user's whole map, given explicitly (newuidmap and
+                    // newgidmap grant it): runc's one-id map has no uid 1000.
+                    let (uid, gid) = ids_of(user);
+                    for (key, own, file) in
+                        [("uidMappings", uid, "/etc/subuid"), ("gidMappings", gid, "/etc/subgid")]
+                    {
+                        let (start, count) = subid_range(file, user).unwrap();
+                        config["linux"][key] = json!([
+                            {"containerID": 0, "hostID": own, "size": 1},
+                            {"containerID": 1, "hostID": start, "size": count}
+                        ]);
+                    }
+                }
+            },
+        );
+        assert_eq!(ok(out), "1000\n1000\n1000 10 20\n1000 1000\n", "{who:?}");
+    }
+}
+
+#[test]
+fn rlimits_and_umask() {
+    for who in BOTH {
+        let out = run_script("rlimits", who, "ulimit -n; ulimit -Hn; umask", |config, _| {
+            config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}]);
+            config["process"]["user"]["umask"] = json!(0o027);
+        });
+        assert_eq!(ok(out), "123\n456\n0027\n", "{who:?}");
+    }
+}
+
+#[test]
+fn a_reduced_capability_set() {
+    for who in BOTH {
+        let out = run_script("caps", who, "grep -E '^Cap' /proc/self/status", |config, _| {
+            config["process"]["capabilities"] = json!({
+                "bounding": ["CAP_CHOWN", "CAP_KILL", "CAP_SETUID"],
+                "permitted": ["CAP_CHOWN", "CAP_KILL"],
+                "effective": ["CAP_CHOWN"],
+                "inheritable": ["CAP_KILL"],
+                "ambient": ["CAP_KILL"]
+            });
+        });
+        // CHOWN 0, KILL 5, SETUID 7.
+        assert_eq!(
+            ok(out),
+            "CapInh:\t0000000000000020\nCapPrm:\t0000000000000021\nCapEff:\t0000000000000021\n\
+             CapBnd:\t00000000000000a1\nCapAmb:\t0000000000000020\n",
+            "{who:?}"
+        );
+    }
+}
+
+#[test]
+fn masked_and_read_only_paths() {
+    for who in BOTH {
+        let script = "cat /etc/secret; ls /srv/hidden; echo x > /srv/frozen/new 2>/dev/null || echo frozen; \
+                      echo x > /srv/open/new && echo open; cat /proc/kcore 2>/dev/null | wc -c";
+        let out = run_script("paths", who, script, |_config, dir| {
+            let rootfs = dir.join("rootfs");
+            std::fs::write(rootfs.join("etc/secret"), "do not show\n").unwrap();
+            for sub in ["srv/hidden", "srv/frozen", "srv/open"] {
+                std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+                chown(&rootfs.join(sub), who);
+            }
+            std::fs::write(rootfs.join("srv/hidden/inside"), "").unwrap();
+        });
+        // Without the fields: nothing of these is masked.
+        assert!(ok(out).starts_with("do not show\ninside\n"), "{who:?}");
+        let out = run_script("paths", who, script, |config, dir| {
+            let rootfs = dir.join("rootfs");
+            std::fs::write(rootfs.join("etc/secret"), "do not show\n").unwrap();
+            for sub in ["srv/hidden", "srv/frozen", "srv/open"] {
+                std::fs::create_dir_all(rootfs.join(sub)).unwrap();
+                chown(&rootfs.join(sub), who);
+            }
+            std::fs::write(rootfs.join("srv/hidden/inside"), "").unwrap();
+            config["linux"]["maskedPaths"] = json!(["/etc/secret", "/srv/hidden", "/proc/kcore"]);
+            config["linux"]["readonlyPaths"] = json!(["/srv/frozen", "/proc/sys"]);
+        });
+        assert_eq!(ok(out), "frozen\nopen\n0\n", "{who:?}");
+    }
+}
+
+#[test]
+fn a_read_only_root() {
+    for who in BOTH {
+        let out = run_script("readonly", who, "touch /new 2>&1 || echo refused", |config, _| {
+            config["root"]["readonly"] = json!(true);
+        });
+        let out = ok(out);
+        assert!(out.contains("Read-only file system") && out.ends_with("refused\n"), "{who:?}: {out}");
+    }
+}
+
+#[test]
+fn an_oci_seccomp_profile_that_denies_one_call() {
+    for who in BOTH {
+        let script =
+            "grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1 || echo denied; touch /tmp/f && echo touched";
+        let out = run_script("seccomp", who, script, |config, _| {
+            config["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86"],
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        });
+        let out = ok(out);
+        assert!(out.starts_with("Seccomp:\t2\n"), "{who:?}: {out}");
+        assert!(
+            out.contains("Operation not permitted") && out.ends_with("denied\ntouched\n"),
+            "{who:?}: {out}"
+        );
+        // Without linux.seccomp, as under runc: no filter at all.
+        let out = run_script("no-seccomp", who, "grep Seccomp: /proc/self/status", |_, _| {});
+        assert_eq!(ok(out), "Seccomp:\t0\n", "{who:?}");
+    }
+}
+
+#[test]
+fn sysctl_in_the_containers_own_namespaces() {
+    // runc's config for root has a network namespace; its rootless one shares the host's.
+    let out = run_script(
+        "sysctl",
+        As::Root,
+        "cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/shmmni",
+        |config, _| {
+            config["linux"]["sysctl"] = json!({"net.ipv4.ip_forward": "1", "kernel.shmmni": "1000"});
+        },
+    );
+    assert_eq!(ok(out), "1\n1000\n");
+    let out = run_script("sysctl", USER, "cat /proc/sys/kernel/shmmni", |config, _| {
+        config["linux"]["sysctl"] = json!({"kernel.shmmni": "1001"});
+    });
+    assert_eq!(ok(out), "1001\n");
+}
+
+#[test]
+fn namespaces_the_config_leaves_out_are_the_hosts() {
+    let host_ns = |kind: &str| std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+    // Root, runc's config: no user or cgroup namespace, as under runc.
+    let out = run_script(
+        "no-userns",
+        As::Root,
+        "for ns in user cgroup net; do readlink /proc/self/ns/$ns; done; cat /proc/self/uid_map",
+        |_, _| {},
+    );
+    let lines: Vec<String> = ok(out).lines().map(str::to_owned).collect();
+    assert_eq!(PathBuf::from(&lines[0]), host_ns("user"));
+    assert_eq!(PathBuf::from(&lines[1]), host_ns("cgroup"));
+    assert_ne!(PathBuf::from(&lines[2]), host_ns("net"));
+    assert_eq!(lines[3].split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"]);
+    // A user, runc's rootless config: a user namespace with the user alone
+    // mapped, and the host's network namespace.
+    let out = run_script(
+        "rootless-ns",
+        USER,
+        "for ns in user net; do readlink /proc/self/ns/$ns; done; cat /proc/self/uid_map",
+        |_, _| {},
+    );
+    let lines: Vec<String> = ok(out).lines().map(str::to_owned).collect();
+    assert_ne!(PathBuf::from(&lines[0]), host_ns("user"));
+    assert_eq!(PathBuf::from(&lines[1]), host_ns("net"));
+    let (uid, _) = ids_of(RANGED_USER);
+    assert_eq!(parse_map(&lines[2..].join("\n")), [(0, uid, 1)]);
+}
+
+#[test]
+fn joining_a_network_namespace_by_path() {
+    // A network namespace held by a sleeping process.
+    let mut holder = std::process::Command::new("unshare").args(["-n", "sleep", "30"]).spawn().unwrap();
+    let path = format!("/proc/{}/ns/net", holder.id());
+    // (unshare has made it once its child execs sleep.)
+    let wanted = loop {
+        let link = std::fs::read_link(&path).unwrap();
+        if link != std::fs::read_link("/proc/self/ns/net").unwrap() {
+            break link;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = run_script("join-net", As::Root, "readlink /proc/self/ns/net", |config, _| {
+        config["linux"]["namespaces"][1]["path"] = json!(path);
+    });
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(PathBuf::from(ok(out).trim()), wanted);
+}
+
+#[test]
+fn hooks_run_in_order_with_their_state() {
+    for who in BOTH {
+        let out = run_script("hooks", who, "echo command", |config, dir| {
+            // The log, on the host and bound into the container for the
+            // hook that runs there.
+            let log_dir = dir.join("log");
+            std::fs::create_dir(&log_dir).unwrap();
+            chown(&log_dir, who);
+            let log = log_dir.join("hooks.log");
+            let host_log = log.to_str().unwrap();
+            let host_hook = |point: &str| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("echo {point} $HOOK_ENV $(cat) >> {host_log}")], "env": ["HOOK_ENV=set"], "timeout": 10});
+            config["hooks"] = json!({
+                "prestart": [host_hook("prestart")],
+                "createRuntime": [host_hook("createRuntime")],
+                "createContainer": [host_hook("createContainer")],
+                // In the container: its /bin/sh, its view of the log.
+                "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "echo startContainer $(cat) >> /log/hooks.log"]}],
+                "poststart": [host_hook("poststart")],
+                "poststop": [host_hook("poststop")]
+            });
+            config["annotations"] = json!({"org.example.test": "hooks"});
+            config["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"destination": "/log", "type": "bind", "source": "log", "options": ["bind"]}));
+        });
+        assert_eq!(ok(out), "command\n", "{who:?}");
+        let dir = fixture().dir.join("bundles").join(format!(
+            "hooks-{}",
+            match who {
+                As::Root => "root",
+                As::User(user) => user,
+            }
+        ));
+        let log = std::fs::read_to_string(dir.join("log/hooks.log")).unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        let points: Vec<&str> = lines.iter().map(|l| l.split(' ').next().unwrap()).collect();
+        assert_eq!(
+            points,
+            ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+            "{who:?}: {log}"
+        );
+        for (line, status) in
+            lines.iter().zip(["creating", "creating", "created", "created", "running", "stopped"])
+        {
+            let state: Value = serde_json::from_str(
+                line.split_once('{').map(|(_, rest)| rest).map(|rest| format!("{{{rest}")).unwrap().as_str(),
+            )
+            .unwrap();
+            assert_eq!(state["status"], json!(status), "{who:?}: {line}");
+            assert_eq!(state["bundle"], json!(dir.to_str().unwrap()), "{who:?}: {line}");
+            assert_eq!(state["annotations"], json!({"org.example.test": "hooks"}), "{who:?}: {line}");
+            assert!(state["id"].as_str().unwrap().starts_with("zoo-"), "{who:?}: {line}");
+            assert_eq!(state["pid"].is_null(), status == "stopped", "{who:?}: {line}");
+        }
+        assert!(lines[0].starts_with("prestart set {"), "the hook's own environment: {}", lines[0]);
+    }
+}
+
+#[test]
+fn refused_fields_and_bad_bundles_are_one_line_and_125() {
+    for who in BOTH {
+        let mut config = sh(who, "true");
+        config["linux"]["cgroupsPath"] = json!("/mine");
+        let dir = bundle("refused", who, &config);
+        let out = run(who, &dir, &[]);
+        fails_with(&out, 125, "config.json: linux.cgroupsPath: not supported yet");
+        config["linux"]["cgroupsPath"] = Value::Null;
+        config["linux"]["namespaces"][0]["type"] = json!("bogus");
+        write_config(&dir, &config);
+        fails_with(
+            &run(who, &dir, &[]),
+            125,
+            "config.json: linux.namespaces[0].type: unknown variant `bogus`",
+        );
+        std::fs::write(dir.join("config.json"), "{").unwrap();
+        std::fs::set_permissions(dir.join("config.json"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        fails_with(&run(who, &dir, &[]), 125, "config.json: EOF while parsing an object");
+        fails_with(&run(who, &dir, &["sh"]), 125, "--bundle runs config.json's process.args; no command");
+        std::fs::set_permissions(dir.join("config.json"), std::fs::Permissions::from_mode(0o666)).unwrap();
+        fails_with(&run(who, &dir, &[]), 125, "config.json is writable by group or others (mode 0666)");
+        let missing = fixture().dir.join("no-such-bundle");
+        let out = run(who, &missing, &[]);
+        fails_with(&out, 125, &format!("--bundle {}: no such directory", missing.display()));
+        // A command that is not there: 127, as without a bundle.
+        write_config(&dir, &config_for(who, &["no-such-command"]));
+        assert_eq!(run(who, &dir, &[]).status.code(), Some(127), "{who:?}");
+    }
+}
+
+#[test]
+fn command_line_options_add_to_the_bundle() {
+    for who in BOTH {
+        let config = sh(who, "echo $A; hostname");
+        let dir = bundle("options", who, &config);
+        let out = run(who, &dir, &["--env", "A=from-the-command-line", "--init"]);
+        assert_eq!(ok(out), "from-the-command-line\nrunc\n", "{who:?}");
+    }
+}
