@@ -158,7 +158,7 @@ impl std::fmt::Display for UsageError {
     }
 }
 
-/// Parses `argv` (including argv[0]) into what to do. `getenv` supplies the
+/// Parses `argv` (including `argv[0]`) into what to do. `getenv` supplies the
 /// caller's environment for `--env KEY` and TERM; `on_terminal` says whether
 /// zookeeper's stdin and stdout are terminals (the default for `--tty`).
 pub fn parse<I, T>(

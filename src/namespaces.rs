@@ -12,7 +12,7 @@ use crate::spec::{Namespace, Namespaces};
 /// the host.
 ///
 /// The other two the child creates itself, in the same user namespace:
-/// - the network namespace ([`enter_network_namespace`]), at once: it is the
+/// - the network namespace ([`enter_early`]), at once: it is the
 ///   costliest to make (about half a millisecond of the kernel registering
 ///   loopback and sysctls), and made in the child it is made while the
 ///   parent runs the id-map helpers, instead of before them;

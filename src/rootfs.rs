@@ -10,7 +10,7 @@
 //! The rootfs belongs to the user, who may fill it with symlinks such as
 //! `dev -> /` or `proc -> /etc`. Every mount target in it is therefore
 //! reached through file descriptors, one component at a time, refusing
-//! symlinks (see [`Node::existing`]), and mounted through
+//! symlinks (see `Node::existing`), and mounted through
 //! `/proc/self/fd/N`, so that nothing outside the rootfs is ever mounted on or
 //! created. Inside file systems zookeeper mounted itself (the /dev tmpfs, a
 //! fresh proc) there is nothing the user could have planted.

@@ -119,11 +119,11 @@ fn the_small_profile_does_what_it_says() {
     assert_ne!(confined(&program, || getpgid(6)), End::Returned(CAUGHT));
     assert_eq!(confined(&program, || getpgid(0)), End::Returned(0));
     // getsid: ERRNO without errnoRet is EPERM (beside a name no kernel has).
-    // SAFETY: getsid reads only its integer argument.
-    assert_eq!(
-        confined(&program, || outcome(unsafe { libc::syscall(libc::SYS_getsid, 0) })),
-        End::Returned(1)
-    );
+    let getsid = || {
+        // SAFETY: getsid reads only its integer argument.
+        outcome(unsafe { libc::syscall(libc::SYS_getsid, 0) })
+    };
+    assert_eq!(confined(&program, getsid), End::Returned(1));
     // acct: SCMP_ACT_KILL_PROCESS.
     // SAFETY: acct(NULL) would turn accounting off; the filter kills first.
     let acct = || outcome(unsafe { libc::syscall(libc::SYS_acct, 0) });
