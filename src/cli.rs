@@ -252,7 +252,7 @@ where
         Some(bundle) => ContainerSpec { process: Process { env, ..bundle.process }, ..bundle },
         None => ContainerSpec::new(args.command, env),
     };
-    args.run.apply(&mut spec, home_given);
+    args.run.apply(&mut spec, home_given).map_err(UsageError)?;
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
     spec.process.terminal = args.tty || (terminal && !args.no_tty);

@@ -298,7 +298,7 @@ fn bad_flags_are_one_line_and_leave_nothing() {
         (vec!["-w", "relative", "true"], "not an absolute path in the container"),
         (vec!["-p", "8080:80", "true"], "to forward a port use --publish 8080:80"),
         (vec!["--mtu", "1500", "true"], "--mtu needs a network"),
-        (vec!["--security-opt", "seccomp=/x.json", "true"], "not supported yet"),
+        (vec!["--security-opt", "seccomp=/x.json", "true"], "seccomp=/x.json: No such file"),
         (vec!["--env-file", "/no/such/file", "true"], "--env-file /no/such/file"),
     ] {
         let mut all = vec!["-r", rootfs];
@@ -343,6 +343,50 @@ fn sysctls_of_the_containers_own_namespaces() {
             &out,
             125,
             "sysctl kernel.panic: not a parameter of a namespace the container has of its own",
+        );
+    }
+}
+
+#[test]
+fn a_seccomp_profile_file_replaces_the_built_in_filter() {
+    let _turn = turn();
+    let dir = fixture().dir.join("flags-seccomp");
+    let _ = std::fs::create_dir(&dir);
+    let profile = dir.join("no-mkdir.json");
+    std::fs::write(
+        &profile,
+        r#"{"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],
+            "syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}"#,
+    )
+    .unwrap();
+    let docker = dir.join("docker.json");
+    std::fs::write(&docker, r#"{"defaultAction":"SCMP_ACT_ERRNO","archMap":[],"syscalls":[]}"#).unwrap();
+    for path in [&profile, &docker] {
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    }
+    let opt = format!("seccomp={}", profile.display());
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "--security-opt",
+                &opt,
+                "sh",
+                "-c",
+                "mkdir /tmp/d 2>&1 | grep -c 'Permission denied'; touch /tmp/f && echo touched",
+            ],
+        ));
+        assert_eq!(out, "1\ntouched\n", "{who:?}");
+        let docker_opt = format!("seccomp={}", docker.display());
+        fails_with(
+            &run_in_rootfs(who, &["--security-opt", &docker_opt, "true"]),
+            125,
+            "docker's profile format",
+        );
+        fails_with(
+            &run_in_rootfs(who, &["--security-opt", "seccomp=/no/such.json", "true"]),
+            125,
+            "seccomp=/no/such.json",
         );
     }
 }

@@ -56,7 +56,9 @@ pub struct RunFlags {
     #[arg(long = "cap-drop", value_name = "CAP|ALL", value_parser = parse_capability)]
     cap_drop: Vec<Capability>,
 
-    /// seccomp=unconfined, or no-new-privileges[=true|false]; repeatable
+    /// seccomp=unconfined, seccomp=PROFILE.json (an OCI linux.seccomp
+    /// profile, instead of the built-in filter), or
+    /// no-new-privileges[=true|false]; repeatable
     #[arg(long = "security-opt", value_name = "OPTION", value_parser = parse_security_opt)]
     security_opt: Vec<SecurityOpt>,
 
@@ -89,13 +91,15 @@ pub enum Capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecurityOpt {
     SeccompUnconfined,
+    /// A profile file: compiled when the container starts.
+    SeccompProfile(PathBuf),
     NoNewPrivileges(bool),
 }
 
 impl RunFlags {
     /// Fills the flags into `spec`. `home_given`: the caller set HOME with
     /// --env, which a user's home from /etc/passwd must not override.
-    pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) {
+    pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), String> {
         if let Some(hostname) = self.hostname {
             spec.hostname = hostname;
         }
@@ -145,13 +149,38 @@ impl RunFlags {
         for opt in self.security_opt {
             match opt {
                 SecurityOpt::SeccompUnconfined => spec.seccomp = Seccomp::Unconfined,
+                SecurityOpt::SeccompProfile(path) => spec.seccomp = Seccomp::Program(compile_profile(&path)?),
                 SecurityOpt::NoNewPrivileges(on) => spec.process.no_new_privileges = on,
             }
         }
         spec.process.rlimits.extend(self.ulimits);
         spec.sysctl.extend(self.sysctls);
         let _ = (self.interactive, self.rm);
+        Ok(())
     }
+}
+
+/// An OCI seccomp profile (the runtime spec's `linux.seccomp` object),
+/// read to at most 1 MiB and compiled now. docker's own format adds
+/// `archMap` and per-call `includes`/`excludes` that decide which rules
+/// apply: read as OCI those would be silently dropped, making the filter
+/// looser than its author meant, so such a file is refused.
+fn compile_profile(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let shown = path.display();
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(1 << 20).read_to_string(&mut text))
+        .map_err(|err| format!("--security-opt seccomp={shown}: {err}"))?;
+    let docker_only = ["\"archMap\"", "\"includes\"", "\"excludes\""];
+    if let Some(key) = docker_only.iter().find(|key| text.contains(*key)) {
+        return Err(format!(
+            "--security-opt seccomp={shown}: {key} is docker's profile format, which zookeeper does not read; give an OCI linux.seccomp profile"
+        ));
+    }
+    let profile = crate::seccomp_oci::from_json(&text)
+        .map_err(|err| format!("--security-opt seccomp={shown}: {err:#}"))?;
+    crate::seccomp_oci::compile(&profile).map_err(|err| format!("--security-opt seccomp={shown}: {err:#}"))
 }
 
 fn parse_sysctl(text: &str) -> Result<(String, String), String> {
@@ -347,8 +376,8 @@ fn parse_security_opt(text: &str) -> Result<SecurityOpt, String> {
             Ok(SecurityOpt::NoNewPrivileges(true))
         }
         "no-new-privileges=false" | "no-new-privileges:false" => Ok(SecurityOpt::NoNewPrivileges(false)),
-        _ if text.starts_with("seccomp=") => {
-            Err("a seccomp profile file is not supported yet: use seccomp=unconfined or the default".into())
+        _ if text.starts_with("seccomp=") || text.starts_with("seccomp:") => {
+            Ok(SecurityOpt::SeccompProfile(PathBuf::from(&text["seccomp=".len()..])))
         }
         _ if text.starts_with("apparmor") || text.starts_with("label") => {
             Err(format!("'{text}': zookeeper uses neither AppArmor nor SELinux labels"))
@@ -441,7 +470,7 @@ mod tests {
         assert_eq!(parse_capability("all"), Ok(Capability::All));
         assert!(parse_capability("FLY").unwrap_err().contains("unknown capability"));
         assert_eq!(parse_security_opt("no-new-privileges=false"), Ok(SecurityOpt::NoNewPrivileges(false)));
-        assert!(parse_security_opt("seccomp=/x.json").is_err());
+        assert_eq!(parse_security_opt("seccomp=/x.json"), Ok(SecurityOpt::SeccompProfile("/x.json".into())));
     }
 
     #[test]
