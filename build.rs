@@ -13,8 +13,13 @@ fn main() {
             "zookeeper's seccomp program is compiled for the build machine ({host}); cross-compiling to {target} is not supported"
         );
     }
-    let filter = rules::build().unwrap_or_else(|err| panic!("building the seccomp filter: {err:#}"));
-    let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("seccomp.bpf");
-    let file = std::fs::File::create(&out).unwrap_or_else(|err| panic!("creating {}: {err}", out.display()));
-    filter.export_bpf(&file).unwrap_or_else(|err| panic!("compiling the seccomp filter: {err:#}"));
+    for (name, build) in
+        [("seccomp.bpf", rules::build as fn() -> _), ("seccomp-allow-setid.bpf", rules::build_allowing_setid)]
+    {
+        let filter = build().unwrap_or_else(|err| panic!("building the seccomp filter: {err:#}"));
+        let out = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join(name);
+        let file =
+            std::fs::File::create(&out).unwrap_or_else(|err| panic!("creating {}: {err}", out.display()));
+        filter.export_bpf(&file).unwrap_or_else(|err| panic!("compiling the seccomp filter: {err:#}"));
+    }
 }

@@ -199,6 +199,9 @@ fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
 fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
     match seccomp {
         Seccomp::Builtin => crate::seccomp::install(),
+        Seccomp::BuiltinAllowingSetid => {
+            crate::seccomp::install_program(crate::seccomp::PROGRAM_ALLOWING_SETID)
+        }
         Seccomp::Program(program) => crate::seccomp::install_program(program),
         Seccomp::Unconfined => Ok(()),
     }

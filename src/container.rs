@@ -135,6 +135,14 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             }
             let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
             trace::mark("id maps started");
+            if spec.seccomp == crate::spec::Seccomp::BuiltinAllowingSetid
+                && container_root_on_host(&ids).is_root()
+            {
+                return Err(anyhow!(
+                    "--security-opt allow-setid: container root is host root here (root without a subordinate range), so set-id files it made would be host root's"
+                )
+                .into());
+            }
             let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
             // The helpers are waited for whatever happened meanwhile.
             let installed = installing.finish();
@@ -144,6 +152,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             ids.setgroups_allowed
         }
         // No user namespace: container root is zookeeper's own root.
+        _ if spec.seccomp == crate::spec::Seccomp::BuiltinAllowingSetid => {
+            return Err(anyhow!(
+                "--security-opt allow-setid needs a user namespace whose root is not host root"
+            )
+            .into());
+        }
         _ => true,
     };
     // The network helpers join the child's network namespace, which it

@@ -47,6 +47,10 @@ use anyhow::{Result, bail};
 /// The compiled filter: classic BPF instructions in the kernel's layout.
 const PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seccomp.bpf"));
 
+/// The same without the set-id rules (`--security-opt allow-setid`).
+pub const PROGRAM_ALLOWING_SETID: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/seccomp-allow-setid.bpf"));
+
 const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
 
 /// Loads the built-in filter into the calling thread; it passes to every
@@ -113,6 +117,17 @@ mod tests {
         let bpf = std::fs::read(&path).unwrap();
         std::fs::remove_file(&path).unwrap();
         bpf
+    }
+
+    #[test]
+    fn the_set_id_allowing_program_is_its_rules_compiled() {
+        let filter = super::rules::build_allowing_setid().unwrap();
+        let path = std::env::temp_dir().join(format!("zookeeper-bpf-setid-{}", std::process::id()));
+        filter.export_bpf(std::fs::File::create(&path).unwrap()).unwrap();
+        let bpf = std::fs::read(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(super::PROGRAM_ALLOWING_SETID, bpf.as_slice());
+        assert!(super::PROGRAM_ALLOWING_SETID.len() < PROGRAM.len());
     }
 
     #[test]

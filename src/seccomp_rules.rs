@@ -51,6 +51,16 @@ const O_TMPFILE_ONLY: u64 = (libc::O_TMPFILE & !libc::O_DIRECTORY) as u64;
 
 /// Builds the filter for x86-64 programs and for 32-bit x86 ones.
 pub fn build() -> Result<ScmpFilterContext> {
+    build_variant(true)
+}
+
+/// The same filter without the set-id rules, for a package manager that
+/// installs set-id programs (`--security-opt allow-setid`).
+pub fn build_allowing_setid() -> Result<ScmpFilterContext> {
+    build_variant(false)
+}
+
+fn build_variant(deny_setid: bool) -> Result<ScmpFilterContext> {
     let mut filter = ScmpFilterContext::new(ScmpAction::Allow).context("creating the seccomp filter")?;
     // zookeeper sets no_new_privs itself (capabilities::...), in the order it chooses.
     filter.set_ctl_nnp(false).context("seccomp: no_new_privs control")?;
@@ -63,7 +73,7 @@ pub fn build() -> Result<ScmpFilterContext> {
     for name in UNINSPECTABLE {
         filter.add_rule(ENOSYS, syscall(name)?).with_context(|| format!("seccomp: denying {name}"))?;
     }
-    for &(name, mode) in MODE_SETTERS {
+    for &(name, mode) in MODE_SETTERS.iter().filter(|_| deny_setid) {
         for bit in SET_ID_BITS {
             let rule = [ScmpArgCompare::new(mode, ScmpCompareOp::MaskedEqual(bit), bit)];
             filter
@@ -71,7 +81,7 @@ pub fn build() -> Result<ScmpFilterContext> {
                 .with_context(|| format!("seccomp: {name}"))?;
         }
     }
-    for bit in SET_ID_BITS {
+    for bit in SET_ID_BITS.iter().copied().filter(|_| deny_setid) {
         let rule = [ScmpArgCompare::new(1, ScmpCompareOp::MaskedEqual(bit), bit)];
         filter.add_rule_conditional(EPERM, syscall("creat")?, &rule).context("seccomp: creat")?;
         for &(name, flags, mode) in CREATORS {

@@ -340,6 +340,9 @@ pub enum MountKind {
 pub enum Seccomp {
     /// zookeeper's deny list, compiled when zookeeper was built.
     Builtin,
+    /// The same without its set-id rules, for package managers; refused
+    /// where container root is host root.
+    BuiltinAllowingSetid,
     /// A program compiled for this container (from an OCI profile), in the
     /// kernel's layout.
     Program(Vec<u8>),

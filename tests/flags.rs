@@ -390,3 +390,22 @@ fn a_seccomp_profile_file_replaces_the_built_in_filter() {
         );
     }
 }
+
+#[test]
+fn allow_setid_lets_a_package_manager_make_set_id_files_where_root_is_not_host_root() {
+    let _turn = turn();
+    let rootfs = own_rootfs("setid", USER);
+    let script = "touch /tmp/prog && chmod 4755 /tmp/prog && echo made";
+    // The strict default refuses, as before.
+    let out = run(USER, &rootfs, &["sh", "-c", script]);
+    assert!(!out.status.success(), "{}", stdout(&out));
+    let out = ok(run(USER, &rootfs, &["--security-opt", "allow-setid", "sh", "-c", script]));
+    assert_eq!(out, "made\n");
+    let mode = std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(rootfs.join("tmp/prog")).unwrap());
+    assert_eq!(mode & 0o7777, 0o4755);
+    std::fs::remove_file(rootfs.join("tmp/prog")).unwrap();
+    // Root without a range: container root is host root; refused.
+    let rootfs = own_rootfs("setid", As::Root);
+    let out = run(As::Root, &rootfs, &["--security-opt", "allow-setid", "true"]);
+    fails_with(&out, 125, "container root is host root here");
+}

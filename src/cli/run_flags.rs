@@ -57,8 +57,9 @@ pub struct RunFlags {
     cap_drop: Vec<Capability>,
 
     /// seccomp=unconfined, seccomp=PROFILE.json (an OCI linux.seccomp
-    /// profile, instead of the built-in filter), or
-    /// no-new-privileges[=true|false]; repeatable
+    /// profile, instead of the built-in filter), allow-setid (the built-in
+    /// filter lets package managers make set-id files; not where container
+    /// root is host root), or no-new-privileges[=true|false]; repeatable
     #[arg(long = "security-opt", value_name = "OPTION", value_parser = parse_security_opt)]
     security_opt: Vec<SecurityOpt>,
 
@@ -91,6 +92,8 @@ pub enum Capability {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecurityOpt {
     SeccompUnconfined,
+    /// The built-in filter without its set-id rules.
+    AllowSetid,
     /// A profile file: compiled when the container starts.
     SeccompProfile(PathBuf),
     NoNewPrivileges(bool),
@@ -149,6 +152,7 @@ impl RunFlags {
         for opt in self.security_opt {
             match opt {
                 SecurityOpt::SeccompUnconfined => spec.seccomp = Seccomp::Unconfined,
+                SecurityOpt::AllowSetid => spec.seccomp = Seccomp::BuiltinAllowingSetid,
                 SecurityOpt::SeccompProfile(path) => spec.seccomp = Seccomp::Program(compile_profile(&path)?),
                 SecurityOpt::NoNewPrivileges(on) => spec.process.no_new_privileges = on,
             }
@@ -372,6 +376,7 @@ fn parse_capability(text: &str) -> Result<Capability, String> {
 fn parse_security_opt(text: &str) -> Result<SecurityOpt, String> {
     match text {
         "seccomp=unconfined" | "seccomp:unconfined" => Ok(SecurityOpt::SeccompUnconfined),
+        "allow-setid" => Ok(SecurityOpt::AllowSetid),
         "no-new-privileges" | "no-new-privileges=true" | "no-new-privileges:true" => {
             Ok(SecurityOpt::NoNewPrivileges(true))
         }
