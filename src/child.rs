@@ -82,7 +82,8 @@ fn set_up_early(setup: &Setup) -> Result<()> {
     crate::network::bring_up_loopback()?;
     nix::unistd::sethostname(&setup.spec.hostname).context("setting the hostname")?;
     trace::mark("child: network namespace, loopback, hostname");
-    if let source @ RootSource::Dir(_) = root_source(setup) {
+    let source = root_source(setup);
+    if crate::rootfs::mounts_early(source, setup.spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, setup.spec)?;
         trace::mark("child: root, /proc and /sys mounted");
     }
@@ -115,7 +116,7 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     after_credential_change(report)?;
     trace::mark("child: identity");
     let source = root_source(setup);
-    if let RootSource::HostSystem = source {
+    if !crate::rootfs::mounts_early(source, spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, spec)?;
     }
     let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);

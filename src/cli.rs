@@ -232,8 +232,12 @@ where
     }
 
     let mut spec = ContainerSpec::new(args.command, env);
-    args.run.apply(&mut spec, home_given);
+    args.run.apply(&mut spec, home_given)?;
     spec.process.terminal = args.tty || (on_terminal && !args.no_tty);
+    if spec.overlay.is_some() && args.rootfs.is_none() {
+        // The default root is read-only and private already.
+        return Err(UsageError("--overlay needs -r DIR, the directory to lay it over".into()));
+    }
     spec.root = args.rootfs;
     spec.mount_proc = args.mount_proc;
     spec.resources = Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids };
@@ -502,6 +506,9 @@ mod tests {
             (&["-p", "-1", "sh"], "-p"),
             (&["-p", "5000000", "sh"], "--pids"),
             (&["--env", "=x", "sh"], "--env"),
+            (&["--overlay", "sh"], "--overlay needs -r DIR"),
+            (&["-r", "fs", "--overlay-size", "1M", "sh"], "--overlay-size needs --overlay"),
+            (&["-r", "fs", "--overlay", "--overlay-size", "1", "sh"], "--overlay-size"),
             (&["-V", "sh"], "'-V'"),
             (&[], "no command"),
             (&["-P"], "no command"),

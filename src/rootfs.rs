@@ -281,6 +281,9 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
     mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .context("making the mount tree private")?;
     match source {
+        RootSource::Dir(rootfs) if spec.overlay.is_some() => {
+            mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
+        }
         RootSource::Dir(rootfs) => {
             let fd = rootfs.reopen()?;
             mount(
@@ -316,6 +319,91 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         protect_paths(&root, spec, |path| path.starts_with("/sys/"))?;
     }
     Ok(())
+}
+
+/// Whether [`mount_root`] may run before the container's ids are mapped,
+/// while the parent runs the id-map helpers: for a user's rootfs bound as
+/// it is, which creates nothing. The default root creates its
+/// directories, and an overlay its writable layer's: the kernel refuses to
+/// create an inode whose owner has no id in the file system's user
+/// namespace (EOVERFLOW), and an overlay keeps its mounter's credentials
+/// for every later copy-up, which must be container root's mapped ones
+/// (as root with a subordinate range, the child is host root until then,
+/// who owns nothing in the container).
+pub fn mounts_early(source: RootSource, spec: &ContainerSpec) -> bool {
+    matches!(source, RootSource::Dir(_)) && spec.overlay.is_none()
+}
+
+/// `--overlay`: a tmpfs on `mountpoint` with the writable layer (`upper`)
+/// and overlayfs's scratch directory (`work`), and over it, on the same
+/// mountpoint, the overlay of `upper` on the rootfs (and the spec's further
+/// lower layers). Everything lives in the child's mount namespace: when
+/// the container's last process is gone, so is the tmpfs, whatever
+/// happened to zookeeper. The layers are named to the kernel as
+/// `/proc/self/fd/N` of descriptors opened here (the rootfs the very one
+/// the parent checked), so no path is looked up twice; the container's
+/// mount table then shows those names rather than host paths.
+fn mount_overlay(rootfs: &CheckedRootfs, overlay: &crate::spec::Overlay, mountpoint: &Path) -> Result<()> {
+    let mut lower = vec![rootfs.reopen()?];
+    for layer in &overlay.lower {
+        lower.push(
+            open(layer, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("--overlay: opening the layer {}", layer.display()))?,
+        );
+    }
+    let mut options = String::from("mode=0700");
+    if let Some(size) = overlay.size {
+        options.push_str(&format!(",size={size}"));
+    }
+    // No nosuid or nodev: the merged root must behave as the bound rootfs
+    // would (a set-id program under --security-opt no-new-privileges=false).
+    mount(Some("tmpfs"), mountpoint, Some("tmpfs"), MsFlags::empty(), Some(options.as_str()))
+        .context("--overlay: mounting the tmpfs for the writable layer")?;
+    let scratch = Node::open(mountpoint)?;
+    let top = fstat(&lower[0]).context("fstat the rootfs")?;
+    for name in ["upper", "work"] {
+        mkdirat(scratch.fd.as_fd(), name, Mode::from_bits_truncate(0o700))
+            .with_context(|| format!("--overlay: creating the {name} directory"))?;
+    }
+    let upper = scratch.existing_subdir("upper")?.context("--overlay: the upper directory vanished")?;
+    let work = scratch.existing_subdir("work")?.context("--overlay: the work directory vanished")?;
+    // The merged root shows the upper directory's owner and mode: the
+    // rootfs's own, as a plain bind would show. (An owner the container
+    // does not map cannot be given: then container root keeps it.)
+    let upper_path = upper.proc_path();
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &upper_path,
+        Mode::from_bits_truncate(top.st_mode & 0o7777),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .context("--overlay: setting the upper directory's mode")?;
+    let _ = chown(&upper_path, Some(Uid::from_raw(top.st_uid)), Some(nix::unistd::Gid::from_raw(top.st_gid)));
+    let lowerdir: Vec<String> = lower.iter().map(|fd| fd_path(fd).display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowerdir.join(":"),
+        upper_path.display(),
+        work.proc_path().display()
+    );
+    // userxattr: the overlay's own marks (opaque directories, redirects)
+    // as user.overlay.* attributes, which a user namespace may set, not
+    // trusted.overlay.*, which needs host root. A kernel that does not
+    // know it (before 5.11) refuses it; it then refuses the overlay too,
+    // which the second try shows.
+    let with_userxattr = format!("{data},userxattr");
+    let result =
+        mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(with_userxattr.as_str()))
+            .or_else(|_| {
+                mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+            });
+    result.map_err(|errno| {
+        let release = nix::sys::utsname::uname().map_or_else(|_| "?".into(), |u| u.release().to_string_lossy().into_owned());
+        anyhow::anyhow!(
+            "--overlay: the kernel refused an overlay mount in the container's user namespace ({}; Linux {release}, and 5.11 or later is needed)",
+            crate::error::errno_text(errno)
+        )
+    })
 }
 
 /// Child side, second half, once its ids are mapped: /dev, the spec's

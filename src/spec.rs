@@ -24,6 +24,10 @@ pub struct ContainerSpec {
     pub root: Option<PathBuf>,
     /// The root mounted read-only (the default root always is).
     pub root_readonly: bool,
+    /// `--overlay`: `root` is not written to; it is the top read-only layer
+    /// of an overlay whose writable layer lives and dies with the
+    /// container.
+    pub overlay: Option<Overlay>,
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
@@ -74,6 +78,7 @@ impl ContainerSpec {
             },
             root: None,
             root_readonly: false,
+            overlay: None,
             mount_proc: false,
             hostname: HOSTNAME.into(),
             user_lookup: None,
@@ -202,6 +207,22 @@ pub struct Rlimit {
     pub resource: u32,
     pub soft: u64,
     pub hard: u64,
+}
+
+/// The root as an overlay: `root` and [`Overlay::lower`] read-only below,
+/// a private writable layer on top, on a tmpfs in the container's own
+/// mount namespace (so it goes with the container, even one whose
+/// zookeeper was SIGKILLed, and what is written there is charged to the
+/// container's memory cgroup).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// Read-only layers under `root`, uppermost first: an image's layers
+    /// (issue 16) stack here, `root` being the uppermost of all. Empty for
+    /// `-r DIR --overlay`.
+    pub lower: Vec<PathBuf>,
+    /// The writable layer's tmpfs size in bytes; `None`: the kernel's
+    /// tmpfs default, half of the RAM.
+    pub size: Option<u64>,
 }
 
 /// A mount the spec asks for, beyond the profile's own.

@@ -7,7 +7,8 @@
 
 use std::path::PathBuf;
 
-use crate::spec::{CapSet, ContainerSpec, Mount, MountKind, Rlimit, Seccomp};
+use crate::cli::UsageError;
+use crate::spec::{CapSet, ContainerSpec, Mount, MountKind, Overlay, Rlimit, Seccomp};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunFlags {
@@ -41,6 +42,16 @@ pub struct RunFlags {
     /// such as size=64m,mode=1777); repeatable
     #[arg(long = "tmpfs", value_name = "PATH[:OPTIONS]", value_parser = parse_tmpfs)]
     tmpfs: Vec<Mount>,
+
+    /// With -r DIR: DIR becomes the read-only lower layer of an overlay, and
+    /// the container's writes go to a private layer that is gone at exit
+    #[arg(long = "overlay")]
+    overlay: bool,
+
+    /// The size of --overlay's writable layer (a tmpfs): bytes, or with k,
+    /// m or g (default: the kernel's, half of the RAM)
+    #[arg(long = "overlay-size", value_name = "SIZE", value_parser = crate::cli::parse_memory)]
+    overlay_size: Option<u64>,
 
     /// Mount the container's root read-only, with a writable tmpfs on /tmp
     /// and /run where the root has them (unless a mount of yours is there)
@@ -90,7 +101,12 @@ pub enum SecurityOpt {
 impl RunFlags {
     /// Fills the flags into `spec`. `home_given`: the caller set HOME with
     /// --env, which a user's home from /etc/passwd must not override.
-    pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) {
+    pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), UsageError> {
+        match (self.overlay, self.overlay_size) {
+            (true, size) => spec.overlay = Some(Overlay { lower: Vec::new(), size }),
+            (false, Some(_)) => return Err(UsageError("--overlay-size needs --overlay".into())),
+            (false, None) => {}
+        }
         if let Some(hostname) = self.hostname {
             spec.hostname = hostname;
         }
@@ -145,6 +161,7 @@ impl RunFlags {
         }
         spec.process.rlimits.extend(self.ulimits);
         let _ = (self.interactive, self.rm);
+        Ok(())
     }
 }
 
