@@ -119,7 +119,7 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     if !crate::rootfs::mounts_early(source, spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, spec)?;
     }
-    let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
+    let dns = crate::network::dns_forwarder(spec.network);
     if let Some(adj) = spec.process.oom_score_adj {
         // Through the host's /proc, still this process's view before pivot.
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;

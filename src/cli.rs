@@ -380,6 +380,12 @@ fn parse_network(text: &str) -> Result<Network, String> {
         "slirp4netns" => Ok(Network::Slirp4netns),
         "pasta" => Ok(Network::Pasta),
         "none" => Ok(Network::LoopbackOnly),
+        // Not offered: in the host's network namespace a container reaches
+        // every service on the host's loopback and every abstract unix
+        // socket (X11, D-Bus, a container runtime's shim), which trust
+        // their peer's uid: a container whose root is host root would be
+        // host root to them (README, "Networking").
+        "host" => Err("host networking is not offered (the container would reach the host's loopback and abstract sockets); use --publish to reach the container".into()),
         _ => Err("use slirp4netns, pasta or none".into()),
     }
 }

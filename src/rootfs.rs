@@ -418,7 +418,7 @@ pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>, spec: &Co
         mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
-    write_etc_files(&root, &dev.reopen()?, dns, &spec.hostname)?;
+    write_etc_files(&root, &dev.reopen()?, dns, spec)?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach
     // then takes it away (pivot_root(2), NOTES).
@@ -585,29 +585,69 @@ fn mask_host_secrets(etc: &Dir) -> Result<()> {
     Ok(())
 }
 
-/// The container's /etc/hostname and /etc/hosts (for `zoo`), and with a
-/// network whose DNS forwarder is `dns`, an /etc/resolv.conf naming it when
-/// the root's own names no server the container can reach (none, or only
-/// loopback ones, which are the host's). Bound over the root's files, which
-/// must exist (zookeeper never creates files in a rootfs); the files on
-/// disk are untouched. They are written in the container's /dev tmpfs,
-/// bound, and unlinked there again.
-fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, hostname: &str) -> Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n",
-        if dns.is_some() { "10.0.2.100" } else { "127.0.1.1" }
+/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, as
+/// docker generates them:
+/// - hostname: the spec's;
+/// - hosts: localhost (IPv4 and IPv6), docker's IPv6 names, the
+///   `--add-host` entries, and the container's own name (its slirp4netns
+///   address, or 127.0.1.1 as Debian has it where the address is not known
+///   in advance);
+/// - resolv.conf: the `--dns` servers; else, with a network whose DNS
+///   forwarder is `dns`, that forwarder where the root's file names no
+///   server the container can reach (none, or only loopback ones, which are
+///   the host's); else the root's own. The root's `search` and `options`
+///   lines are kept.
+///
+/// They are bound over the root's files (found as the container will see
+/// them); the files on disk are untouched. A file the root lacks is made
+/// empty first, as a mount point (see [`make_etc_file`]). The contents are
+/// written in the container's /dev tmpfs, bound, and unlinked there again.
+fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, spec: &ContainerSpec) -> Result<()> {
+    let hostname = &spec.hostname;
+    let own_address =
+        if spec.network == crate::spec::Network::Slirp4netns { "10.0.2.100" } else { "127.0.1.1" };
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    let mut files = vec![("hostname", format!("{hostname}\n"), etc_file(root, "hostname")?)];
-    files.push(("hosts", hosts, etc_file(root, "hosts")?));
-    if let Some(server) = dns {
-        let resolv_conf = etc_file(root, "resolv.conf")?;
-        let current = resolv_conf.as_ref().map(read_bounded).transpose()?;
-        if current.as_deref().is_some_and(|text| !has_reachable_nameserver(&String::from_utf8_lossy(text))) {
-            files.push(("resolv.conf", format!("nameserver {server}\n"), resolv_conf));
-        }
+    for (name, address) in &spec.extra_hosts {
+        hosts.push_str(&format!("{address}\t{name}\n"));
     }
-    for (name, content, target) in files {
-        let Some(target) = target else { continue };
+    hosts.push_str(&format!("{own_address}\t{hostname}\n"));
+    let mut files = vec![("hostname", format!("{hostname}\n")), ("hosts", hosts)];
+    let current = etc_file(root, "resolv.conf")?.as_ref().map(read_bounded).transpose()?;
+    let current = current.map(|text| String::from_utf8_lossy(&text).into_owned());
+    let servers: Vec<String> = match dns {
+        _ if !spec.dns_servers.is_empty() => spec.dns_servers.iter().map(|ip| ip.to_string()).collect(),
+        Some(forwarder) if !current.as_deref().is_some_and(has_reachable_nameserver) => {
+            vec![forwarder.to_string()]
+        }
+        _ => Vec::new(),
+    };
+    if !servers.is_empty() {
+        let mut resolv_conf: String = current
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("search") || l.starts_with("options"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for server in servers {
+            resolv_conf.push_str(&format!("nameserver {server}\n"));
+        }
+        files.push(("resolv.conf", resolv_conf));
+    } else if current.is_none() {
+        // Nothing to say, but the file is there, as docker's always is.
+        files.push(("resolv.conf", String::new()));
+    }
+    for (name, content) in files {
+        let target = match etc_file(root, name)? {
+            Some(target) => target,
+            None => match make_etc_file(root, name)? {
+                Some(target) => target,
+                None => continue,
+            },
+        };
         let staged = format!(".zoo-{name}");
         let file = openat(
             dev.fd.as_fd(),
@@ -624,6 +664,46 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, hostname: &str) ->
             .with_context(|| format!("tidying /dev/{staged}"))?;
     }
     Ok(())
+}
+
+/// `/etc/NAME` that the root lacks, made as an empty file to bind over (as
+/// `-v` makes its mount points; with `--overlay` it lands in the private
+/// layer): `/etc` found as the container will see it, made if absent, the
+/// file created with O_EXCL and O_NOFOLLOW, so no link is followed out of
+/// the root. `None`, and the container goes without the file, where there
+/// is something else by that name (a dangling link, a FIFO: the rootfs's
+/// business, as for [`etc_file`]) or container root may not write there
+/// (a DIR it does not own, a read-only file system, the default root's
+/// read-only /etc, an overlay over an /etc whose owner it does not map).
+fn make_etc_file(root: &Node, name: &str) -> Result<Option<OwnedFd>> {
+    // EOVERFLOW: an overlay cannot copy /etc up, its owner being one the
+    // container does not map.
+    let denied = |errno: Errno| {
+        matches!(errno, Errno::EACCES | Errno::EPERM | Errno::EROFS | Errno::EEXIST | Errno::EOVERFLOW)
+    };
+    let etc = match root.resolve_in_root("etc")? {
+        Some(etc) => etc,
+        None => match mkdirat(root.fd.as_fd(), "etc", Mode::from_bits_truncate(0o755)) {
+            Ok(()) => match root.resolve_in_root("etc")? {
+                Some(etc) => etc,
+                None => return Ok(None),
+            },
+            Err(errno) if denied(errno) => return Ok(None),
+            Err(errno) => return Err(errno).context("creating /etc"),
+        },
+    };
+    if file_type(&etc)? != SFlag::S_IFDIR {
+        return Ok(None);
+    }
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match openat(etc.as_fd(), name, flags, Mode::from_bits_truncate(0o644)) {
+        Ok(_) => {}
+        Err(errno) if denied(errno) => return Ok(None),
+        Err(errno) => return Err(errno).with_context(|| format!("creating /etc/{name}")),
+    }
+    let fd = openat(etc.as_fd(), name, O_PATH_NOFOLLOW, Mode::empty())
+        .with_context(|| format!("opening /etc/{name}"))?;
+    Ok((file_type(&fd)? == SFlag::S_IFREG).then_some(fd))
 }
 
 /// The root's `/etc/NAME` as the container will see it: a symlink (an

@@ -48,6 +48,11 @@ pub struct ContainerSpec {
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
     pub publish: Vec<PortMapping>,
+    /// `--dns`: the servers the container's /etc/resolv.conf names
+    /// (otherwise the network backend's forwarder, or the root's own).
+    pub dns_servers: Vec<std::net::IpAddr>,
+    /// `--add-host`: more (name, address) lines for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
     /// The container interface's MTU; `None`: the backend's default
     /// (65521 for slirp4netns, the assignment's).
     pub mtu: Option<u32>,
@@ -90,6 +95,8 @@ impl ContainerSpec {
             network: Network::LoopbackOnly,
             publish: Vec::new(),
             mtu: None,
+            dns_servers: Vec::new(),
+            extra_hosts: Vec::new(),
             init: false,
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
         }

@@ -16,6 +16,15 @@ pub struct RunFlags {
     #[arg(long = "hostname", value_name = "NAME", value_parser = parse_hostname)]
     hostname: Option<String>,
 
+    /// A DNS server for the container's /etc/resolv.conf (an IP address);
+    /// repeatable
+    #[arg(long = "dns", value_name = "IP", value_parser = parse_dns)]
+    dns: Vec<std::net::IpAddr>,
+
+    /// A line for the container's /etc/hosts; repeatable
+    #[arg(long = "add-host", value_name = "NAME:IP", value_parser = parse_add_host)]
+    add_hosts: Vec<(String, std::net::IpAddr)>,
+
     /// The command's working directory, an absolute path in the container;
     /// made if missing
     #[arg(short = 'w', long = "workdir", value_name = "DIR", value_parser = parse_container_path)]
@@ -110,6 +119,8 @@ impl RunFlags {
         if let Some(hostname) = self.hostname {
             spec.hostname = hostname;
         }
+        spec.dns_servers = self.dns;
+        spec.extra_hosts = self.add_hosts;
         if let Some(workdir) = self.workdir {
             spec.process.cwd = workdir;
         }
@@ -180,6 +191,29 @@ fn parse_hostname(text: &str) -> Result<String, String> {
         );
     }
     Ok(text.into())
+}
+
+fn parse_dns(text: &str) -> Result<std::net::IpAddr, String> {
+    text.parse().map_err(|_| format!("'{text}' is not an IP address (a server's name would need DNS itself)"))
+}
+
+/// docker's `NAME:IP` (an IPv6 address after the first colon), or `NAME=IP`.
+fn parse_add_host(text: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, address) = text.split_once('=').or_else(|| text.split_once(':')).ok_or("expected NAME:IP")?;
+    if address == "host-gateway" {
+        // docker's alias for the host: zookeeper keeps containers away
+        // from the host's own addresses (--disable-host-loopback, --no-map-gw).
+        return Err(
+            "host-gateway is not offered: the container's network cannot reach the host's loopback".into()
+        );
+    }
+    let name = parse_hostname(name)?;
+    let address = address
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("'{address}' is not an IP address"))?;
+    Ok((name, address))
 }
 
 /// An absolute path in the container, without `.` or `..` components.
@@ -457,6 +491,20 @@ mod tests {
         assert_eq!(parse_ulimit("nproc=unlimited").unwrap().soft, libc::RLIM_INFINITY);
         assert!(parse_ulimit("nofile=2:1").unwrap_err().contains("above its hard limit"));
         assert!(parse_ulimit("bogus=1").unwrap_err().contains("unknown limit"));
+    }
+
+    #[test]
+    fn dns_and_hosts() {
+        assert_eq!(parse_dns("192.0.2.53"), Ok([192, 0, 2, 53].into()));
+        assert!(parse_dns("dns.example").is_err());
+        let (name, ip) = parse_add_host("db:10.1.2.3").unwrap();
+        assert_eq!((name.as_str(), ip.to_string().as_str()), ("db", "10.1.2.3"));
+        assert_eq!(parse_add_host("v6:::1").unwrap().1.to_string(), "::1");
+        assert_eq!(parse_add_host("v6=[2001:db8::1]").unwrap().1.to_string(), "2001:db8::1");
+        assert!(parse_add_host("db").is_err());
+        assert!(parse_add_host("db:nowhere").is_err());
+        assert!(parse_add_host("-bad:1.2.3.4").is_err());
+        assert!(parse_add_host("h:host-gateway").unwrap_err().contains("host-gateway"));
     }
 
     #[test]
