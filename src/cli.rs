@@ -41,9 +41,15 @@ struct Args {
     #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
     memory: Option<u64>,
 
-    /// Limit CPU use, in percent of one CPU (250 = two and a half CPUs)
-    #[arg(short = 'c', long = "cpus", value_name = "CPU", allow_hyphen_values = true, value_parser = parse_cpu_percent)]
+    /// Limit CPU use, in percent of one CPU (250 = two and a half CPUs; not
+    /// docker's count of CPUs)
+    #[arg(short = 'c', long = "cpus", visible_alias = "cpu-percent", value_name = "CPU", allow_hyphen_values = true, value_parser = parse_cpu_percent)]
     cpus: Option<u32>,
+
+    /// Memory and swap together, as docker's: at least --memory (equal: no
+    /// swap, the default), or -1 for unlimited swap
+    #[arg(long = "memory-swap", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory_swap)]
+    memory_swap: Option<i64>,
 
     /// Limit the number of processes and threads in the container
     #[arg(short = 'p', long = "pids", value_name = "N", allow_hyphen_values = true, value_parser = parse_pids)]
@@ -240,7 +246,21 @@ where
     }
     spec.root = args.rootfs;
     spec.mount_proc = args.mount_proc;
-    spec.resources = Resources { memory_bytes: args.memory, cpu_percent: args.cpus, pids: args.pids };
+    match (args.memory_swap, args.memory) {
+        (Some(_), None) => return Err(UsageError("--memory-swap needs --memory (-m)".into())),
+        (Some(total), Some(memory)) if total != -1 && (total as u64) < memory => {
+            return Err(UsageError(format!(
+                "--memory-swap {total} is less than --memory {memory}: it counts memory and swap together"
+            )));
+        }
+        _ => {}
+    }
+    spec.resources = Resources {
+        memory_bytes: args.memory,
+        memory_swap_bytes: args.memory_swap,
+        cpu_percent: args.cpus,
+        pids: args.pids,
+    };
     spec.network = network;
     spec.publish = args.publish;
     spec.mtu = args.mtu;
@@ -321,8 +341,29 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// CPU limit in percent of one CPU, a whole number from 1 up.
+/// `--memory-swap`: a size as `--memory`'s, or -1 for unlimited swap.
+pub fn parse_memory_swap(text: &str) -> Result<i64, String> {
+    if text == "-1" {
+        return Ok(-1);
+    }
+    // parse_memory keeps sizes within i64.
+    parse_memory(text).map(|bytes| bytes as i64)
+}
+
+/// CPU limit in percent of one CPU, a whole number from 1 up. The seed's
+/// contract (SPEC.md 1) never changes meaning, so docker's count of CPUs
+/// (`--cpus 1.5`) is an error that says what to write instead.
 pub fn parse_cpu_percent(text: &str) -> Result<u32, String> {
+    if text.contains('.')
+        && let Ok(cpus) = text.parse::<f64>()
+        && cpus.is_finite()
+        && cpus > 0.0
+    {
+        let percent = (cpus * 100.0).round();
+        return Err(format!(
+            "this is a percent of one CPU, not docker's number of CPUs: for {text} CPUs write --cpus {percent}"
+        ));
+    }
     let percent = parse_positive(text)?;
     // cpu.max takes a quota of at most a few thousand CPUs' worth; more is a typo.
     const MAXIMUM: u32 = 100 * 4096;
@@ -594,6 +635,29 @@ mod tests {
         {
             assert!(parse_memory(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn cpu_percent_and_docker_cpus() {
+        let long = run(&["--cpu-percent", "150", "true"]).unwrap();
+        assert_eq!(long, run(&["--cpus", "150", "true"]).unwrap());
+        assert_eq!(long.resources.cpu_percent, Some(150));
+        let err = run(&["--cpus", "1.5", "true"]).unwrap_err().0;
+        assert!(err.contains("write --cpus 150") && !err.contains('\n'), "{err}");
+        assert!(run(&["--cpus", "0.5", "true"]).unwrap_err().0.contains("write --cpus 50"));
+        assert!(run(&["-c", "2.", "true"]).unwrap_err().0.contains("write --cpus 200"));
+        assert!(!run(&["-c", "NaN.", "true"]).unwrap_err().0.contains("write"));
+    }
+
+    #[test]
+    fn memory_swap() {
+        let swap = |args: &[&str]| run(args).map(|spec| spec.resources.memory_swap_bytes);
+        assert_eq!(swap(&["-m", "32M", "--memory-swap", "64M", "true"]), Ok(Some(64 << 20)));
+        assert_eq!(swap(&["-m", "32M", "--memory-swap", "-1", "true"]), Ok(Some(-1)));
+        assert_eq!(swap(&["-m", "32M", "true"]), Ok(None));
+        assert!(swap(&["--memory-swap", "64M", "true"]).unwrap_err().0.contains("needs --memory"));
+        assert!(swap(&["-m", "64M", "--memory-swap", "32M", "true"]).unwrap_err().0.contains("less than"));
+        assert!(swap(&["-m", "64M", "--memory-swap", "-2", "true"]).is_err());
     }
 
     #[test]

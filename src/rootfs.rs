@@ -240,7 +240,8 @@ fn check_nobody_else_can_change(
         let what = if is_rootfs { "it".to_string() } else { format!("the directory above it, {}", name()) };
         if stat.st_uid != 0 && stat.st_uid != me {
             return Err(format!(
-                "{what} belongs to uid {}, who could change it under the container;                  only the caller's or root's directories can be a rootfs",
+                "{what} belongs to uid {}, who could change it under the container; \
+                 only the caller's or root's directories can be a rootfs",
                 stat.st_uid
             ));
         }

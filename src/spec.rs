@@ -279,6 +279,11 @@ pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub memory_bytes: Option<u64>,
+    /// Memory and swap together, as docker's `--memory-swap` and the OCI
+    /// spec's `memory.swap`: equal to `memory_bytes` for no swap, -1 for
+    /// unlimited swap. `None`: no swap (zookeeper's default, so that the
+    /// memory limit is real; docker's gives as much swap as memory).
+    pub memory_swap_bytes: Option<i64>,
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
     pub pids: Option<u32>,

@@ -308,6 +308,10 @@ fn bad_flags_are_one_line_and_leave_nothing() {
         (vec!["--add-host", "db:nowhere", "true"], "'nowhere' is not an IP address"),
         (vec!["--add-host", "gw:host-gateway", "true"], "host-gateway is not offered"),
         (vec!["--network", "host", "true"], "host networking is not offered"),
+        (vec!["--cpus", "1.5", "true"], "for 1.5 CPUs write --cpus 150"),
+        (vec!["--cpu-percent", "0.5", "true"], "for 0.5 CPUs write --cpus 50"),
+        (vec!["--memory-swap", "64M", "true"], "--memory-swap needs --memory"),
+        (vec!["-m", "64M", "--memory-swap", "32M", "true"], "is less than --memory"),
     ] {
         let mut all = vec!["-r", rootfs];
         all.extend(args.iter().copied());
