@@ -12,7 +12,7 @@ use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::{CheckedRootfs, RootSource};
 use crate::spec::{ContainerSpec, Seccomp, User};
-use crate::sync::{Failure, Go, Receiver, Sender};
+use crate::sync::{ExitTx, Failure, Go, GoRx, PreparedTx, ReportTx};
 use crate::trace;
 
 /// What the child needs, all prepared before clone() so the child allocates
@@ -21,11 +21,11 @@ pub struct ChildContext<'a> {
     pub argv: Vec<CString>,
     pub env: Vec<CString>,
     /// Where the child says its early set-up is over.
-    pub prepared: Sender,
-    pub go: Receiver,
-    pub report: Sender,
+    pub prepared: PreparedTx,
+    pub go: GoRx,
+    pub report: ReportTx,
     /// With `--init`: where init sends the command's wait status.
-    pub exit_report: Option<Sender>,
+    pub exit_report: Option<ExitTx>,
     pub setup: Setup<'a>,
 }
 
@@ -78,9 +78,11 @@ pub fn run(ctx: ChildContext) -> ! {
 /// only the capabilities a new user namespace gives its first process, and
 /// no id of it mapped.
 fn set_up_early(setup: &Setup) -> Result<()> {
-    crate::namespaces::enter_network_namespace()?;
-    crate::network::bring_up_loopback()?;
-    nix::unistd::sethostname(&setup.spec.hostname).context("setting the hostname")?;
+    let spec = setup.spec;
+    crate::namespaces::enter_early(&spec.namespaces)?;
+    if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
+        nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
+    }
     trace::mark("child: network namespace, loopback, hostname");
     let source = root_source(setup);
     if crate::rootfs::mounts_early(source, setup.spec) {
@@ -99,7 +101,7 @@ fn root_source<'a>(setup: &Setup<'a>) -> RootSource<'a> {
 
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
-fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
+fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
     // From here to exec the process runs zookeeper's code among what will
@@ -111,10 +113,15 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
     // non-dumpable process hides.) exec makes the command dumpable again,
     // as every program is.
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
-    crate::namespaces::enter_cgroup_namespace()?;
+    if spec.namespaces.cgroup == crate::spec::Namespace::New {
+        crate::namespaces::enter_cgroup_namespace()?;
+    }
     become_root(go.setgroups_allowed)?;
     after_credential_change(report)?;
     trace::mark("child: identity");
+    // Once container root is mapped: the kernel lets only a mapped root
+    // write the ipc ones.
+    crate::namespaces::write_sysctls(&spec.sysctl, &spec.namespaces)?;
     let source = root_source(setup);
     if !crate::rootfs::mounts_early(source, spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, spec)?;
@@ -124,8 +131,16 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
         // Through the host's /proc, still this process's view before pivot.
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;
     }
-    crate::rootfs::enter(source, setup.mountpoint, dns, spec)?;
+    let hooks = &spec.hooks;
+    let state = || crate::hooks::state_json(&spec.identity, go.pid, "created");
+    crate::rootfs::enter(source, setup.mountpoint, dns, spec, || match hooks.create_container.is_empty() {
+        true => Ok(()),
+        false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+    })?;
     trace::mark("child: filesystem");
+    if !hooks.start_container.is_empty() {
+        crate::hooks::run(&hooks.start_container, "startContainer", &state())?;
+    }
     reset_signals()?;
     close_inherited_fds();
     // Its own session: no controlling terminal shared with the caller, so
@@ -144,7 +159,7 @@ fn set_up(setup: &Setup, go: &Go, report: &Sender) -> Result<()> {
 
 /// The process's own limits, identity and confinement, in the order the
 /// kernel allows: what needs container root's capabilities first.
-fn confine(spec: &ContainerSpec, go: &Go, report: &Sender) -> Result<()> {
+fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
     let process = &spec.process;
     for limit in &process.rlimits {
         let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
@@ -193,7 +208,7 @@ fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
 /// From container root to the process's user: groups first (setgroups
 /// needs a range: a one-id map denies it), capabilities kept across the
 /// change (capabilities::set then narrows them).
-fn switch_user(user: &User, setgroups_allowed: bool, report: &Sender) -> Result<()> {
+fn switch_user(user: &User, setgroups_allowed: bool, report: &ReportTx) -> Result<()> {
     if setgroups_allowed {
         let groups: Vec<Gid> = user.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setting the supplementary groups")?;
@@ -247,7 +262,7 @@ fn become_root(setgroups_allowed: bool) -> Result<()> {
 /// A credential change clears the parent-death signal and may reset the
 /// dumpable flag: both set again, and since a parent that died in between
 /// sent no signal, its channel is checked.
-fn after_credential_change(report: &Sender) -> Result<()> {
+fn after_credential_change(report: &ReportTx) -> Result<()> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("setting the parent-death signal")?;
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     if report.reader_gone() {

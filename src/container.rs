@@ -18,9 +18,9 @@ use crate::namespaces::{Forked, clone_into_namespaces};
 use crate::network::Slirp4netns;
 use crate::rootfs::{CheckedRootfs, Mountpoint};
 use crate::signals::{Supervisor, reap};
-use crate::spec::{ContainerSpec, Network};
+use crate::spec::{ContainerSpec, IdMaps, Network};
 use crate::status::ExitState;
-use crate::sync::{Go, channel};
+use crate::sync::{Go, exit_channel, go_channel, prepared_channel, report_channel};
 use crate::terminal::Terminal;
 use crate::trace;
 
@@ -42,9 +42,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let mountpoint_path = mountpoint.path().to_owned();
     trace::mark("mountpoint created");
     let supervisor = Supervisor::block(spec.stop_timeout)?;
-    let (prepared_tx, prepared_rx) = channel().context("creating the preparation channel")?;
-    let (go_tx, go_rx) = channel().context("creating the set-up channel")?;
-    let (report_tx, report_rx) = channel().context("creating the report channel")?;
+    let (prepared_tx, prepared_rx) = prepared_channel().context("creating the preparation channel")?;
+    let (go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
+    let (report_tx, report_rx) = report_channel().context("creating the report channel")?;
     let (pty_parent, pty_child) = match spec.process.terminal {
         true => {
             use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
@@ -65,10 +65,14 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         },
     };
     let (exit_tx, exit_rx) = match spec.init {
-        true => channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
+        true => exit_channel().map(|(tx, rx)| (Some(tx), Some(rx))).context("creating the init channel")?,
         false => (None, None),
     };
-    let pid = match clone_into_namespaces()? {
+    let clone_flags = crate::namespaces::clone_flags(&spec.namespaces)?;
+    if spec.namespaces.uts != crate::spec::Namespace::New && !spec.hostname.is_empty() {
+        return Err(anyhow!("a hostname needs the container's own uts namespace").into());
+    }
+    let pid = match clone_into_namespaces(clone_flags)? {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
@@ -97,6 +101,9 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             })
         }
     };
+    // Declared before the container, so it goes after it: the poststop
+    // hooks run once everything of the container is torn down.
+    let _poststop = Poststop { spec, pid: pid.as_raw() };
     let mut container = Container {
         pid,
         reaped: false,
@@ -114,19 +121,31 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // The parent's set-up, while the child does the part of its own that
     // needs no id mapped (child.rs) and then waits for go. The set-id
     // helpers take the longest: the rest is done while they run.
-    let ids = IdMapPlan::for_current_caller();
-    trace::mark("id maps planned");
-    if let Some(notice) = &ids.notice {
-        eprintln!("zookeeper: {notice}");
-    }
-    let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
-    trace::mark("id maps started");
-    let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
-    // The helpers are waited for whatever happened meanwhile.
-    let installed = installing.finish();
-    handed?;
-    installed.context("installing the id maps")?;
-    trace::mark("id maps installed");
+    let setgroups_allowed = match spec.namespaces.user {
+        crate::spec::Namespace::New => {
+            let ids = match &spec.id_maps {
+                IdMaps::Auto => IdMapPlan::for_current_caller(),
+                IdMaps::Explicit { uid, gid } => {
+                    IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?
+                }
+            };
+            trace::mark("id maps planned");
+            if let Some(notice) = &ids.notice {
+                eprintln!("zookeeper: {notice}");
+            }
+            let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
+            trace::mark("id maps started");
+            let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
+            // The helpers are waited for whatever happened meanwhile.
+            let installed = installing.finish();
+            handed?;
+            installed.context("installing the id maps")?;
+            trace::mark("id maps installed");
+            ids.setgroups_allowed
+        }
+        // No user namespace: container root is zookeeper's own root.
+        _ => true,
+    };
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.
     if !prepared_rx.wait_prepared() {
@@ -148,7 +167,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         let slirp =
             container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
         if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
-            return Ok(ExitState::Signaled(sig));
+            return Err(Error::Interrupted(sig));
         }
         slirp.confirm_ready()?;
         for mapping in &spec.publish {
@@ -162,21 +181,25 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
             Some(crate::network::Pasta::start(pid.as_raw(), spec.mtu, &spec.publish, &pid_file)?);
         trace::mark("network ready");
     }
-    let go = Go { setgroups_allowed: ids.setgroups_allowed };
+    if !spec.hooks.create_runtime.is_empty() {
+        let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "creating");
+        crate::hooks::run(&spec.hooks.create_runtime, "createRuntime", &state)?;
+    }
+    let go = Go { setgroups_allowed, pid: pid.as_raw() };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 
     let mut terminal = match &pty_parent {
         Some(socket) => {
             if let Some(sig) = supervisor.wait_readable(socket.as_fd())? {
-                return Ok(ExitState::Signaled(sig));
+                return Err(Error::Interrupted(sig));
             }
             crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?
         }
         None => None,
     };
     if let Some(sig) = supervisor.wait_readable(report_rx.as_fd())? {
-        return Ok(ExitState::Signaled(sig));
+        return Err(Error::Interrupted(sig));
     }
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
@@ -189,6 +212,12 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // socket or pid file in it). A zookeeper killed from now on leaves none.
     if container.network.is_none() && container.pasta.is_none() {
         container.mountpoint = None;
+    }
+    if !spec.hooks.poststart.is_empty() {
+        let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "running");
+        if let Err(err) = crate::hooks::run(&spec.hooks.poststart, "poststart", &state) {
+            eprintln!("zookeeper: warning: {err:#}");
+        }
     }
     let state = supervisor.wait_forwarding(pid, terminal.as_mut(), relay.as_mut())?;
     trace::mark("container ended");
@@ -217,6 +246,25 @@ fn report_oom_kills(kills: u64, limit: u64, state: ExitState) {
         (n, _) => eprintln!(
             "zookeeper: memory limit {limit} reached: the kernel killed {n} process(es) in the container"
         ),
+    }
+}
+
+/// Runs the poststop hooks when dropped; a failure is a warning (the
+/// container is gone already).
+struct Poststop<'a> {
+    spec: &'a ContainerSpec,
+    pid: i32,
+}
+
+impl Drop for Poststop<'_> {
+    fn drop(&mut self) {
+        if self.spec.hooks.poststop.is_empty() {
+            return;
+        }
+        let state = crate::hooks::state_json(&self.spec.identity, self.pid, "stopped");
+        if let Err(err) = crate::hooks::run(&self.spec.hooks.poststop, "poststop", &state) {
+            eprintln!("zookeeper: warning: {err:#}");
+        }
     }
 }
 

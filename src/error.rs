@@ -8,6 +8,10 @@ pub enum Error {
     Setup(anyhow::Error),
     /// The container could not start its command: 125, 126 or 127 as reported.
     Container(Failure),
+    /// A stop signal (HUP, INT, QUIT, TERM) came while the container was
+    /// still starting: zookeeper gave up, cleaned up, and ends by that
+    /// signal (it is not the container's death).
+    Interrupted(nix::sys::signal::Signal),
 }
 
 impl Error {
@@ -15,6 +19,7 @@ impl Error {
         match self {
             Error::Setup(_) => 125,
             Error::Container(failure) => failure.exit_code.into(),
+            Error::Interrupted(sig) => 128 + *sig as i32,
         }
     }
 }
@@ -25,6 +30,7 @@ impl std::fmt::Display for Error {
             // "{:#}" prints the whole context chain on one line.
             Error::Setup(err) => write!(f, "{err:#}"),
             Error::Container(failure) => f.write_str(&failure.message),
+            Error::Interrupted(sig) => write!(f, "interrupted by {sig} while the container was starting"),
         }
     }
 }

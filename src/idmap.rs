@@ -224,6 +224,31 @@ impl IdMapPlan {
         plan(&Caller::current(), &read(IdKind::User), &read(IdKind::Group), find_in_path)
     }
 
+    /// The plan for maps given whole (an OCI config's): root writes them
+    /// itself; anyone else hands them to newuidmap/newgidmap, which grant
+    /// only the caller's own id and subordinate ranges, unless they map
+    /// nothing but the caller's own id, which the kernel lets it write.
+    pub fn explicit(uid: Vec<IdRange>, gid: Vec<IdRange>) -> Result<IdMapPlan> {
+        let caller = Caller::current();
+        let map = |kind: IdKind, ranges: Vec<IdRange>, own: u32| -> Result<Map> {
+            if ranges.is_empty() {
+                bail!("the {} map is empty", kind.proc_file());
+            }
+            let own_only = ranges.len() == 1 && ranges[0].outside == own && ranges[0].count == 1;
+            let helper = match caller.uid == 0 || own_only {
+                true => None,
+                false => Some(find_in_path(kind.helper()).with_context(|| {
+                    format!("mapping more than your own id needs {}, which is not installed", kind.helper())
+                })?),
+            };
+            Ok(Map { kind, ranges, helper })
+        };
+        let uid = map(IdKind::User, uid, caller.uid)?;
+        let gid = map(IdKind::Group, gid, caller.gid)?;
+        let setgroups_allowed = caller.uid == 0 || gid.helper.is_some();
+        Ok(IdMapPlan { uid, gid, notice: None, setgroups_allowed })
+    }
+
     /// Starts installing both maps for the process `pid`: the set-id
     /// helpers run in parallel, and zookeeper may do other set-up while they
     /// do; [`Installing::finish`] waits for them.

@@ -31,10 +31,10 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::{ForkResult, Pid, fork};
 
-use crate::sync::{Failure, Sender};
+use crate::sync::{ExitTx, Failure, ReportTx};
 
 /// Runs the command under this process as init. Never returns.
-pub fn run(argv: &[CString], env: &[CString], report: Sender, exit_report: Sender) -> ! {
+pub fn run(argv: &[CString], env: &[CString], report: ReportTx, exit_report: ExitTx) -> ! {
     // Already so since the child's set-up (child.rs); said again here
     // because init's safety rests on it.
     if let Err(err) = nix::sys::prctl::set_dumpable(false) {
@@ -184,7 +184,7 @@ fn argument_areas() -> Option<[usize; 4]> {
     Some(areas)
 }
 
-fn fail(report: Sender, message: String) -> ! {
+fn fail(report: ReportTx, message: String) -> ! {
     report.send_failure(&Failure { exit_code: 125, message });
     exit_now(125)
 }

@@ -11,7 +11,8 @@
 //! - [`sync`]: the one-way channels between parent and child;
 //! - [`child`]: the child's set-up up to exec (hostname is set there);
 //! - [`rootfs`]: the child's filesystem;
-//! - [`capabilities`], [`seccomp`]: confinement, applied just before exec;
+//! - [`capabilities`], [`seccomp`]: confinement, applied just before exec
+//!   ([`seccomp_oci`]: an OCI profile compiled in place of the built-in filter);
 //! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
 //!   [`stdio`]: without one, pipes in place of the caller's terminals;
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod container;
 pub mod error;
 pub mod exec;
+pub mod hooks;
 pub mod idmap;
 pub mod init;
 pub mod namespaces;
@@ -33,6 +35,7 @@ pub mod network;
 pub mod preflight;
 pub mod rootfs;
 pub mod seccomp;
+pub mod seccomp_oci;
 pub mod signals;
 pub mod spec;
 pub mod status;

@@ -61,6 +61,8 @@ fn run() {
                 zookeeper::trace::mark("cleaned up");
                 state.mirror()
             }
+            // The caller asked zookeeper to stop; its shell sees that signal.
+            Err(zookeeper::Error::Interrupted(sig)) => zookeeper::status::ExitState::Signaled(sig).mirror(),
             Err(err) => fail(&err.to_string(), err.exit_code()),
         },
     }

@@ -4,6 +4,8 @@ use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use nix::unistd::Pid;
 
+use crate::spec::{Namespace, Namespaces};
+
 /// The namespaces the container is cloned into (SPEC.md 3.1). The user
 /// namespace comes first in the kernel's order, so it owns all the others
 /// and the child has full capabilities over them without any privilege on
@@ -24,9 +26,66 @@ pub const CLONE_NAMESPACES: CloneFlags = CloneFlags::CLONE_NEWUSER
     .union(CloneFlags::CLONE_NEWIPC)
     .union(CloneFlags::CLONE_NEWUTS);
 
-/// Child side, first thing after clone: the container's network namespace.
-pub fn enter_network_namespace() -> Result<()> {
-    nix::sched::unshare(CloneFlags::CLONE_NEWNET).context("creating the network namespace")
+/// The clone flags for `spec`'s namespaces: [`CLONE_NAMESPACES`] for the
+/// default profile; without the user, ipc or uts namespace where the spec
+/// joins or shares them. The mount and pid namespaces are always new.
+pub fn clone_flags(ns: &Namespaces) -> Result<CloneFlags> {
+    let mut flags = CLONE_NAMESPACES;
+    match &ns.user {
+        Namespace::New => {}
+        Namespace::Host if nix::unistd::geteuid().is_root() => flags.remove(CloneFlags::CLONE_NEWUSER),
+        Namespace::Host => anyhow::bail!(
+            "a container without a user namespace needs root (zookeeper runs as uid {})",
+            nix::unistd::geteuid()
+        ),
+        Namespace::Join(path) => {
+            anyhow::bail!("joining the user namespace {} is not supported yet", path.display())
+        }
+    }
+    for (kind, flag) in [(&ns.ipc, CloneFlags::CLONE_NEWIPC), (&ns.uts, CloneFlags::CLONE_NEWUTS)] {
+        if *kind != Namespace::New {
+            flags.remove(flag);
+        }
+    }
+    Ok(flags)
+}
+
+/// Child side, first thing after clone: the network, ipc and uts
+/// namespaces the spec joins, and the container's own network namespace
+/// (with loopback up) when it has one.
+pub fn enter_early(ns: &Namespaces) -> Result<()> {
+    for (what, kind, flag) in [
+        ("ipc", &ns.ipc, CloneFlags::CLONE_NEWIPC),
+        ("uts", &ns.uts, CloneFlags::CLONE_NEWUTS),
+        ("network", &ns.network, CloneFlags::CLONE_NEWNET),
+    ] {
+        if let Namespace::Join(path) = kind {
+            join(what, path, flag)?;
+        }
+    }
+    if ns.network == Namespace::New {
+        nix::sched::unshare(CloneFlags::CLONE_NEWNET).context("creating the network namespace")?;
+        crate::network::bring_up_loopback()?;
+    }
+    Ok(())
+}
+
+/// setns(2) into the namespace at `path`, which must be one of `flag`'s kind.
+fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
+    let shown = path.display();
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .with_context(|| format!("opening the {what} namespace {shown}"))?;
+    nix::sched::setns(fd, flag).map_err(|errno| match errno {
+        nix::errno::Errno::EINVAL => anyhow::anyhow!("{shown} is not a {what} namespace"),
+        nix::errno::Errno::EPERM => anyhow::anyhow!(
+            "joining the {what} namespace {shown}: not permitted (it belongs to a user namespace this container's root has no say over)"
+        ),
+        errno => anyhow::Error::new(errno).context(format!("joining the {what} namespace {shown}")),
+    })
 }
 
 /// Child side: a cgroup namespace rooted at the container's own cgroup, so
@@ -48,8 +107,8 @@ pub enum Forked {
 /// The caller must be single-threaded, as zookeeper's supervisor is: the child
 /// inherits only the calling thread, so locks held by other threads would
 /// stay locked in it forever.
-pub fn clone_into_namespaces() -> Result<Forked> {
-    let flags = CLONE_NAMESPACES.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
+pub fn clone_into_namespaces(flags: CloneFlags) -> Result<Forked> {
+    let flags = flags.bits() as libc::c_ulong | libc::SIGCHLD as libc::c_ulong;
     // SAFETY: a fork-style clone (no CLONE_VM, null stack) gives the child a
     // private copy of the address space, exactly like fork(2); the pointers
     // are null because neither CLONE_*TID nor CLONE_SETTLS is set.
@@ -71,4 +130,35 @@ pub fn clone_into_namespaces() -> Result<Forked> {
         0 => Ok(Forked::Child),
         pid => Ok(Forked::Parent(Pid::from_raw(pid as i32))),
     }
+}
+
+/// Writes the spec's sysctls, each of which must belong to a namespace the
+/// container has of its own (runc's rule): the kernel would otherwise apply
+/// it to the host, or to a namespace the container only joined. Through the
+/// host's /proc, which shows the writer's own namespaces' values.
+pub fn write_sysctls(sysctl: &[(String, String)], ns: &Namespaces) -> Result<()> {
+    for (name, value) in sysctl {
+        let own = |kind: &Namespace| *kind == Namespace::New;
+        let namespaced = match name.as_str() {
+            _ if name.starts_with("net.") => own(&ns.network),
+            "kernel.msgmax"
+            | "kernel.msgmnb"
+            | "kernel.msgmni"
+            | "kernel.sem"
+            | "kernel.shmall"
+            | "kernel.shmmax"
+            | "kernel.shmmni"
+            | "kernel.shm_rmid_forced" => own(&ns.ipc),
+            _ if name.starts_with("fs.mqueue.") => own(&ns.ipc),
+            "kernel.hostname" | "kernel.domainname" => own(&ns.uts),
+            _ => false,
+        };
+        let valid = name.split('.').all(|part| !part.is_empty() && part != ".." && !part.contains('/'));
+        if !namespaced || !valid {
+            anyhow::bail!("sysctl {name}: not a parameter of a namespace the container has of its own");
+        }
+        let path = format!("/proc/sys/{}", name.replace('.', "/"));
+        std::fs::write(&path, value).with_context(|| format!("setting sysctl {name} to {value}"))?;
+    }
+    Ok(())
 }

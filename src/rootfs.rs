@@ -409,8 +409,15 @@ fn mount_overlay(rootfs: &CheckedRootfs, overlay: &crate::spec::Overlay, mountpo
 
 /// Child side, second half, once its ids are mapped: /dev, the spec's
 /// mounts, the masked and read-only paths not done yet, the /etc files,
-/// and the root on `mountpoint` made `/`.
-pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>, spec: &ContainerSpec) -> Result<()> {
+/// `before_pivot` (the createContainer hooks), and the root on
+/// `mountpoint` made `/`.
+pub fn enter(
+    source: RootSource,
+    mountpoint: &Path,
+    dns: Option<&str>,
+    spec: &ContainerSpec,
+    before_pivot: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
     let dev = root.subdir("dev", creatable)?;
@@ -420,6 +427,7 @@ pub fn enter(source: RootSource, mountpoint: &Path, dns: Option<&str>, spec: &Co
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
+    before_pivot()?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach
     // then takes it away (pivot_root(2), NOTES).

@@ -33,30 +33,46 @@
 //! The rules are built with libseccomp from `seccomp_rules.rs` when
 //! zookeeper is built (build.rs) and the compiled program is part of the
 //! binary, as Firecracker does with its filters: the container's start-up
-//! only copies it into the kernel, and zookeeper does not load libseccomp
-//! at run time. (The program is for the build machine's architecture, so
+//! only copies it into the kernel, and zookeeper does not run libseccomp
+//! for it. (The program is for the build machine's architecture, so
 //! build.rs refuses to cross-compile.)
+//!
+//! A container whose OCI configuration brings a seccomp profile of its own
+//! gets that profile instead, compiled when it starts (src/seccomp_oci.rs,
+//! with libseccomp linked into zookeeper statically) and loaded by
+//! [`install_program`], the same way.
 
-use anyhow::{Context, Result};
+use anyhow::{Result, bail};
 
 /// The compiled filter: classic BPF instructions in the kernel's layout.
 const PROGRAM: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/seccomp.bpf"));
 
 const INSTRUCTION: usize = std::mem::size_of::<libc::sock_filter>();
 
-/// Loads the filter into the calling thread; it passes to every child and
-/// survives exec. Needs no_new_privs set first (zookeeper drops CAP_SYS_ADMIN).
+/// Loads the built-in filter into the calling thread; it passes to every
+/// child and survives exec. Needs no_new_privs set first (zookeeper drops
+/// CAP_SYS_ADMIN).
 pub fn install() -> Result<()> {
     install_program(PROGRAM)
 }
 
-/// Loads `program`, classic BPF in the kernel's layout (as [`PROGRAM`]).
+/// Loads a classic BPF program in the kernel's layout (`struct sock_filter`s
+/// back to back, as libseccomp exports it: the built-in `PROGRAM`, or an
+/// OCI profile from [`crate::seccomp_oci::compile`]) the way [`install`]
+/// does. Needs no_new_privs set first, or CAP_SYS_ADMIN.
 pub fn install_program(program: &[u8]) -> Result<()> {
-    if program.is_empty()
-        || program.len() % INSTRUCTION != 0
-        || program.len() / INSTRUCTION > usize::from(u16::MAX)
-    {
-        anyhow::bail!("loading the seccomp filter: not a BPF program of {} bytes", program.len());
+    if program.is_empty() || program.len() % INSTRUCTION != 0 {
+        bail!(
+            "loading the seccomp filter: {} bytes are not a whole number of BPF instructions",
+            program.len()
+        );
+    }
+    let count = program.len() / INSTRUCTION;
+    if count > crate::seccomp_oci::MAX_INSTRUCTIONS {
+        bail!(
+            "loading the seccomp filter: {count} BPF instructions, more than the kernel's {}",
+            crate::seccomp_oci::MAX_INSTRUCTIONS
+        );
     }
     let instructions: Vec<libc::sock_filter> = program
         .chunks_exact(INSTRUCTION)
@@ -67,7 +83,8 @@ pub fn install_program(program: &[u8]) -> Result<()> {
             k: u32::from_ne_bytes([b[4], b[5], b[6], b[7]]),
         })
         .collect();
-    let fprog = libc::sock_fprog { len: instructions.len() as u16, filter: instructions.as_ptr().cast_mut() };
+    // At most 4096, checked above.
+    let fprog = libc::sock_fprog { len: count as u16, filter: instructions.as_ptr().cast_mut() };
     // prctl rather than seccomp(2): the same for a filter without flags, and
     // valgrind, under which the supervisor's tests run, knows only prctl.
     // SAFETY: `fprog` points at `instructions`, alive for the call; the
@@ -76,7 +93,7 @@ pub fn install_program(program: &[u8]) -> Result<()> {
         libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &fprog as *const libc::sock_fprog)
     };
     if ret != 0 {
-        return Err(std::io::Error::last_os_error()).context("loading the seccomp filter");
+        bail!("loading the seccomp filter: {}", crate::error::errno_text(nix::errno::Errno::last()));
     }
     Ok(())
 }
@@ -87,7 +104,7 @@ mod rules;
 
 #[cfg(test)]
 mod tests {
-    use super::{INSTRUCTION, PROGRAM};
+    use super::{INSTRUCTION, PROGRAM, install_program};
 
     fn compiled_now() -> Vec<u8> {
         let filter = super::rules::build().expect("every call is known to this libseccomp");
@@ -115,5 +132,16 @@ mod tests {
         for name in ["fchmodat2", "clone3", "openat2", "io_uring_setup", "set_mempolicy_home_node", "ioctl"] {
             assert!(pfc.contains(&format!("\"{name}\"")), "{name} missing from the filter:\n{pfc}");
         }
+    }
+
+    #[test]
+    fn a_program_that_is_not_whole_instructions_is_refused_before_the_kernel() {
+        for program in [&[][..], &PROGRAM[..INSTRUCTION - 1], &PROGRAM[..PROGRAM.len() - 1]] {
+            let err = format!("{:#}", install_program(program).unwrap_err());
+            assert!(err.starts_with("loading the seccomp filter: ") && err.contains("whole"), "{err}");
+        }
+        let long = PROGRAM.repeat(4096 * INSTRUCTION / PROGRAM.len() + 1);
+        let err = format!("{:#}", install_program(&long).unwrap_err());
+        assert!(err.contains("more than the kernel's 4096"), "{err}");
     }
 }

@@ -1,7 +1,7 @@
 //! The seccomp rules, as libseccomp builds them. Compiled into the
 //! zookeeper binary at build time (build.rs), and read by the tests; the
 //! reasoning for each rule is in the table at the top of `seccomp.rs`.
-//! zookeeper itself never links libseccomp: it loads the compiled program.
+//! zookeeper itself never runs this: it loads the compiled program.
 
 use anyhow::{Context, Result};
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};

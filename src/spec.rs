@@ -31,6 +31,10 @@ pub struct ContainerSpec {
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
+    /// Which namespaces are the container's own, joined, or the host's.
+    pub namespaces: Namespaces,
+    /// Who the container's ids are on the host.
+    pub id_maps: IdMaps,
     /// A user named as docker's `-u` takes it (`name`, `uid`, `name:group`,
     /// `uid:gid`), resolved against the container's /etc/passwd and
     /// /etc/group when it starts, into `process.user` (with the user's
@@ -44,7 +48,15 @@ pub struct ContainerSpec {
     /// Paths made read-only. Absent ones are skipped.
     pub readonly_paths: Vec<String>,
     pub seccomp: Seccomp,
+    /// Namespaced kernel parameters (`net.ipv4.ip_forward`, `kernel.shmmax`),
+    /// written before anything of the container runs.
+    pub sysctl: Vec<(String, String)>,
     pub resources: Resources,
+    /// Programs run at the OCI life-cycle points (runtime-spec config.md,
+    /// "POSIX-platform Hooks"), each given the container's state on stdin.
+    pub hooks: Hooks,
+    /// Who the container is to hooks: its id, its bundle, its annotations.
+    pub identity: Identity,
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
     pub publish: Vec<PortMapping>,
@@ -86,12 +98,17 @@ impl ContainerSpec {
             overlay: None,
             mount_proc: false,
             hostname: HOSTNAME.into(),
+            namespaces: Namespaces::default(),
+            id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
+            sysctl: Vec::new(),
             resources: Resources::default(),
+            hooks: Hooks::default(),
+            identity: Identity::default(),
             network: Network::LoopbackOnly,
             publish: Vec::new(),
             mtu: None,
@@ -101,6 +118,92 @@ impl ContainerSpec {
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
         }
     }
+}
+
+/// A program run at a point of the container's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hook {
+    pub path: PathBuf,
+    /// argv, `args[0]` included (execv's semantics); empty: just the path.
+    pub args: Vec<String>,
+    /// Its whole environment, `KEY=VALUE`.
+    pub env: Vec<String>,
+    /// Killed, and the start failed, after this many seconds.
+    pub timeout: Option<u32>,
+}
+
+/// The hooks, by when they run (prestart is runc's old name for what runs
+/// with createRuntime).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hooks {
+    /// In zookeeper's namespaces, once the container's exist, before it is
+    /// set up further.
+    pub create_runtime: Vec<Hook>,
+    /// In the container's namespaces, its mounts made, before pivot_root
+    /// (the path is the host's).
+    pub create_container: Vec<Hook>,
+    /// In the container, just before the command (the path is the
+    /// container's).
+    pub start_container: Vec<Hook>,
+    /// In zookeeper's namespaces, once the command runs; a failure is a
+    /// warning.
+    pub poststart: Vec<Hook>,
+    /// In zookeeper's namespaces, once the container is gone; a failure is
+    /// a warning.
+    pub poststop: Vec<Hook>,
+}
+
+impl Hooks {
+    pub fn is_empty(&self) -> bool {
+        self == &Hooks::default()
+    }
+}
+
+/// The container's identity in the OCI state hooks read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    /// Empty: zookeeper names it `zoo-<pid>`.
+    pub id: String,
+    pub bundle: PathBuf,
+    pub annotations: Vec<(String, String)>,
+}
+
+/// A namespace of the container (the mount and pid namespaces are always
+/// its own).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Namespace {
+    /// A new one, the container's own.
+    #[default]
+    New,
+    /// An existing one, joined by path (`/proc/PID/ns/net`,
+    /// `/run/netns/NAME`).
+    Join(PathBuf),
+    /// zookeeper's own (the host's, or a caller's such as podman's).
+    Host,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Namespaces {
+    /// `Host`: no user namespace at all, for a caller that is root where it
+    /// stands (root podman and containerd run runtimes so): container root
+    /// is then that root, with the capabilities the spec leaves it.
+    pub user: Namespace,
+    pub network: Namespace,
+    pub ipc: Namespace,
+    pub uts: Namespace,
+    pub cgroup: Namespace,
+}
+
+/// The container's id maps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMaps {
+    /// zookeeper's plan (README "Id maps"): the caller and its subordinate
+    /// ranges, or root's.
+    Auto,
+    /// Exactly these (an OCI config's uidMappings and gidMappings): written
+    /// directly by root, by newuidmap/newgidmap (which check them against
+    /// /etc/subuid and /etc/subgid) for anyone else.
+    Explicit { uid: Vec<crate::idmap::IdRange>, gid: Vec<crate::idmap::IdRange> },
 }
 
 /// docker's masked paths, and /sys's firmware and power-capping interfaces.

@@ -14,15 +14,39 @@ use std::io::{self, Read, Write};
 
 use nix::fcntl::OFlag;
 
-/// The writing end of a channel.
-pub struct Sender(File);
-/// The reading end of a channel.
-pub struct Receiver(File);
+/// A channel's two ends, each a type of its own: sending a message on the
+/// wrong channel does not compile.
+macro_rules! channel_type {
+    ($make:ident, $tx:ident, $rx:ident, $what:literal) => {
+        #[doc = concat!("The writing end of ", $what, ".")]
+        pub struct $tx(File);
+        #[doc = concat!("The reading end of ", $what, ".")]
+        pub struct $rx(File);
 
-pub fn channel() -> io::Result<(Sender, Receiver)> {
-    let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
-    Ok((Sender(File::from(write)), Receiver(File::from(read))))
+        #[doc = concat!("A pipe for ", $what, ", close-on-exec at both ends.")]
+        pub fn $make() -> io::Result<($tx, $rx)> {
+            let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+            Ok(($tx(File::from(write)), $rx(File::from(read))))
+        }
+
+        impl $tx {
+            pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.0)
+            }
+        }
+
+        impl $rx {
+            pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+                std::os::fd::AsFd::as_fd(&self.0)
+            }
+        }
+    };
 }
+
+channel_type!(prepared_channel, PreparedTx, PreparedRx, "the child's \"early set-up done\"");
+channel_type!(go_channel, GoTx, GoRx, "the parent's go");
+channel_type!(report_channel, ReportTx, ReportRx, "the child's start report (a failure, or nothing: exec'd)");
+channel_type!(exit_channel, ExitTx, ExitRx, "--init's report of the command's wait status");
 
 const GO: u8 = b'G';
 const PREPARED: u8 = b'P';
@@ -32,44 +56,67 @@ const PREPARED: u8 = b'P';
 pub struct Go {
     /// Whether setgroups(2) works in the container (see [`crate::idmap`]).
     pub setgroups_allowed: bool,
+    /// The child's pid on the host (it sees itself as 1): for the state
+    /// its hooks read.
+    pub pid: i32,
 }
 
 impl Go {
-    /// `G`, then setgroups (0/1).
-    fn encode(&self) -> [u8; 2] {
-        [GO, self.setgroups_allowed.into()]
+    /// `G`, setgroups (0/1), the pid (4 bytes, little-endian).
+    fn encode(&self) -> [u8; 6] {
+        let pid = self.pid.to_le_bytes();
+        [GO, self.setgroups_allowed.into(), pid[0], pid[1], pid[2], pid[3]]
     }
 
     fn decode(input: &mut impl Read) -> io::Result<Option<Go>> {
-        let mut message = [0u8; 2];
+        let mut message = [0u8; 6];
         input.read_exact(&mut message)?;
-        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1 }))
+        let pid = i32::from_le_bytes([message[2], message[3], message[4], message[5]]);
+        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1, pid }))
     }
 }
 
-impl Sender {
-    /// Parent -> child: all set-up done, and what the child needs for its own.
-    pub fn send_go(mut self, go: &Go) -> io::Result<()> {
-        self.0.write_all(&go.encode())
-    }
-
+impl PreparedTx {
     /// Child -> parent: the child's own early set-up is done. (If it
     /// failed, the child closes this channel unused and reports why.)
     pub fn send_prepared(mut self) {
         // A parent that is gone notices the child's death instead.
         let _ = self.0.write_all(&[PREPARED]);
     }
+}
 
+impl PreparedRx {
+    /// Parent side: waits for the child's early set-up; `false` if it
+    /// failed (the report channel says why) or the child died.
+    pub fn wait_prepared(mut self) -> bool {
+        let mut byte = [0u8];
+        self.0.read_exact(&mut byte).is_ok_and(|()| byte[0] == PREPARED)
+    }
+}
+
+impl GoTx {
+    /// Parent -> child: all set-up done, and what the child needs for its own.
+    pub fn send_go(mut self, go: &Go) -> io::Result<()> {
+        self.0.write_all(&go.encode())
+    }
+}
+
+impl GoRx {
+    /// Child side: blocks until the parent says go. `None` means the parent
+    /// closed the channel instead: it failed or died, so the child must quit.
+    pub fn wait_for_go(mut self) -> Option<Go> {
+        // read_exact retries interrupted reads; end-of-file is an error.
+        Go::decode(&mut self.0).ok().flatten()
+    }
+}
+
+impl ReportTx {
     /// Child -> parent: why the container could not start.
     pub fn send_failure(mut self, failure: &Failure) {
         let mut message = vec![failure.exit_code];
         message.extend_from_slice(failure.message.as_bytes());
         // Nothing more can be done if the parent is gone.
         let _ = self.0.write_all(&message);
-    }
-
-    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.0)
     }
 
     /// Child side: whether the parent has closed its end of this channel,
@@ -81,32 +128,9 @@ impl Sender {
         poll(&mut fds, PollTimeout::ZERO)
             .is_ok_and(|_| fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLERR)))
     }
-
-    /// Init -> parent: the command's raw wait status (see [`crate::init`]).
-    pub fn send_exit_status(mut self, raw_status: i32) {
-        let _ = self.0.write_all(&raw_status.to_le_bytes());
-    }
 }
 
-impl Receiver {
-    /// Child side: blocks until the parent says go. `None` means the parent
-    /// closed the channel instead: it failed or died, so the child must quit.
-    pub fn wait_for_go(mut self) -> Option<Go> {
-        // read_exact retries interrupted reads; end-of-file is an error.
-        Go::decode(&mut self.0).ok().flatten()
-    }
-
-    /// Parent side: waits for the child's early set-up; `false` if it
-    /// failed (the report channel says why) or the child died.
-    pub fn wait_prepared(mut self) -> bool {
-        let mut byte = [0u8];
-        self.0.read_exact(&mut byte).is_ok_and(|()| byte[0] == PREPARED)
-    }
-
-    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        std::os::fd::AsFd::as_fd(&self.0)
-    }
-
+impl ReportRx {
     /// Parent side: `None` once the child has exec'd the command, or the
     /// failure it reported.
     pub fn read_failure(mut self) -> io::Result<Option<Failure>> {
@@ -119,7 +143,14 @@ impl Receiver {
     }
 }
 
-impl Receiver {
+impl ExitTx {
+    /// Init -> parent: the command's raw wait status (see [`crate::init`]).
+    pub fn send_exit_status(mut self, raw_status: i32) {
+        let _ = self.0.write_all(&raw_status.to_le_bytes());
+    }
+}
+
+impl ExitRx {
     /// Parent side: the command's raw wait status, if init sent one.
     pub fn read_exit_status(mut self) -> Option<i32> {
         let mut raw = [0u8; 4];
@@ -142,28 +173,28 @@ mod tests {
 
     #[test]
     fn failure_round_trip_and_silence_means_success() {
-        let (tx, rx) = channel().unwrap();
+        let (tx, rx) = report_channel().unwrap();
         let failure = Failure { exit_code: 127, message: "cannot execute 'x': not found".into() };
         tx.send_failure(&failure);
         assert_eq!(rx.read_failure().unwrap(), Some(failure));
-        let (tx, rx) = channel().unwrap();
+        let (tx, rx) = report_channel().unwrap();
         drop(tx);
         assert_eq!(rx.read_failure().unwrap(), None);
     }
 
     #[test]
     fn go_with_its_payload_or_closed() {
-        let go = Go { setgroups_allowed: true };
-        let (tx, rx) = channel().unwrap();
+        let go = Go { setgroups_allowed: true, pid: 4242 };
+        let (tx, rx) = go_channel().unwrap();
         tx.send_go(&go).unwrap();
         assert_eq!(rx.wait_for_go(), Some(go));
         // A parent that dies half-way through its message.
-        let (mut tx, rx) = channel().unwrap();
+        let (mut tx, rx) = go_channel().unwrap();
         let whole = go.encode();
         tx.0.write_all(&whole[..whole.len() - 1]).unwrap();
         drop(tx);
         assert_eq!(rx.wait_for_go(), None);
-        let (tx, rx) = channel().unwrap();
+        let (tx, rx) = go_channel().unwrap();
         drop(tx);
         assert_eq!(rx.wait_for_go(), None);
     }

@@ -433,3 +433,32 @@ fn pasta_gets_a_dns_forwarder() {
         child.wait().unwrap();
     }
 }
+
+#[test]
+fn sysctls_of_the_containers_own_namespaces() {
+    let _turn = turn();
+    let host = std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap();
+    for who in WHO {
+        let out = ok(run_in_rootfs(
+            who,
+            &[
+                "--sysctl",
+                "net.ipv4.ip_unprivileged_port_start=80",
+                "--sysctl",
+                "kernel.shmmni=77",
+                "sh",
+                "-c",
+                "cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/kernel/shmmni",
+            ],
+        ));
+        assert_eq!(out, "80\n77\n", "{who:?}");
+        // The host's own value is untouched.
+        assert_eq!(std::fs::read_to_string("/proc/sys/kernel/shmmni").unwrap(), host);
+        let out = run_in_rootfs(who, &["--sysctl", "kernel.panic=1", "true"]);
+        fails_with(
+            &out,
+            125,
+            "sysctl kernel.panic: not a parameter of a namespace the container has of its own",
+        );
+    }
+}

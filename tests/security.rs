@@ -53,16 +53,25 @@ fn run_own_binary(tag: &str, who: As, args: &[&str]) -> (Output, PathBuf) {
     };
     let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
     all.extend_from_slice(args);
-    let output = command
+    command
         .args(all)
         .current_dir(&dir)
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("ZOO_CALLER_SECRET", "s3cr3t-of-the-caller")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (output, binary)
+        .stdin(Stdio::null());
+    // A binary just written may be "busy" for an instant: another test
+    // thread's fork can hold the copy's descriptor until it execs.
+    for _ in 0..100 {
+        match command.output() {
+            Err(err) if err.raw_os_error() == Some(libc::ETXTBSY) => {}
+            // setpriv's own exec of it, as a user.
+            Ok(out) if out.status.code() == Some(126) && stderr(&out).contains("Text file busy") => {}
+            output => return (output.unwrap(), binary),
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} stayed busy", binary.display())
 }
 
 /// Item 1: under --init, pid 1 is zookeeper's code. From inside, nothing of

@@ -85,6 +85,11 @@ pub struct RunFlags {
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = parse_ulimit)]
     ulimits: Vec<Rlimit>,
 
+    /// Set a kernel parameter of the container's own namespaces
+    /// (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*); repeatable
+    #[arg(long = "sysctl", value_name = "NAME=VALUE", value_parser = parse_sysctl)]
+    sysctls: Vec<(String, String)>,
+
     /// Accepted for docker's -i: zookeeper always passes its input on
     #[arg(short = 'i', long = "interactive")]
     interactive: bool,
@@ -171,9 +176,18 @@ impl RunFlags {
             }
         }
         spec.process.rlimits.extend(self.ulimits);
+        spec.sysctl.extend(self.sysctls);
         let _ = (self.interactive, self.rm);
         Ok(())
     }
+}
+
+fn parse_sysctl(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text.split_once('=').ok_or("expected NAME=VALUE")?;
+    if name.is_empty() || name.contains('/') || name.split('.').any(|part| part.is_empty()) {
+        return Err(format!("'{name}' is not a sysctl name (dot-separated, as net.ipv4.ip_forward)"));
+    }
+    Ok((name.into(), value.into()))
 }
 
 fn parse_hostname(text: &str) -> Result<String, String> {
