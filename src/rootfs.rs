@@ -425,6 +425,9 @@ pub fn enter(
     for wanted in &spec.mounts {
         mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
     }
+    for device in &spec.devices {
+        bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
+    }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
     before_pivot()?;
@@ -526,6 +529,19 @@ fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--device`: the host's node, checked by descriptor to be a character
+/// or block device (the type the kernel will act on, whatever the path
+/// was), bound read-only on its target (made, as a file, without following
+/// links), as the profile's own /dev nodes are.
+fn bind_device(root: &Node, device: &crate::spec::Device) -> Result<()> {
+    let fd = open(&device.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).context("opening it")?;
+    if !matches!(file_type(&fd)?, SFlag::S_IFCHR | SFlag::S_IFBLK) {
+        bail!("not a character or block device");
+    }
+    let target = root.make_path(container_relative(&device.target)?, false)?;
+    bind_read_only(&fd_path(&fd), &target).with_context(|| format!("binding it on {}", device.target))
 }
 
 /// A tmpfs with the host's system directories bound read-only, and private

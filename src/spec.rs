@@ -42,6 +42,8 @@ pub struct ContainerSpec {
     pub user_lookup: Option<String>,
     /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
     pub mounts: Vec<Mount>,
+    /// Host devices bound into the container (`--device`), after `mounts`.
+    pub devices: Vec<Device>,
     /// Paths hidden from the container: a directory under an empty
     /// read-only tmpfs, a file under /dev/null. Absent ones are skipped.
     pub masked_paths: Vec<String>,
@@ -102,6 +104,7 @@ impl ContainerSpec {
             id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
+            devices: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
@@ -333,6 +336,18 @@ pub struct Overlay {
     /// The writable layer's tmpfs size in bytes; `None`: the kernel's
     /// tmpfs default, half of the RAM.
     pub size: Option<u64>,
+}
+
+/// A host device node the container gets, bound (a rootless container
+/// cannot mknod), read-only so that container root cannot chmod, chown or
+/// touch the host's node; reading and writing the device works all the
+/// same (the kernel does not ask a device's mount for write access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// On the host; must be a character or block device.
+    pub source: PathBuf,
+    /// Absolute in the container; made if missing, without following links.
+    pub target: String,
 }
 
 /// A mount the spec asks for, beyond the profile's own.

@@ -309,6 +309,10 @@ fn bad_flags_are_one_line_and_leave_nothing() {
         (vec!["--add-host", "gw:host-gateway", "true"], "host-gateway is not offered"),
         (vec!["--network", "host", "true"], "host networking is not offered"),
         (vec!["--cpus", "1.5", "true"], "for 1.5 CPUs write --cpus 150"),
+        (vec!["--device", "/etc/passwd", "true"], "--device /etc/passwd: not a character or block device"),
+        (vec!["--device", "/dev/nothing-here", "true"], "--device /dev/nothing-here: opening it"),
+        (vec!["--device", "/dev/zero:/dev/z:r", "true"], "use rw or rwm"),
+        (vec!["--device", "zero", "true"], "not an absolute host path"),
         (vec!["--cpu-percent", "0.5", "true"], "for 0.5 CPUs write --cpus 50"),
         (vec!["--memory-swap", "64M", "true"], "--memory-swap needs --memory"),
         (vec!["-m", "64M", "--memory-swap", "32M", "true"], "is less than --memory"),
@@ -459,6 +463,38 @@ fn sysctls_of_the_containers_own_namespaces() {
             &out,
             125,
             "sysctl kernel.panic: not a parameter of a namespace the container has of its own",
+        );
+    }
+}
+
+#[test]
+fn devices_are_bound_under_their_names() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("device", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "--device",
+                "/dev/zero:/dev/myzero",
+                "--device",
+                "/dev/null:/dev/sink:rwm",
+                "--device",
+                "/dev/full:/opt/full:rw",
+                "sh",
+                "-c",
+                "head -c 4 /dev/myzero | od -An -tx1; echo data > /dev/sink && echo wrote; \
+                 echo x 2>/dev/null > /opt/full || echo full; \
+                 ls -l /dev/myzero /opt/full | cut -c1; \
+                 grep -E ' /(dev/myzero|dev/sink|opt/full) ' /proc/self/mountinfo | cut -d' ' -f5,6 | cut -d, -f1; \
+                 chmod 600 /dev/myzero 2>/dev/null || echo chmod-refused",
+            ],
+        ));
+        assert_eq!(
+            out,
+            " 00 00 00 00\nwrote\nfull\nc\nc\n/dev/myzero ro\n/dev/sink ro\n/opt/full ro\nchmod-refused\n",
+            "{who:?}"
         );
     }
 }

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use crate::cli::UsageError;
-use crate::spec::{CapSet, ContainerSpec, Mount, MountKind, Overlay, Rlimit, Seccomp};
+use crate::spec::{CapSet, ContainerSpec, Device, Mount, MountKind, Overlay, Rlimit, Seccomp};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunFlags {
@@ -61,6 +61,12 @@ pub struct RunFlags {
     /// m or g (default: the kernel's, half of the RAM)
     #[arg(long = "overlay-size", value_name = "SIZE", value_parser = crate::cli::parse_memory)]
     overlay_size: Option<u64>,
+
+    /// Give the container a host device (a character or block device),
+    /// bound; PERMISSIONS must allow read and write (rw, rwm), which is
+    /// what a bound device gives; repeatable
+    #[arg(long = "device", value_name = "HOST[:CONTAINER][:PERMISSIONS]", value_parser = parse_device)]
+    devices: Vec<Device>,
 
     /// Mount the container's root read-only, with a writable tmpfs on /tmp
     /// and /run where the root has them (unless a mount of yours is there)
@@ -151,6 +157,7 @@ impl RunFlags {
         // docker does: a mount under another's target lands inside it.
         mounts.sort_by_key(|m| m.target.matches('/').count());
         spec.mounts.extend(mounts);
+        spec.devices.extend(self.devices);
         let caps = &mut spec.process.capabilities;
         for cap in self.cap_drop {
             let all = [&mut caps.bounding, &mut caps.effective, &mut caps.permitted, &mut caps.inheritable];
@@ -300,6 +307,39 @@ fn tmpfs_mount(target: &str, data: Option<String>, noexec: bool) -> Mount {
         data,
         if_present: false,
     }
+}
+
+/// docker's `HOST[:CONTAINER][:PERMISSIONS]`. A bind cannot withhold
+/// reading or writing a device (its I/O does not ask the mount; that takes
+/// a device cgroup, which a rootless container cannot have), so a
+/// PERMISSIONS without `r` or `w` is refused rather than ignored; `m`
+/// (mknod) is docker's default and accepted, but nothing in a container
+/// can make device nodes (CAP_MKNOD is dropped).
+fn parse_device(text: &str) -> Result<Device, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let is_permissions = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, target, permissions) = match parts.as_slice() {
+        [host] => (*host, *host, None),
+        [host, last] if !last.starts_with('/') && is_permissions(last) => (*host, *host, Some(*last)),
+        [host, target] => (*host, *target, None),
+        [host, target, permissions] => (*host, *target, Some(*permissions)),
+        _ => return Err("expected HOST[:CONTAINER][:PERMISSIONS]".into()),
+    };
+    if !host.starts_with('/') {
+        return Err(format!("'{host}' is not an absolute host path"));
+    }
+    match permissions {
+        Some(p) if !is_permissions(p) => {
+            return Err(format!("unknown device permissions '{p}' (r, w and m)"));
+        }
+        Some(p) if !(p.contains('r') && p.contains('w')) => {
+            return Err(format!(
+                "'{p}': a bound device cannot be limited to reading or writing (that needs a device cgroup); use rw or rwm"
+            ));
+        }
+        _ => {}
+    }
+    Ok(Device { source: PathBuf::from(host), target: parse_container_path(target)? })
 }
 
 /// docker's --mount for the bind and tmpfs types.
@@ -505,6 +545,21 @@ mod tests {
         assert_eq!(parse_ulimit("nproc=unlimited").unwrap().soft, libc::RLIM_INFINITY);
         assert!(parse_ulimit("nofile=2:1").unwrap_err().contains("above its hard limit"));
         assert!(parse_ulimit("bogus=1").unwrap_err().contains("unknown limit"));
+    }
+
+    #[test]
+    fn devices() {
+        let d = parse_device("/dev/zero").unwrap();
+        assert_eq!((d.source.to_str().unwrap(), d.target.as_str()), ("/dev/zero", "/dev/zero"));
+        assert_eq!(parse_device("/dev/zero:rwm").unwrap().target, "/dev/zero");
+        assert_eq!(parse_device("/dev/zero:/dev/z").unwrap().target, "/dev/z");
+        assert_eq!(parse_device("/dev/zero:/dev/z:rw").unwrap().target, "/dev/z");
+        assert!(parse_device("/dev/zero:/dev/z:r").unwrap_err().contains("use rw or rwm"));
+        assert!(parse_device("/dev/zero:w").unwrap_err().contains("use rw or rwm"));
+        assert!(parse_device("/dev/zero:/dev/z:x").unwrap_err().contains("unknown device permissions"));
+        assert!(parse_device("zero").unwrap_err().contains("not an absolute host path"));
+        assert!(parse_device("/dev/zero:z").unwrap_err().contains("not an absolute path in the container"));
+        assert!(parse_device("/a:/b:rw:x").is_err());
     }
 
     #[test]
