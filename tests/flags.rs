@@ -323,7 +323,7 @@ fn bad_flags_are_one_line_and_leave_nothing() {
             fails_with(&zookeeper(who, &all).output().unwrap(), 125, needle);
         }
     }
-    assert_eq!(zoo_tmp_dirs(), before);
+    assert_no_zoo_tmp_dir_left(&before, "bad flags");
 }
 
 #[test]
