@@ -30,6 +30,8 @@ const CPU_PERIOD_US: u64 = 100_000;
 pub struct ContainerCgroup {
     dirs: Vec<PathBuf>,
     v2: bool,
+    /// The directory with the memory controller's files, with -m.
+    memory: Option<PathBuf>,
 }
 
 /// Before the container exists: makes sure zookeeper stands where a
@@ -140,13 +142,22 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
     }
     let dir = parent.join(name);
     create_dir(&dir)?;
-    let cgroup = ContainerCgroup { dirs: vec![dir.clone()], v2: true };
+    let memory = limits.memory_bytes.map(|_| dir.clone());
+    let cgroup = ContainerCgroup { dirs: vec![dir.clone()], v2: true, memory };
     if let Some(bytes) = limits.memory_bytes {
         write(&dir.join("memory.max"), &bytes.to_string())?;
-        // Without this the limit only pushes the excess to swap.
-        let swap = dir.join("memory.swap.max");
-        if swap.exists() {
-            write(&swap, "0")?;
+        // Without a swap limit the memory limit only pushes the excess to
+        // swap: none unless --memory-swap asks for some.
+        let swap = match limits.memory_swap_bytes {
+            None => "0".to_string(),
+            Some(-1) => "max".to_string(),
+            Some(total) => (total as u64).saturating_sub(bytes).to_string(),
+        };
+        let file = dir.join("memory.swap.max");
+        if file.exists() {
+            write(&file, &swap)?;
+        } else if limits.memory_swap_bytes.is_some() {
+            bail!("--memory-swap: this kernel does not account swap ({} is missing)", file.display());
         }
     }
     if let Some(percent) = limits.cpu_percent {
@@ -159,7 +170,7 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
 }
 
 fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
-    let mut cgroup = ContainerCgroup { dirs: Vec::new(), v2: false };
+    let mut cgroup = ContainerCgroup { dirs: Vec::new(), v2: false, memory: None };
     for controller in controllers(limits) {
         let mount = Path::new(CGROUP_ROOT).join(controller);
         let within = own_path(own, controller)
@@ -169,11 +180,23 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         cgroup.dirs.push(dir.clone());
         match controller {
             "memory" => {
+                cgroup.memory = Some(dir.clone());
                 let bytes = limits.memory_bytes.unwrap_or_default().to_string();
                 write(&dir.join("memory.limit_in_bytes"), &bytes)?;
+                // v1 counts memory and swap together, as docker's
+                // --memory-swap does; equal to the memory limit: no swap.
+                let total = match limits.memory_swap_bytes {
+                    None => bytes,
+                    Some(total) => total.to_string(),
+                };
                 let memsw = dir.join("memory.memsw.limit_in_bytes");
                 if memsw.exists() {
-                    write(&memsw, &bytes)?;
+                    write(&memsw, &total)?;
+                } else if limits.memory_swap_bytes.is_some() {
+                    bail!(
+                        "--memory-swap: this kernel does not account swap ({} is missing; boot with swapaccount=1)",
+                        memsw.display()
+                    );
                 }
             }
             "cpu" => {
@@ -256,6 +279,31 @@ pub fn remove_stale() -> Vec<PathBuf> {
     removed
 }
 
+impl ContainerCgroup {
+    /// How many processes the kernel killed in the container for its memory
+    /// limit: `oom_kill` of memory.events (v2) or of memory.oom_control (v1,
+    /// Linux 4.13 and later). Read before the cgroup is removed.
+    pub fn oom_kills(&self) -> u64 {
+        let Some(dir) = &self.memory else { return 0 };
+        let file = if self.v2 { "memory.events" } else { "memory.oom_control" };
+        read(&dir.join(file)).map_or(0, |text| oom_kill_count(&text))
+    }
+}
+
+fn oom_kill_count(events: &str) -> u64 {
+    events.lines().find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok()).unwrap_or(0)
+}
+
+/// A size as `-m` takes it, in its largest whole unit: `32M`, `1G`, `1536K`.
+pub fn human_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
 /// Quota per period for `percent` of one CPU.
 pub fn cpu_quota_us(percent: u32) -> u64 {
     u64::from(percent) * CPU_PERIOD_US / 100
@@ -319,6 +367,17 @@ mod tests {
         assert_eq!(own_path(text, "memory"), Some("/a/b"));
         assert_eq!(own_path(text, "cpu"), Some("/c"));
         assert_eq!(own_path(text, "pids"), None);
+    }
+
+    #[test]
+    fn oom_kills_and_sizes() {
+        assert_eq!(oom_kill_count("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"), 2);
+        assert_eq!(oom_kill_count("low 0\nhigh 0\nmax 5\noom 1\noom_kill 1\noom_group_kill 0\n"), 1);
+        assert_eq!(oom_kill_count("oom_kill_disable 0\n"), 0);
+        assert_eq!(human_size(32 << 20), "32M");
+        assert_eq!(human_size(1 << 30), "1G");
+        assert_eq!(human_size(1536 << 10), "1536K");
+        assert_eq!(human_size(1_000_001), "1000001");
     }
 
     #[test]

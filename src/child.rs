@@ -84,7 +84,8 @@ fn set_up_early(setup: &Setup) -> Result<()> {
         nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
     }
     trace::mark("child: network namespace, loopback, hostname");
-    if let source @ RootSource::Dir(_) = root_source(setup) {
+    let source = root_source(setup);
+    if crate::rootfs::mounts_early(source, setup.spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, setup.spec)?;
         trace::mark("child: root, /proc and /sys mounted");
     }
@@ -122,10 +123,10 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     // write the ipc ones.
     crate::namespaces::write_sysctls(&spec.sysctl, &spec.namespaces)?;
     let source = root_source(setup);
-    if let RootSource::HostSystem = source {
+    if !crate::rootfs::mounts_early(source, spec) {
         crate::rootfs::mount_root(source, setup.mountpoint, spec)?;
     }
-    let dns = (spec.network == crate::spec::Network::Slirp4netns).then_some(crate::network::SLIRP4NETNS_DNS);
+    let dns = crate::network::dns_forwarder(spec.network);
     if let Some(adj) = spec.process.oom_score_adj {
         // Through the host's /proc, still this process's view before pivot.
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).context("setting oom_score_adj")?;

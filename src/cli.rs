@@ -47,9 +47,15 @@ struct Args {
     #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
     memory: Option<u64>,
 
-    /// Limit CPU use, in percent of one CPU (250 = two and a half CPUs)
-    #[arg(short = 'c', long = "cpus", value_name = "CPU", allow_hyphen_values = true, value_parser = parse_cpu_percent)]
+    /// Limit CPU use, in percent of one CPU (250 = two and a half CPUs; not
+    /// docker's count of CPUs)
+    #[arg(short = 'c', long = "cpus", visible_alias = "cpu-percent", value_name = "CPU", allow_hyphen_values = true, value_parser = parse_cpu_percent)]
     cpus: Option<u32>,
+
+    /// Memory and swap together, as docker's: at least --memory (equal: no
+    /// swap, the default), or -1 for unlimited swap
+    #[arg(long = "memory-swap", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory_swap)]
+    memory_swap: Option<i64>,
 
     /// Limit the number of processes and threads in the container
     #[arg(short = 'p', long = "pids", value_name = "N", allow_hyphen_values = true, value_parser = parse_pids)]
@@ -256,11 +262,25 @@ where
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
     spec.process.terminal = args.tty || (terminal && !args.no_tty);
+    if spec.overlay.is_some() && args.rootfs.is_none() && args.bundle.is_none() {
+        // The default root is read-only and private already.
+        return Err(UsageError("--overlay needs -r DIR, the directory to lay it over".into()));
+    }
     spec.root = args.rootfs.or(spec.root);
     spec.mount_proc |= args.mount_proc;
+    match (args.memory_swap, args.memory) {
+        (Some(_), None) => return Err(UsageError("--memory-swap needs --memory (-m)".into())),
+        (Some(total), Some(memory)) if total != -1 && (total as u64) < memory => {
+            return Err(UsageError(format!(
+                "--memory-swap {total} is less than --memory {memory}: it counts memory and swap together"
+            )));
+        }
+        _ => {}
+    }
     let limits = &spec.resources;
     spec.resources = Resources {
         memory_bytes: args.memory.or(limits.memory_bytes),
+        memory_swap_bytes: args.memory_swap.or(limits.memory_swap_bytes),
         cpu_percent: args.cpus.or(limits.cpu_percent),
         pids: args.pids.or(limits.pids),
     };
@@ -350,8 +370,29 @@ pub fn parse_memory(text: &str) -> Result<u64, String> {
     Ok(bytes)
 }
 
-/// CPU limit in percent of one CPU, a whole number from 1 up.
+/// `--memory-swap`: a size as `--memory`'s, or -1 for unlimited swap.
+pub fn parse_memory_swap(text: &str) -> Result<i64, String> {
+    if text == "-1" {
+        return Ok(-1);
+    }
+    // parse_memory keeps sizes within i64.
+    parse_memory(text).map(|bytes| bytes as i64)
+}
+
+/// CPU limit in percent of one CPU, a whole number from 1 up. The seed's
+/// contract (SPEC.md 1) never changes meaning, so docker's count of CPUs
+/// (`--cpus 1.5`) is an error that says what to write instead.
 pub fn parse_cpu_percent(text: &str) -> Result<u32, String> {
+    if text.contains('.')
+        && let Ok(cpus) = text.parse::<f64>()
+        && cpus.is_finite()
+        && cpus > 0.0
+    {
+        let percent = (cpus * 100.0).round();
+        return Err(format!(
+            "this is a percent of one CPU, not docker's number of CPUs: for {text} CPUs write --cpus {percent}"
+        ));
+    }
     let percent = parse_positive(text)?;
     // cpu.max takes a quota of at most a few thousand CPUs' worth; more is a typo.
     const MAXIMUM: u32 = 100 * 4096;
@@ -409,6 +450,12 @@ fn parse_network(text: &str) -> Result<Network, String> {
         "slirp4netns" => Ok(Network::Slirp4netns),
         "pasta" => Ok(Network::Pasta),
         "none" => Ok(Network::LoopbackOnly),
+        // Not offered: in the host's network namespace a container reaches
+        // every service on the host's loopback and every abstract unix
+        // socket (X11, D-Bus, a container runtime's shim), which trust
+        // their peer's uid: a container whose root is host root would be
+        // host root to them (README, "Networking").
+        "host" => Err("host networking is not offered (the container would reach the host's loopback and abstract sockets); use --publish to reach the container".into()),
         _ => Err("use slirp4netns, pasta or none".into()),
     }
 }
@@ -535,6 +582,9 @@ mod tests {
             (&["-p", "-1", "sh"], "-p"),
             (&["-p", "5000000", "sh"], "--pids"),
             (&["--env", "=x", "sh"], "--env"),
+            (&["--overlay", "sh"], "--overlay needs -r DIR"),
+            (&["-r", "fs", "--overlay-size", "1M", "sh"], "--overlay-size needs --overlay"),
+            (&["-r", "fs", "--overlay", "--overlay-size", "1", "sh"], "--overlay-size"),
             (&["-V", "sh"], "'-V'"),
             (&[], "no command"),
             (&["-P"], "no command"),
@@ -614,6 +664,29 @@ mod tests {
         {
             assert!(parse_memory(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn cpu_percent_and_docker_cpus() {
+        let long = run(&["--cpu-percent", "150", "true"]).unwrap();
+        assert_eq!(long, run(&["--cpus", "150", "true"]).unwrap());
+        assert_eq!(long.resources.cpu_percent, Some(150));
+        let err = run(&["--cpus", "1.5", "true"]).unwrap_err().0;
+        assert!(err.contains("write --cpus 150") && !err.contains('\n'), "{err}");
+        assert!(run(&["--cpus", "0.5", "true"]).unwrap_err().0.contains("write --cpus 50"));
+        assert!(run(&["-c", "2.", "true"]).unwrap_err().0.contains("write --cpus 200"));
+        assert!(!run(&["-c", "NaN.", "true"]).unwrap_err().0.contains("write"));
+    }
+
+    #[test]
+    fn memory_swap() {
+        let swap = |args: &[&str]| run(args).map(|spec| spec.resources.memory_swap_bytes);
+        assert_eq!(swap(&["-m", "32M", "--memory-swap", "64M", "true"]), Ok(Some(64 << 20)));
+        assert_eq!(swap(&["-m", "32M", "--memory-swap", "-1", "true"]), Ok(Some(-1)));
+        assert_eq!(swap(&["-m", "32M", "true"]), Ok(None));
+        assert!(swap(&["--memory-swap", "64M", "true"]).unwrap_err().0.contains("needs --memory"));
+        assert!(swap(&["-m", "64M", "--memory-swap", "32M", "true"]).unwrap_err().0.contains("less than"));
+        assert!(swap(&["-m", "64M", "--memory-swap", "-2", "true"]).is_err());
     }
 
     #[test]

@@ -240,7 +240,27 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     let command_state = exit_rx
         .and_then(|rx| rx.read_exit_status())
         .and_then(|raw| ExitState::from_wait(WaitStatus::from_raw(pid, raw).ok()?));
-    Ok(command_state.unwrap_or(state))
+    let state = command_state.unwrap_or(state);
+    // Read now: the cgroup, and its count, go when `container` does.
+    if let (Some(cgroup), Some(limit)) = (&container.cgroup, spec.resources.memory_bytes) {
+        report_oom_kills(cgroup.oom_kills(), limit, state);
+    }
+    Ok(state)
+}
+
+/// One line when the memory limit made the kernel kill: the container's
+/// end, or processes in it.
+fn report_oom_kills(kills: u64, limit: u64, state: ExitState) {
+    let limit = crate::cgroups::human_size(limit);
+    match (kills, state) {
+        (0, _) => {}
+        (_, ExitState::Signaled(Signal::SIGKILL)) => {
+            eprintln!("zookeeper: killed: memory limit {limit} reached")
+        }
+        (n, _) => eprintln!(
+            "zookeeper: memory limit {limit} reached: the kernel killed {n} process(es) in the container"
+        ),
+    }
 }
 
 /// Runs the poststop hooks when dropped; a failure is a warning (the

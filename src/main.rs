@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), no_main)]
 
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use zookeeper::cli::{self, Invocation};
 
@@ -27,7 +28,11 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 fn run() {
     zookeeper::trace::init();
     zookeeper::trace::mark("start");
-    let on_terminal = zookeeper::terminal::stdio_is_terminal();
+    // A pty only for the terminal's foreground job: in the background
+    // (`zookeeper ... &`) its raw mode would stop zookeeper with SIGTTOU,
+    // and the keyboard is the foreground job's.
+    let on_terminal = zookeeper::terminal::stdio_is_terminal()
+        && zookeeper::terminal::in_foreground(std::io::stdin().as_fd());
     let invocation = match cli::parse(std::env::args_os(), |key| std::env::var_os(key), on_terminal) {
         Ok(invocation) => invocation,
         Err(err) => fail(&err.to_string(), 125),

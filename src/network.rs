@@ -27,6 +27,20 @@ pub fn bring_up_loopback() -> Result<()> {
 /// slirp4netns's DNS forwarder, on its default 10.0.2.0/24 network.
 pub const SLIRP4NETNS_DNS: &str = "10.0.2.3";
 
+/// The address pasta is told to forward DNS from (`--dns-forward`) to the
+/// host's first resolver, as podman does: link-local, so it is nobody's
+/// real server and its packets take the default route, to pasta.
+pub const PASTA_DNS: &str = "169.254.1.1";
+
+/// The DNS forwarder the container's network backend offers, if any.
+pub fn dns_forwarder(network: crate::spec::Network) -> Option<&'static str> {
+    match network {
+        crate::spec::Network::Slirp4netns => Some(SLIRP4NETNS_DNS),
+        crate::spec::Network::Pasta => Some(PASTA_DNS),
+        crate::spec::Network::LoopbackOnly => None,
+    }
+}
+
 /// slirp4netns, the user-space network stack behind the container's eth0
 /// (SPEC.md 3.7). Stopped and reaped on drop, on every path.
 pub struct Slirp4netns {
@@ -186,6 +200,10 @@ impl Pasta {
         // loopback: the container could reach services bound to 127.0.0.1
         // on the host (slirp4netns gets --disable-host-loopback for this).
         command.arg("--no-map-gw");
+        // Queries to this address (UDP, port 53) go to the host's resolver,
+        // which the container could not reach itself when it is a loopback
+        // one (systemd-resolved's 127.0.0.53).
+        command.args(["--dns-forward", PASTA_DNS]);
         if let Some(mtu) = mtu {
             command.arg("--mtu").arg(mtu.to_string());
         }

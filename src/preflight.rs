@@ -30,19 +30,26 @@ pub fn check() -> Vec<Finding> {
     let caller = Caller::current();
     let name = caller.name.clone().unwrap_or_else(|| caller.uid.to_string());
     let mut findings = vec![user_namespaces()];
+    let read = |kind| std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
+    let proposal = match free_range(&[&read(IdKind::User), &read(IdKind::Group)]) {
+        Some(start) => {
+            let end = start + (SUBID_COUNT - 1);
+            format!("fix: usermod --add-subuids {start}-{end} --add-subgids {start}-{end} {name}")
+        }
+        None => format!("fix: give {name} 65536 ids in /etc/subuid and /etc/subgid that no one else has"),
+    };
     for kind in [IdKind::User, IdKind::Group] {
         let (file, helper) = match kind {
             IdKind::User => ("/etc/subuid", "newuidmap"),
             IdKind::Group => ("/etc/subgid", "newgidmap"),
         };
-        let text = std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
-        let ranges = parse_subids(&text, caller.name.as_deref(), caller.uid);
+        let ranges = parse_subids(&read(kind), caller.name.as_deref(), caller.uid);
         findings.push(match ranges.first() {
             Some((start, count)) => ok(format!("{file}: {name} has {start}:{count}")),
             None if caller.uid == 0 => ok(format!("{file}: no range for root (container root is host root)")),
             None => missing(
                 format!("{file}: no range for {name}"),
-                format!("only root is mapped in containers; fix: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {name}"),
+                format!("only root is mapped in containers; {proposal}"),
             ),
         });
         findings.push(set_id_helper(helper));
@@ -54,6 +61,39 @@ pub fn check() -> Vec<Finding> {
         None => missing("slirp4netns: not found", "-n needs it; fix: apt install slirp4netns"),
     });
     findings
+}
+
+/// Where useradd starts subordinate ids (login.defs' SUB_UID_MIN), and
+/// how many it gives (SUB_UID_COUNT).
+const SUBID_MIN: u32 = 100_000;
+const SUBID_COUNT: u32 = 65_536;
+
+/// The first block of [`SUBID_COUNT`] ids from [`SUBID_MIN`] up that no
+/// range of anyone's in `files` (/etc/subuid and /etc/subgid, whose ids a
+/// proposal must leave to their owners in both) overlaps: one number for
+/// both files. `None` if the id space is full.
+fn free_range(files: &[&str]) -> Option<u32> {
+    let mut taken: Vec<(u64, u64)> = files
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter_map(|line| {
+            let mut fields = line.trim().split(':');
+            let (_owner, start, count) = (fields.next()?, fields.next()?, fields.next()?);
+            let (start, count) = (start.parse::<u64>().ok()?, count.parse::<u64>().ok()?);
+            Some((start, start + count))
+        })
+        .collect();
+    taken.sort();
+    let mut start = u64::from(SUBID_MIN);
+    for (from, to) in taken {
+        if from >= start + u64::from(SUBID_COUNT) {
+            break;
+        }
+        start = start.max(to);
+    }
+    let end = start + u64::from(SUBID_COUNT);
+    // The largest id is u32::MAX - 1: (uid_t)-1 means "no id".
+    (end <= u64::from(u32::MAX)).then_some(start as u32)
 }
 
 /// The report as text, and whether all is well.
@@ -188,5 +228,26 @@ fn tun() -> Finding {
             "/dev/net/tun: not usable by this user",
             "-n needs it; fix: chmod 0666 /dev/net/tun (udev: a rule with MODE=\"0666\")",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::free_range;
+
+    #[test]
+    fn a_free_range_overlaps_no_one() {
+        assert_eq!(free_range(&["", ""]), Some(100_000));
+        assert_eq!(free_range(&["a:100000:65536\n", "a:100000:65536\n"]), Some(165_536));
+        // Taken in either file; unsorted; a gap too small is skipped.
+        let uids = "b:300000:10\na:100000:65536\n# comment\nbad line\n";
+        let gids = "a:100000:65536\nc:170000:100000\n";
+        assert_eq!(free_range(&[uids, gids]), Some(300_010));
+        // A gap that fits is used.
+        assert_eq!(free_range(&["a:100000:65536\nb:300000:65536\n", ""]), Some(165_536));
+        // Ranges below the minimum do not matter.
+        assert_eq!(free_range(&["a:1000:50000\n", ""]), Some(100_000));
+        // Full.
+        assert_eq!(free_range(&["a:100000:4294867295\n", ""]), None);
     }
 }

@@ -240,7 +240,8 @@ fn check_nobody_else_can_change(
         let what = if is_rootfs { "it".to_string() } else { format!("the directory above it, {}", name()) };
         if stat.st_uid != 0 && stat.st_uid != me {
             return Err(format!(
-                "{what} belongs to uid {}, who could change it under the container;                  only the caller's or root's directories can be a rootfs",
+                "{what} belongs to uid {}, who could change it under the container; \
+                 only the caller's or root's directories can be a rootfs",
                 stat.st_uid
             ));
         }
@@ -281,6 +282,9 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
     mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .context("making the mount tree private")?;
     match source {
+        RootSource::Dir(rootfs) if spec.overlay.is_some() => {
+            mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
+        }
         RootSource::Dir(rootfs) => {
             let fd = rootfs.reopen()?;
             mount(
@@ -318,6 +322,91 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
     Ok(())
 }
 
+/// Whether [`mount_root`] may run before the container's ids are mapped,
+/// while the parent runs the id-map helpers: for a user's rootfs bound as
+/// it is, which creates nothing. The default root creates its
+/// directories, and an overlay its writable layer's: the kernel refuses to
+/// create an inode whose owner has no id in the file system's user
+/// namespace (EOVERFLOW), and an overlay keeps its mounter's credentials
+/// for every later copy-up, which must be container root's mapped ones
+/// (as root with a subordinate range, the child is host root until then,
+/// who owns nothing in the container).
+pub fn mounts_early(source: RootSource, spec: &ContainerSpec) -> bool {
+    matches!(source, RootSource::Dir(_)) && spec.overlay.is_none()
+}
+
+/// `--overlay`: a tmpfs on `mountpoint` with the writable layer (`upper`)
+/// and overlayfs's scratch directory (`work`), and over it, on the same
+/// mountpoint, the overlay of `upper` on the rootfs (and the spec's further
+/// lower layers). Everything lives in the child's mount namespace: when
+/// the container's last process is gone, so is the tmpfs, whatever
+/// happened to zookeeper. The layers are named to the kernel as
+/// `/proc/self/fd/N` of descriptors opened here (the rootfs the very one
+/// the parent checked), so no path is looked up twice; the container's
+/// mount table then shows those names rather than host paths.
+fn mount_overlay(rootfs: &CheckedRootfs, overlay: &crate::spec::Overlay, mountpoint: &Path) -> Result<()> {
+    let mut lower = vec![rootfs.reopen()?];
+    for layer in &overlay.lower {
+        lower.push(
+            open(layer, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
+                .with_context(|| format!("--overlay: opening the layer {}", layer.display()))?,
+        );
+    }
+    let mut options = String::from("mode=0700");
+    if let Some(size) = overlay.size {
+        options.push_str(&format!(",size={size}"));
+    }
+    // No nosuid or nodev: the merged root must behave as the bound rootfs
+    // would (a set-id program under --security-opt no-new-privileges=false).
+    mount(Some("tmpfs"), mountpoint, Some("tmpfs"), MsFlags::empty(), Some(options.as_str()))
+        .context("--overlay: mounting the tmpfs for the writable layer")?;
+    let scratch = Node::open(mountpoint)?;
+    let top = fstat(&lower[0]).context("fstat the rootfs")?;
+    for name in ["upper", "work"] {
+        mkdirat(scratch.fd.as_fd(), name, Mode::from_bits_truncate(0o700))
+            .with_context(|| format!("--overlay: creating the {name} directory"))?;
+    }
+    let upper = scratch.existing_subdir("upper")?.context("--overlay: the upper directory vanished")?;
+    let work = scratch.existing_subdir("work")?.context("--overlay: the work directory vanished")?;
+    // The merged root shows the upper directory's owner and mode: the
+    // rootfs's own, as a plain bind would show. (An owner the container
+    // does not map cannot be given: then container root keeps it.)
+    let upper_path = upper.proc_path();
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &upper_path,
+        Mode::from_bits_truncate(top.st_mode & 0o7777),
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .context("--overlay: setting the upper directory's mode")?;
+    let _ = chown(&upper_path, Some(Uid::from_raw(top.st_uid)), Some(nix::unistd::Gid::from_raw(top.st_gid)));
+    let lowerdir: Vec<String> = lower.iter().map(|fd| fd_path(fd).display().to_string()).collect();
+    let data = format!(
+        "lowerdir={},upperdir={},workdir={}",
+        lowerdir.join(":"),
+        upper_path.display(),
+        work.proc_path().display()
+    );
+    // userxattr: the overlay's own marks (opaque directories, redirects)
+    // as user.overlay.* attributes, which a user namespace may set, not
+    // trusted.overlay.*, which needs host root. A kernel that does not
+    // know it (before 5.11) refuses it; it then refuses the overlay too,
+    // which the second try shows.
+    let with_userxattr = format!("{data},userxattr");
+    let result =
+        mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(with_userxattr.as_str()))
+            .or_else(|_| {
+                mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+            });
+    result.map_err(|errno| {
+        let release = nix::sys::utsname::uname().map_or_else(|_| "?".into(), |u| u.release().to_string_lossy().into_owned());
+        anyhow::anyhow!(
+            "--overlay: the kernel refused an overlay mount in the container's user namespace ({}; Linux {release}, and 5.11 or later is needed)",
+            crate::error::errno_text(errno)
+        )
+    })
+}
+
 /// Child side, second half, once its ids are mapped: /dev, the spec's
 /// mounts, the masked and read-only paths not done yet, the /etc files,
 /// `before_pivot` (the createContainer hooks), and the root on
@@ -336,8 +425,11 @@ pub fn enter(
     for wanted in &spec.mounts {
         mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
     }
+    for device in &spec.devices {
+        bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
+    }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
-    write_etc_files(&root, &dev.reopen()?, dns, &spec.hostname)?;
+    write_etc_files(&root, &dev.reopen()?, dns, spec)?;
     before_pivot()?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach
@@ -439,6 +531,19 @@ fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
     Ok(())
 }
 
+/// `--device`: the host's node, checked by descriptor to be a character
+/// or block device (the type the kernel will act on, whatever the path
+/// was), bound read-only on its target (made, as a file, without following
+/// links), as the profile's own /dev nodes are.
+fn bind_device(root: &Node, device: &crate::spec::Device) -> Result<()> {
+    let fd = open(&device.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).context("opening it")?;
+    if !matches!(file_type(&fd)?, SFlag::S_IFCHR | SFlag::S_IFBLK) {
+        bail!("not a character or block device");
+    }
+    let target = root.make_path(container_relative(&device.target)?, false)?;
+    bind_read_only(&fd_path(&fd), &target).with_context(|| format!("binding it on {}", device.target))
+}
+
 /// A tmpfs with the host's system directories bound read-only, and private
 /// tmpfs mounts for the places programs write.
 fn build_default_root(mountpoint: &Path) -> Result<()> {
@@ -505,29 +610,69 @@ fn mask_host_secrets(etc: &Dir) -> Result<()> {
     Ok(())
 }
 
-/// The container's /etc/hostname and /etc/hosts (for `zoo`), and with a
-/// network whose DNS forwarder is `dns`, an /etc/resolv.conf naming it when
-/// the root's own names no server the container can reach (none, or only
-/// loopback ones, which are the host's). Bound over the root's files, which
-/// must exist (zookeeper never creates files in a rootfs); the files on
-/// disk are untouched. They are written in the container's /dev tmpfs,
-/// bound, and unlinked there again.
-fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, hostname: &str) -> Result<()> {
-    let hosts = format!(
-        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n{}\t{hostname}\n",
-        if dns.is_some() { "10.0.2.100" } else { "127.0.1.1" }
+/// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, as
+/// docker generates them:
+/// - hostname: the spec's;
+/// - hosts: localhost (IPv4 and IPv6), docker's IPv6 names, the
+///   `--add-host` entries, and the container's own name (its slirp4netns
+///   address, or 127.0.1.1 as Debian has it where the address is not known
+///   in advance);
+/// - resolv.conf: the `--dns` servers; else, with a network whose DNS
+///   forwarder is `dns`, that forwarder where the root's file names no
+///   server the container can reach (none, or only loopback ones, which are
+///   the host's); else the root's own. The root's `search` and `options`
+///   lines are kept.
+///
+/// They are bound over the root's files (found as the container will see
+/// them); the files on disk are untouched. A file the root lacks is made
+/// empty first, as a mount point (see [`make_etc_file`]). The contents are
+/// written in the container's /dev tmpfs, bound, and unlinked there again.
+fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, spec: &ContainerSpec) -> Result<()> {
+    let hostname = &spec.hostname;
+    let own_address =
+        if spec.network == crate::spec::Network::Slirp4netns { "10.0.2.100" } else { "127.0.1.1" };
+    let mut hosts = String::from(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+         fe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
-    let mut files = vec![("hostname", format!("{hostname}\n"), etc_file(root, "hostname")?)];
-    files.push(("hosts", hosts, etc_file(root, "hosts")?));
-    if let Some(server) = dns {
-        let resolv_conf = etc_file(root, "resolv.conf")?;
-        let current = resolv_conf.as_ref().map(read_bounded).transpose()?;
-        if current.as_deref().is_some_and(|text| !has_reachable_nameserver(&String::from_utf8_lossy(text))) {
-            files.push(("resolv.conf", format!("nameserver {server}\n"), resolv_conf));
-        }
+    for (name, address) in &spec.extra_hosts {
+        hosts.push_str(&format!("{address}\t{name}\n"));
     }
-    for (name, content, target) in files {
-        let Some(target) = target else { continue };
+    hosts.push_str(&format!("{own_address}\t{hostname}\n"));
+    let mut files = vec![("hostname", format!("{hostname}\n")), ("hosts", hosts)];
+    let current = etc_file(root, "resolv.conf")?.as_ref().map(read_bounded).transpose()?;
+    let current = current.map(|text| String::from_utf8_lossy(&text).into_owned());
+    let servers: Vec<String> = match dns {
+        _ if !spec.dns_servers.is_empty() => spec.dns_servers.iter().map(|ip| ip.to_string()).collect(),
+        Some(forwarder) if !current.as_deref().is_some_and(has_reachable_nameserver) => {
+            vec![forwarder.to_string()]
+        }
+        _ => Vec::new(),
+    };
+    if !servers.is_empty() {
+        let mut resolv_conf: String = current
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with("search") || l.starts_with("options"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        for server in servers {
+            resolv_conf.push_str(&format!("nameserver {server}\n"));
+        }
+        files.push(("resolv.conf", resolv_conf));
+    } else if current.is_none() {
+        // Nothing to say, but the file is there, as docker's always is.
+        files.push(("resolv.conf", String::new()));
+    }
+    for (name, content) in files {
+        let target = match etc_file(root, name)? {
+            Some(target) => target,
+            None => match make_etc_file(root, name)? {
+                Some(target) => target,
+                None => continue,
+            },
+        };
         let staged = format!(".zoo-{name}");
         let file = openat(
             dev.fd.as_fd(),
@@ -544,6 +689,46 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, hostname: &str) ->
             .with_context(|| format!("tidying /dev/{staged}"))?;
     }
     Ok(())
+}
+
+/// `/etc/NAME` that the root lacks, made as an empty file to bind over (as
+/// `-v` makes its mount points; with `--overlay` it lands in the private
+/// layer): `/etc` found as the container will see it, made if absent, the
+/// file created with O_EXCL and O_NOFOLLOW, so no link is followed out of
+/// the root. `None`, and the container goes without the file, where there
+/// is something else by that name (a dangling link, a FIFO: the rootfs's
+/// business, as for [`etc_file`]) or container root may not write there
+/// (a DIR it does not own, a read-only file system, the default root's
+/// read-only /etc, an overlay over an /etc whose owner it does not map).
+fn make_etc_file(root: &Node, name: &str) -> Result<Option<OwnedFd>> {
+    // EOVERFLOW: an overlay cannot copy /etc up, its owner being one the
+    // container does not map.
+    let denied = |errno: Errno| {
+        matches!(errno, Errno::EACCES | Errno::EPERM | Errno::EROFS | Errno::EEXIST | Errno::EOVERFLOW)
+    };
+    let etc = match root.resolve_in_root("etc")? {
+        Some(etc) => etc,
+        None => match mkdirat(root.fd.as_fd(), "etc", Mode::from_bits_truncate(0o755)) {
+            Ok(()) => match root.resolve_in_root("etc")? {
+                Some(etc) => etc,
+                None => return Ok(None),
+            },
+            Err(errno) if denied(errno) => return Ok(None),
+            Err(errno) => return Err(errno).context("creating /etc"),
+        },
+    };
+    if file_type(&etc)? != SFlag::S_IFDIR {
+        return Ok(None);
+    }
+    let flags = OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match openat(etc.as_fd(), name, flags, Mode::from_bits_truncate(0o644)) {
+        Ok(_) => {}
+        Err(errno) if denied(errno) => return Ok(None),
+        Err(errno) => return Err(errno).with_context(|| format!("creating /etc/{name}")),
+    }
+    let fd = openat(etc.as_fd(), name, O_PATH_NOFOLLOW, Mode::empty())
+        .with_context(|| format!("opening /etc/{name}"))?;
+    Ok((file_type(&fd)? == SFlag::S_IFREG).then_some(fd))
 }
 
 /// The root's `/etc/NAME` as the container will see it: a symlink (an

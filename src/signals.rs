@@ -115,8 +115,14 @@ impl Supervisor {
                     }
                     next += 1;
                 }
-                if terminal.input_open && ready.get(next).copied().unwrap_or(false) {
-                    terminal.pump_input()?;
+                if terminal.input_open
+                    && ready.get(next).copied().unwrap_or(false)
+                    && terminal.pump_input()?
+                {
+                    // The terminal's escape: the user means it, whatever the
+                    // container does with Ctrl-C. (The terminal is raw: \r.)
+                    eprint!("\r\nzookeeper: Ctrl-] three times: killing the container\r\n");
+                    let _ = kill(child, Signal::SIGKILL);
                 }
             }
             if ready[0] && self.handle_signal(child, terminal.as_deref())? {

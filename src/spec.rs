@@ -24,6 +24,10 @@ pub struct ContainerSpec {
     pub root: Option<PathBuf>,
     /// The root mounted read-only (the default root always is).
     pub root_readonly: bool,
+    /// `--overlay`: `root` is not written to; it is the top read-only layer
+    /// of an overlay whose writable layer lives and dies with the
+    /// container.
+    pub overlay: Option<Overlay>,
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
@@ -38,6 +42,8 @@ pub struct ContainerSpec {
     pub user_lookup: Option<String>,
     /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
     pub mounts: Vec<Mount>,
+    /// Host devices bound into the container (`--device`), after `mounts`.
+    pub devices: Vec<Device>,
     /// Paths hidden from the container: a directory under an empty
     /// read-only tmpfs, a file under /dev/null. Absent ones are skipped.
     pub masked_paths: Vec<String>,
@@ -56,6 +62,11 @@ pub struct ContainerSpec {
     pub network: Network,
     /// Host ports forwarded into the container (with a network).
     pub publish: Vec<PortMapping>,
+    /// `--dns`: the servers the container's /etc/resolv.conf names
+    /// (otherwise the network backend's forwarder, or the root's own).
+    pub dns_servers: Vec<std::net::IpAddr>,
+    /// `--add-host`: more (name, address) lines for its /etc/hosts.
+    pub extra_hosts: Vec<(String, std::net::IpAddr)>,
     /// The container interface's MTU; `None`: the backend's default
     /// (65521 for slirp4netns, the assignment's).
     pub mtu: Option<u32>,
@@ -86,12 +97,14 @@ impl ContainerSpec {
             },
             root: None,
             root_readonly: false,
+            overlay: None,
             mount_proc: false,
             hostname: HOSTNAME.into(),
             namespaces: Namespaces::default(),
             id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
+            devices: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
@@ -102,6 +115,8 @@ impl ContainerSpec {
             network: Network::LoopbackOnly,
             publish: Vec::new(),
             mtu: None,
+            dns_servers: Vec::new(),
+            extra_hosts: Vec::new(),
             init: false,
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
         }
@@ -307,6 +322,34 @@ pub struct Rlimit {
     pub hard: u64,
 }
 
+/// The root as an overlay: `root` and [`Overlay::lower`] read-only below,
+/// a private writable layer on top, on a tmpfs in the container's own
+/// mount namespace (so it goes with the container, even one whose
+/// zookeeper was SIGKILLed, and what is written there is charged to the
+/// container's memory cgroup).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overlay {
+    /// Read-only layers under `root`, uppermost first: an image's layers
+    /// (issue 16) stack here, `root` being the uppermost of all. Empty for
+    /// `-r DIR --overlay`.
+    pub lower: Vec<PathBuf>,
+    /// The writable layer's tmpfs size in bytes; `None`: the kernel's
+    /// tmpfs default, half of the RAM.
+    pub size: Option<u64>,
+}
+
+/// A host device node the container gets, bound (a rootless container
+/// cannot mknod), read-only so that container root cannot chmod, chown or
+/// touch the host's node; reading and writing the device works all the
+/// same (the kernel does not ask a device's mount for write access).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// On the host; must be a character or block device.
+    pub source: PathBuf,
+    /// Absolute in the container; made if missing, without following links.
+    pub target: String,
+}
+
 /// A mount the spec asks for, beyond the profile's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -357,6 +400,11 @@ pub const DEFAULT_STOP_TIMEOUT_SECS: u64 = 10;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Resources {
     pub memory_bytes: Option<u64>,
+    /// Memory and swap together, as docker's `--memory-swap` and the OCI
+    /// spec's `memory.swap`: equal to `memory_bytes` for no swap, -1 for
+    /// unlimited swap. `None`: no swap (zookeeper's default, so that the
+    /// memory limit is real; docker's gives as much swap as memory).
+    pub memory_swap_bytes: Option<i64>,
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
     pub pids: Option<u32>,

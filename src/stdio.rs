@@ -42,7 +42,12 @@ impl Drop for SavedModes {
         for (fd, saved) in &self.0 {
             // Only what changed: setting a terminal's modes from a background
             // job would stop zookeeper (SIGTTOU) on its way out.
-            if tcgetattr(stdio(*fd)).ok().as_ref() != Some(saved) {
+            // Only in the foreground: a background job's modes are the
+            // foreground job's (an interactive shell's line editor sets its
+            // own), and setting them would stop zookeeper with SIGTTOU.
+            if crate::terminal::in_foreground(stdio(*fd))
+                && tcgetattr(stdio(*fd)).ok().as_ref() != Some(saved)
+            {
                 let _ = tcsetattr(stdio(*fd), SetArg::TCSANOW, saved);
             }
         }

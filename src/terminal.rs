@@ -87,6 +87,8 @@ pub struct Terminal {
     saved: Option<Termios>,
     /// Still reading the user's keyboard (false after end of input).
     pub input_open: bool,
+    /// How many [`ESCAPE`]s were typed last, in a row.
+    escapes: u8,
 }
 
 fn stdin() -> BorrowedFd<'static> {
@@ -104,17 +106,36 @@ pub fn stdio_is_terminal() -> bool {
     nix::unistd::isatty(stdin()).unwrap_or(false) && nix::unistd::isatty(stdout()).unwrap_or(false)
 }
 
+/// Whether zookeeper is in the foreground process group of the terminal
+/// `fd`: the only one whose modes a job may set without the kernel
+/// stopping it with SIGTTOU (`zookeeper ... &` from an interactive shell
+/// is not), and whose modes are its to set.
+pub fn in_foreground(fd: BorrowedFd) -> bool {
+    nix::unistd::tcgetpgrp(fd).is_ok_and(|group| group == nix::unistd::getpgrp())
+}
+
+/// The escape that ends a container from its terminal whatever runs in it:
+/// Ctrl-] typed three times in a row. Ctrl-C goes to the container's
+/// foreground job through its pty, which may ignore it, and so does every
+/// other key; telnet's escape key, which programs rarely want, three times
+/// so that one typed by mistake does nothing. The bytes still reach the
+/// container.
+pub const ESCAPE: u8 = 0x1d;
+const ESCAPES_TO_KILL: u8 = 3;
+
 impl Terminal {
     /// Puts the user's terminal in raw mode and sizes the pty like it.
     pub fn attach(master: OwnedFd) -> Result<Terminal> {
         fcntl(&master, FcntlArg::F_SETFL(OFlag::O_NONBLOCK)).context("making the pty non-blocking")?;
-        let saved = tcgetattr(stdin()).ok();
+        // In the background (`--tty` given to `zookeeper ... &`) the modes
+        // are the foreground job's, and setting them would stop zookeeper.
+        let saved = if in_foreground(stdin()) { tcgetattr(stdin()).ok() } else { None };
         if let Some(saved) = &saved {
             let mut raw = saved.clone();
             cfmakeraw(&mut raw);
             tcsetattr(stdin(), SetArg::TCSANOW, &raw).context("putting the terminal in raw mode")?;
         }
-        let terminal = Terminal { master, saved, input_open: true };
+        let terminal = Terminal { master, saved, input_open: true, escapes: 0 };
         terminal.copy_window_size();
         Ok(terminal)
     }
@@ -137,8 +158,9 @@ impl Terminal {
 
     /// Keyboard -> container. At the end of input (a closed pipe, a hung-up
     /// terminal) the container's terminal gets its end-of-file character,
-    /// so a shell reading it exits as it would on Ctrl-D.
-    pub fn pump_input(&mut self) -> Result<()> {
+    /// so a shell reading it exits as it would on Ctrl-D. `true` when the
+    /// user has just typed the escape ([`ESCAPE`] three times in a row).
+    pub fn pump_input(&mut self) -> Result<bool> {
         let mut buffer = [0u8; 4096];
         match nix::unistd::read(stdin(), &mut buffer) {
             Ok(0) | Err(Errno::EIO) => {
@@ -146,11 +168,25 @@ impl Terminal {
                 let eof = tcgetattr(&self.master).map_or(4, |t| t.control_chars[libc::VEOF]);
                 write_all(self.master.as_fd(), &[eof])?;
             }
-            Ok(n) => write_all(self.master.as_fd(), &buffer[..n])?,
+            Ok(n) => {
+                write_all(self.master.as_fd(), &buffer[..n])?;
+                return Ok(self.count_escapes(&buffer[..n]));
+            }
             Err(Errno::EINTR | Errno::EAGAIN) => {}
             Err(err) => return Err(err).context("reading the terminal"),
         }
-        Ok(())
+        Ok(false)
+    }
+
+    fn count_escapes(&mut self, typed: &[u8]) -> bool {
+        for &byte in typed {
+            self.escapes = if byte == ESCAPE { self.escapes.saturating_add(1) } else { 0 };
+            if self.escapes == ESCAPES_TO_KILL {
+                self.escapes = 0;
+                return true;
+            }
+        }
+        false
     }
 
     /// Container -> screen, everything there is now; `false` once the

@@ -40,7 +40,10 @@ fn own_rootfs(name: &str, who: As) -> PathBuf {
         std::process::Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&dir).status().unwrap();
     assert!(status.success());
     if let As::User(user) = who {
-        let status = std::process::Command::new("chown").args(["-R", user]).arg(&dir).status().unwrap();
+        // Group too: --overlay copies a file up with its group, which the
+        // container must map.
+        let owner = format!("{user}:{user}");
+        let status = std::process::Command::new("chown").args(["-R", &owner]).arg(&dir).status().unwrap();
         assert!(status.success());
     }
     dir
@@ -300,6 +303,19 @@ fn bad_flags_are_one_line_and_leave_nothing() {
         (vec!["--mtu", "1500", "true"], "--mtu needs a network"),
         (vec!["--security-opt", "seccomp=/x.json", "true"], "seccomp=/x.json: No such file"),
         (vec!["--env-file", "/no/such/file", "true"], "--env-file /no/such/file"),
+        (vec!["--dns", "dns.example", "true"], "'dns.example' is not an IP address"),
+        (vec!["--add-host", "db", "true"], "expected NAME:IP"),
+        (vec!["--add-host", "db:nowhere", "true"], "'nowhere' is not an IP address"),
+        (vec!["--add-host", "gw:host-gateway", "true"], "host-gateway is not offered"),
+        (vec!["--network", "host", "true"], "host networking is not offered"),
+        (vec!["--cpus", "1.5", "true"], "for 1.5 CPUs write --cpus 150"),
+        (vec!["--device", "/etc/passwd", "true"], "--device /etc/passwd: not a character or block device"),
+        (vec!["--device", "/dev/nothing-here", "true"], "--device /dev/nothing-here: opening it"),
+        (vec!["--device", "/dev/zero:/dev/z:r", "true"], "use rw or rwm"),
+        (vec!["--device", "zero", "true"], "not an absolute host path"),
+        (vec!["--cpu-percent", "0.5", "true"], "for 0.5 CPUs write --cpus 50"),
+        (vec!["--memory-swap", "64M", "true"], "--memory-swap needs --memory"),
+        (vec!["-m", "64M", "--memory-swap", "32M", "true"], "is less than --memory"),
     ] {
         let mut all = vec!["-r", rootfs];
         all.extend(args.iter().copied());
@@ -307,7 +323,7 @@ fn bad_flags_are_one_line_and_leave_nothing() {
             fails_with(&zookeeper(who, &all).output().unwrap(), 125, needle);
         }
     }
-    assert_eq!(zoo_tmp_dirs(), before);
+    assert_no_zoo_tmp_dir_left(&before, "bad flags");
 }
 
 #[test]
@@ -315,6 +331,110 @@ fn docker_habits_are_accepted() {
     let _turn = turn();
     for who in WHO {
         assert_eq!(ok(run_in_rootfs(who, &["-i", "--rm", "echo", "ok"])), "ok\n");
+    }
+}
+
+/// A rootfs without /etc/hostname, /etc/hosts and /etc/resolv.conf.
+fn rootfs_without_names(name: &str, who: As) -> PathBuf {
+    let rootfs = own_rootfs(name, who);
+    for file in ["hostname", "hosts", "resolv.conf"] {
+        std::fs::remove_file(rootfs.join("etc").join(file)).unwrap();
+    }
+    rootfs
+}
+
+const NAMES: &str = "cat /etc/hostname; grep -v ip6- /etc/hosts; echo --; cat /etc/resolv.conf";
+
+#[test]
+fn names_and_dns_files_always_exist() {
+    let _turn = turn();
+    for who in WHO {
+        // No network: the names, and a resolv.conf that names no server.
+        let rootfs = rootfs_without_names("names", who);
+        let out =
+            ok(run(who, &rootfs, &["--hostname", "box", "--add-host", "db:10.1.2.3", "sh", "-c", NAMES]));
+        assert_eq!(out, "box\n127.0.0.1\tlocalhost\n10.1.2.3\tdb\n127.0.1.1\tbox\n--\n", "{who:?}");
+        // They were made as empty mount points; their contents stay in the container.
+        for file in ["hostname", "hosts", "resolv.conf"] {
+            assert_eq!(std::fs::read_to_string(rootfs.join("etc").join(file)).unwrap(), "", "{who:?}");
+        }
+        let out = ok(run(
+            who,
+            &rootfs,
+            &["--dns", "192.0.2.53", "--dns", "2001:db8::53", "cat", "/etc/resolv.conf"],
+        ));
+        assert_eq!(out, "nameserver 192.0.2.53\nnameserver 2001:db8::53\n", "{who:?}");
+        // slirp4netns: its address and forwarder. (No packet is sent.)
+        let rootfs = rootfs_without_names("names-slirp", who);
+        let out = ok(run(who, &rootfs, &["-n", "sh", "-c", NAMES]));
+        assert_eq!(out, "zoo\n127.0.0.1\tlocalhost\n10.0.2.100\tzoo\n--\nnameserver 10.0.2.3\n", "{who:?}");
+        // The root's search and options lines are kept under --dns.
+        std::fs::write(
+            rootfs.join("etc/resolv.conf"),
+            "search example.org\noptions ndots:2\nnameserver 127.0.0.53\n",
+        )
+        .unwrap();
+        let out = ok(run(who, &rootfs, &["-n", "--dns", "192.0.2.53", "cat", "/etc/resolv.conf"]));
+        assert_eq!(out, "search example.org\noptions ndots:2\nnameserver 192.0.2.53\n", "{who:?}");
+        // With --overlay they are made in the private layer: DIR keeps none.
+        let rootfs = rootfs_without_names("names-overlay", who);
+        let out = ok(run(who, &rootfs, &["--overlay", "-n", "sh", "-c", NAMES]));
+        assert_eq!(out, "zoo\n127.0.0.1\tlocalhost\n10.0.2.100\tzoo\n--\nnameserver 10.0.2.3\n", "{who:?}");
+        for file in ["hostname", "hosts", "resolv.conf"] {
+            assert!(!rootfs.join("etc").join(file).exists(), "{who:?}: {file}");
+        }
+    }
+    // A rootfs container root may not write (root's, run rootless) that
+    // lacks them: the container goes without, as before.
+    let rootfs = rootfs_without_names("names-unwritable", As::Root);
+    let out = ok(run(USER, &rootfs, &["sh", "-c", "ls /etc/hosts 2>&1 | grep -c 'No such'"]));
+    assert_eq!(out, "1\n");
+}
+
+#[test]
+fn pasta_gets_a_dns_forwarder() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = rootfs_without_names("names-pasta", who);
+        let mut child = zookeeper(
+            who,
+            &[
+                "-r",
+                rootfs.to_str().unwrap(),
+                "--network",
+                "pasta",
+                "--stop-timeout",
+                "0",
+                "sh",
+                "-c",
+                "cat /etc/resolv.conf; exec sleep 5",
+            ],
+        )
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+            .unwrap();
+        assert_eq!(line, "nameserver 169.254.1.1\n", "{who:?}");
+        // pasta was told to forward that address's DNS to the host's resolver.
+        let container = children_of(child.id());
+        let pasta = std::fs::read_dir("/proc").unwrap().flatten().find_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let ours = args.first().is_some_and(|a| a.ends_with("pasta"))
+                && args.last().is_some_and(|a| container.iter().any(|pid| a == &pid.to_string()));
+            ours.then_some(args)
+        });
+        let pasta = pasta.expect("pasta is running for the container");
+        assert!(pasta.windows(2).any(|w| w == ["--dns-forward", "169.254.1.1"]), "{who:?}: {pasta:?}");
+        let _ =
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::SIGTERM);
+        child.wait().unwrap();
     }
 }
 
@@ -408,4 +528,36 @@ fn allow_setid_lets_a_package_manager_make_set_id_files_where_root_is_not_host_r
     let rootfs = own_rootfs("setid", As::Root);
     let out = run(As::Root, &rootfs, &["--security-opt", "allow-setid", "true"]);
     fails_with(&out, 125, "container root is host root here");
+}
+
+#[test]
+fn devices_are_bound_under_their_names() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("device", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &[
+                "--device",
+                "/dev/zero:/dev/myzero",
+                "--device",
+                "/dev/null:/dev/sink:rwm",
+                "--device",
+                "/dev/full:/opt/full:rw",
+                "sh",
+                "-c",
+                "head -c 4 /dev/myzero | od -An -tx1; echo data > /dev/sink && echo wrote; \
+                 echo x 2>/dev/null > /opt/full || echo full; \
+                 ls -l /dev/myzero /opt/full | cut -c1; \
+                 grep -E ' /(dev/myzero|dev/sink|opt/full) ' /proc/self/mountinfo | cut -d' ' -f5,6 | cut -d, -f1; \
+                 chmod 600 /dev/myzero 2>/dev/null || echo chmod-refused",
+            ],
+        ));
+        assert_eq!(
+            out,
+            " 00 00 00 00\nwrote\nfull\nc\nc\n/dev/myzero ro\n/dev/sink ro\n/opt/full ro\nchmod-refused\n",
+            "{who:?}"
+        );
+    }
 }

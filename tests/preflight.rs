@@ -21,12 +21,26 @@ fn check_reports_what_this_host_lacks() {
         assert_eq!(out.status.code(), Some(1));
     }
 
-    let out = zookeeper(As::User(NORANGE_USER), &["--check"]).output().unwrap();
+    // The proposed range overlaps no one's, in either file (the debug
+    // build's test-only override names the files).
+    let dir = fixture().dir.join("preflight-subids");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (subuid, subgid) = (dir.join("subuid"), dir.join("subgid"));
+    std::fs::write(&subuid, format!("{RANGED_USER}:100000:65536\nother:165536:65536\n")).unwrap();
+    std::fs::write(&subgid, format!("{RANGED_USER}:100000:65536\nthird:231072:100\n")).unwrap();
+    for file in [&dir, &subuid, &subgid] {
+        let mode = if file == &dir { 0o755 } else { 0o644 };
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(mode)).unwrap();
+    }
+    let out = zookeeper(As::User(NORANGE_USER), &["--check"])
+        .env("ZOOKEEPER_SUBUID_FILE", &subuid)
+        .env("ZOOKEEPER_SUBGID_FILE", &subgid)
+        .output()
+        .unwrap();
     let text = stdout(&out);
     assert!(text.contains(&format!("missing  /etc/subuid: no range for {NORANGE_USER}")), "{text}");
-    assert!(text.contains(&format!(
-        "fix: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {NORANGE_USER}"
-    )));
+    let fix = format!("fix: usermod --add-subuids 231172-296707 --add-subgids 231172-296707 {NORANGE_USER}");
+    assert_eq!(text.matches(&fix).count(), 2, "{text}");
     assert_eq!(out.status.code(), Some(1));
 
     // Without the helpers on PATH.

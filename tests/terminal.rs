@@ -45,6 +45,15 @@ impl Session {
     /// `ttys` says which of its stdin, stdout and stderr are the pty (the
     /// others are pipes: one for stdin, one shared by stdout and stderr).
     fn start_with(who: As, args: &[&str], ttys: [bool; 3]) -> Session {
+        let fx = fixture();
+        let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
+        all.extend_from_slice(args);
+        Session::start_command(zookeeper(who, &all), ttys)
+    }
+
+    /// `command` (zookeeper, or a shell that starts it) with the test's pty
+    /// as its controlling terminal, as [`Session::start_with`].
+    fn start_command(mut command: std::process::Command, ttys: [bool; 3]) -> Session {
         let OpenptyResult { master, slave } = openpty(Some(&winsize(30, 100)), None).unwrap();
         // Only zookeeper's stdio may hold the pty: not the processes other
         // tests start meanwhile, nor zookeeper's own spare descriptors.
@@ -53,10 +62,6 @@ impl Session {
         }
         let (in_read, in_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
         let (out_read, out_write) = pipe2(OFlag::O_CLOEXEC).unwrap();
-        let fx = fixture();
-        let mut all = vec!["-r", fx.rootfs.to_str().unwrap(), "-P"];
-        all.extend_from_slice(args);
-        let mut command = zookeeper(who, &all);
         command.env("TERM", "xterm");
         for (i, &tty) in ttys.iter().enumerate() {
             let fd = match (tty, i) {
@@ -364,4 +369,62 @@ fn no_tty_puts_the_terminals_modes_back() {
     s.send(b"line\n");
     assert!(s.child.wait().unwrap().success());
     assert_eq!(TtyState::of(&s.slave), before, "the terminal's modes were not put back");
+}
+
+/// An interactive shell's `zookeeper ... &`: bash with job control puts it
+/// in a process group of its own, and the terminal's foreground stays the
+/// shell's. zookeeper then gives the container no terminal (as --no-tty)
+/// and never sets the terminal's modes, which would stop it with SIGTTOU:
+/// not at start (raw mode), not at its end (putting back modes that the
+/// foreground job changed meanwhile, here with stty, as a line editor does).
+#[test]
+fn in_the_background_zookeeper_leaves_the_terminal_alone() {
+    let fx = fixture();
+    for (who, forced) in [(As::User(RANGED_USER), ""), (As::Root, ""), (As::User(RANGED_USER), "--tty")] {
+        let zookeeper = zookeeper(who, &[]);
+        let mut line = vec![zookeeper.get_program().to_string_lossy().into_owned()];
+        line.extend(zookeeper.get_args().map(|a| a.to_string_lossy().into_owned()));
+        let script = format!(
+            "{} -r {} {forced} sh -c 'tty; sleep 0.5; echo bg-$((1+1))' & sleep 0.2; stty -echo; \
+             wait $!; echo status=$?; stty -a | grep -o -- '-echo ' | head -1",
+            line.join(" "),
+            fx.rootfs.display()
+        );
+        let mut bash = std::process::Command::new("/bin/bash");
+        bash.args(["-m", "-c", &script]).env_clear().env("PATH", "/usr/bin:/bin");
+        let mut s = Session::start_command(bash, [true; 3]);
+        let out = s.expect("status=");
+        let rest = s.expect("echo ");
+        let status = s.child.wait().unwrap();
+        assert!(status.success(), "{who:?} {forced}: {out}{rest}");
+        if forced.is_empty() {
+            assert!(out.contains("not a tty"), "{who:?}: given a terminal in the background: {out}");
+        } else {
+            assert!(out.contains("/dev/pts/0"), "--tty: {out}");
+        }
+        assert!(out.contains("bg-2") && rest.starts_with("0"), "{who:?} {forced}: stopped? {out}{rest}");
+        // The foreground job's modes stand.
+        assert!(rest.contains("-echo "), "{who:?} {forced}: the terminal's modes were changed: {rest}");
+    }
+}
+
+/// Ctrl-C goes to the container's foreground job through its pty; a
+/// container that ignores it is ended by the escape, Ctrl-] three times in
+/// a row (not with anything typed between them).
+#[test]
+fn the_escape_ends_a_container_that_ignores_ctrl_c() {
+    for who in [As::User(RANGED_USER), As::Root] {
+        let mut s =
+            Session::start_with(who, &["sh", "-c", "trap '' INT; echo ready-$((1+1)); sleep 30"], [true; 3]);
+        s.expect("ready-2");
+        s.send(b"\x03\x03");
+        s.send(b"\x1d\x1dx\x1d");
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(s.child.try_wait().unwrap().is_none(), "{who:?}: ended without the escape");
+        s.send(b"\x1d\x1d\x1d");
+        s.expect("zookeeper: Ctrl-] three times: killing the container");
+        let status = s.child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{who:?}: {status:?}");
+    }
 }

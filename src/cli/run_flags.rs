@@ -7,13 +7,22 @@
 
 use std::path::PathBuf;
 
-use crate::spec::{CapSet, ContainerSpec, Mount, MountKind, Rlimit, Seccomp};
+use crate::spec::{CapSet, ContainerSpec, Device, Mount, MountKind, Overlay, Rlimit, Seccomp};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunFlags {
     /// The container's hostname (default: zoo)
     #[arg(long = "hostname", value_name = "NAME", value_parser = parse_hostname)]
     hostname: Option<String>,
+
+    /// A DNS server for the container's /etc/resolv.conf (an IP address);
+    /// repeatable
+    #[arg(long = "dns", value_name = "IP", value_parser = parse_dns)]
+    dns: Vec<std::net::IpAddr>,
+
+    /// A line for the container's /etc/hosts; repeatable
+    #[arg(long = "add-host", value_name = "NAME:IP", value_parser = parse_add_host)]
+    add_hosts: Vec<(String, std::net::IpAddr)>,
 
     /// The command's working directory, an absolute path in the container;
     /// made if missing
@@ -41,6 +50,22 @@ pub struct RunFlags {
     /// such as size=64m,mode=1777); repeatable
     #[arg(long = "tmpfs", value_name = "PATH[:OPTIONS]", value_parser = parse_tmpfs)]
     tmpfs: Vec<Mount>,
+
+    /// With -r DIR: DIR becomes the read-only lower layer of an overlay, and
+    /// the container's writes go to a private layer that is gone at exit
+    #[arg(long = "overlay")]
+    overlay: bool,
+
+    /// The size of --overlay's writable layer (a tmpfs): bytes, or with k,
+    /// m or g (default: the kernel's, half of the RAM)
+    #[arg(long = "overlay-size", value_name = "SIZE", value_parser = crate::cli::parse_memory)]
+    overlay_size: Option<u64>,
+
+    /// Give the container a host device (a character or block device),
+    /// bound; PERMISSIONS must allow read and write (rw, rwm), which is
+    /// what a bound device gives; repeatable
+    #[arg(long = "device", value_name = "HOST[:CONTAINER][:PERMISSIONS]", value_parser = parse_device)]
+    devices: Vec<Device>,
 
     /// Mount the container's root read-only, with a writable tmpfs on /tmp
     /// and /run where the root has them (unless a mount of yours is there)
@@ -103,9 +128,16 @@ impl RunFlags {
     /// Fills the flags into `spec`. `home_given`: the caller set HOME with
     /// --env, which a user's home from /etc/passwd must not override.
     pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), String> {
+        match (self.overlay, self.overlay_size) {
+            (true, size) => spec.overlay = Some(Overlay { lower: Vec::new(), size }),
+            (false, Some(_)) => return Err("--overlay-size needs --overlay".into()),
+            (false, None) => {}
+        }
         if let Some(hostname) = self.hostname {
             spec.hostname = hostname;
         }
+        spec.dns_servers = self.dns;
+        spec.extra_hosts = self.add_hosts;
         if let Some(workdir) = self.workdir {
             spec.process.cwd = workdir;
         }
@@ -131,6 +163,7 @@ impl RunFlags {
         // docker does: a mount under another's target lands inside it.
         mounts.sort_by_key(|m| m.target.matches('/').count());
         spec.mounts.extend(mounts);
+        spec.devices.extend(self.devices);
         let caps = &mut spec.process.capabilities;
         for cap in self.cap_drop {
             let all = [&mut caps.bounding, &mut caps.effective, &mut caps.permitted, &mut caps.inheritable];
@@ -212,6 +245,29 @@ fn parse_hostname(text: &str) -> Result<String, String> {
     Ok(text.into())
 }
 
+fn parse_dns(text: &str) -> Result<std::net::IpAddr, String> {
+    text.parse().map_err(|_| format!("'{text}' is not an IP address (a server's name would need DNS itself)"))
+}
+
+/// docker's `NAME:IP` (an IPv6 address after the first colon), or `NAME=IP`.
+fn parse_add_host(text: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, address) = text.split_once('=').or_else(|| text.split_once(':')).ok_or("expected NAME:IP")?;
+    if address == "host-gateway" {
+        // docker's alias for the host: zookeeper keeps containers away
+        // from the host's own addresses (--disable-host-loopback, --no-map-gw).
+        return Err(
+            "host-gateway is not offered: the container's network cannot reach the host's loopback".into()
+        );
+    }
+    let name = parse_hostname(name)?;
+    let address = address
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| format!("'{address}' is not an IP address"))?;
+    Ok((name, address))
+}
+
 /// An absolute path in the container, without `.` or `..` components.
 fn parse_container_path(text: &str) -> Result<String, String> {
     let normal = text.starts_with('/')
@@ -282,6 +338,39 @@ fn tmpfs_mount(target: &str, data: Option<String>, noexec: bool) -> Mount {
         data,
         if_present: false,
     }
+}
+
+/// docker's `HOST[:CONTAINER][:PERMISSIONS]`. A bind cannot withhold
+/// reading or writing a device (its I/O does not ask the mount; that takes
+/// a device cgroup, which a rootless container cannot have), so a
+/// PERMISSIONS without `r` or `w` is refused rather than ignored; `m`
+/// (mknod) is docker's default and accepted, but nothing in a container
+/// can make device nodes (CAP_MKNOD is dropped).
+fn parse_device(text: &str) -> Result<Device, String> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let is_permissions = |p: &str| !p.is_empty() && p.chars().all(|c| "rwm".contains(c));
+    let (host, target, permissions) = match parts.as_slice() {
+        [host] => (*host, *host, None),
+        [host, last] if !last.starts_with('/') && is_permissions(last) => (*host, *host, Some(*last)),
+        [host, target] => (*host, *target, None),
+        [host, target, permissions] => (*host, *target, Some(*permissions)),
+        _ => return Err("expected HOST[:CONTAINER][:PERMISSIONS]".into()),
+    };
+    if !host.starts_with('/') {
+        return Err(format!("'{host}' is not an absolute host path"));
+    }
+    match permissions {
+        Some(p) if !is_permissions(p) => {
+            return Err(format!("unknown device permissions '{p}' (r, w and m)"));
+        }
+        Some(p) if !(p.contains('r') && p.contains('w')) => {
+            return Err(format!(
+                "'{p}': a bound device cannot be limited to reading or writing (that needs a device cgroup); use rw or rwm"
+            ));
+        }
+        _ => {}
+    }
+    Ok(Device { source: PathBuf::from(host), target: parse_container_path(target)? })
 }
 
 /// docker's --mount for the bind and tmpfs types.
@@ -488,6 +577,35 @@ mod tests {
         assert_eq!(parse_ulimit("nproc=unlimited").unwrap().soft, libc::RLIM_INFINITY);
         assert!(parse_ulimit("nofile=2:1").unwrap_err().contains("above its hard limit"));
         assert!(parse_ulimit("bogus=1").unwrap_err().contains("unknown limit"));
+    }
+
+    #[test]
+    fn devices() {
+        let d = parse_device("/dev/zero").unwrap();
+        assert_eq!((d.source.to_str().unwrap(), d.target.as_str()), ("/dev/zero", "/dev/zero"));
+        assert_eq!(parse_device("/dev/zero:rwm").unwrap().target, "/dev/zero");
+        assert_eq!(parse_device("/dev/zero:/dev/z").unwrap().target, "/dev/z");
+        assert_eq!(parse_device("/dev/zero:/dev/z:rw").unwrap().target, "/dev/z");
+        assert!(parse_device("/dev/zero:/dev/z:r").unwrap_err().contains("use rw or rwm"));
+        assert!(parse_device("/dev/zero:w").unwrap_err().contains("use rw or rwm"));
+        assert!(parse_device("/dev/zero:/dev/z:x").unwrap_err().contains("unknown device permissions"));
+        assert!(parse_device("zero").unwrap_err().contains("not an absolute host path"));
+        assert!(parse_device("/dev/zero:z").unwrap_err().contains("not an absolute path in the container"));
+        assert!(parse_device("/a:/b:rw:x").is_err());
+    }
+
+    #[test]
+    fn dns_and_hosts() {
+        assert_eq!(parse_dns("192.0.2.53"), Ok([192, 0, 2, 53].into()));
+        assert!(parse_dns("dns.example").is_err());
+        let (name, ip) = parse_add_host("db:10.1.2.3").unwrap();
+        assert_eq!((name.as_str(), ip.to_string().as_str()), ("db", "10.1.2.3"));
+        assert_eq!(parse_add_host("v6:::1").unwrap().1.to_string(), "::1");
+        assert_eq!(parse_add_host("v6=[2001:db8::1]").unwrap().1.to_string(), "2001:db8::1");
+        assert!(parse_add_host("db").is_err());
+        assert!(parse_add_host("db:nowhere").is_err());
+        assert!(parse_add_host("-bad:1.2.3.4").is_err());
+        assert!(parse_add_host("h:host-gateway").unwrap_err().contains("host-gateway"));
     }
 
     #[test]

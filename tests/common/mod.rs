@@ -237,3 +237,19 @@ pub fn children_of(pid: u32) -> Vec<u32> {
         .filter_map(|p| p.parse().ok())
         .collect()
 }
+
+/// Asserts that no `/tmp/zoo.*` directory is there that was not in
+/// `before`. Other checkouts' tests may run on this machine meanwhile, and
+/// their containers' directories come and go within milliseconds: one
+/// still there after two seconds was left behind.
+pub fn assert_no_zoo_tmp_dir_left(before: &std::collections::BTreeSet<String>, context: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let left: Vec<String> = zoo_tmp_dirs().difference(before).cloned().collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{context}: left behind: {left:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

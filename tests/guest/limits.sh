@@ -30,7 +30,8 @@ scopes_before=$(scopes)
 
 check "--check finds nothing missing" "*ok       cgroups: v2* rc=0" "$ZK" --check
 before=$(zoo_cgroups)
-check "memory: 96M under -m 32M is OOM-killed" "* rc=137" \
+check "memory: 96M under -m 32M is OOM-killed, and zookeeper says so" \
+	"zookeeper: killed: memory limit 32M reached rc=137" \
 	"$ZK" -r "$ROOTFS" -m 32M zoo-probe alloc 96
 check "memory: 64M under -m 128M runs" "allocated rc=0" \
 	"$ZK" -r "$ROOTFS" -m 128M zoo-probe alloc 64
@@ -51,6 +52,15 @@ limits_of_running_container() {
 }
 limits_of_running_container >/tmp/zk-limits 2>&1
 check "the limits are the ones asked for" "67108864 50000 100000 20 0 rc=0" cat /tmp/zk-limits
+swap_of_running_container() { # --memory-swap's value
+	"$ZK" -r "$ROOTFS" -m 64M --memory-swap "$1" sleep 2 &
+	sleep 1
+	dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
+	cat "$dir/memory.swap.max"
+	wait
+}
+check "--memory-swap 96M over -m 64M is 32M of swap" "33554432 rc=0" swap_of_running_container 96M
+check "--memory-swap -1 is unlimited swap" "max rc=0" swap_of_running_container -1
 check "no zoo-* cgroup is left behind" "$before rc=0" zoo_cgroups
 if [ "${1-}" = scope ]; then
 	check "zookeeper ran in its delegated scope" "*/user.slice/zookeeper-*.scope rc=0" echo "$supervisor_cgroup"
