@@ -430,6 +430,12 @@ pub fn enter(
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
+    // The working directory, made if missing (docker's --workdir is), here
+    // where the root may still be written: `--read-only` comes after.
+    if spec.process.cwd != "/" && root.resolve_in_root(container_relative(&spec.process.cwd)?)?.is_none() {
+        root.make_path(container_relative(&spec.process.cwd)?, true)
+            .with_context(|| format!("creating the working directory {}", spec.process.cwd))?;
+    }
     before_pivot()?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach

@@ -115,6 +115,21 @@ fn docker_mount_and_tmpfs_flags() {
 }
 
 #[test]
+fn a_missing_workdir_is_made_even_on_a_read_only_root() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("workdir-ro", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &["--read-only", "-w", "/srv/app", "sh", "-c", "pwd; touch x || echo read-only"],
+        ));
+        assert_eq!(out, "/srv/app\nread-only\n", "{who:?}");
+        assert!(rootfs.join("srv/app").is_dir());
+    }
+}
+
+#[test]
 fn read_only_root_keeps_tmp_and_run_writable() {
     let _turn = turn();
     for who in WHO {
