@@ -66,9 +66,13 @@ impl Mountpoint {
 
     /// Hands the directory at `path` to `owner`, the host uid of container
     /// root, which must be able to reach it to build the root on it once
-    /// its ids are mapped (the caller, rootless; root's range otherwise).
+    /// its ids are mapped (root's range, for root). A user's container root
+    /// is the user, or (with `--userns keep-id`) a subordinate id of a
+    /// container in which the user's own id is mapped too, so that container
+    /// root reaches the user's 0700 directory by its capabilities; a user
+    /// could not chown it anyway.
     pub fn hand_to(path: &Path, owner: Uid) -> Result<()> {
-        if owner != nix::unistd::geteuid() {
+        if owner != nix::unistd::geteuid() && nix::unistd::geteuid().is_root() {
             chown(path, Some(owner), None)
                 .with_context(|| format!("handing {} to container root", path.display()))?;
         }
