@@ -309,6 +309,26 @@ pub fn cpu_quota_us(percent: u32) -> u64 {
     u64::from(percent) * CPU_PERIOD_US / 100
 }
 
+impl ContainerCgroup {
+    /// Leaves the directories in place (the OCI runtime's `create`, whose
+    /// `delete` removes them with [`remove_kept`]) and returns them.
+    pub fn keep(self) -> Vec<PathBuf> {
+        let dirs = self.dirs.clone();
+        std::mem::forget(self);
+        dirs
+    }
+}
+
+/// Kills what is left in cgroup directories that [`ContainerCgroup::keep`]
+/// returned, and removes them.
+pub fn remove_kept(dirs: &[PathBuf]) -> Result<()> {
+    let v2 = is_cgroup2(Path::new(CGROUP_ROOT));
+    for dir in dirs.iter().rev() {
+        remove(dir, v2).with_context(|| format!("removing cgroup {}", dir.display()))?;
+    }
+    Ok(())
+}
+
 impl Drop for ContainerCgroup {
     fn drop(&mut self) {
         for dir in self.dirs.iter().rev() {

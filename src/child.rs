@@ -41,6 +41,9 @@ pub struct Setup<'a> {
     /// Without one: the pipes that replace the caller's terminals in 0, 1
     /// and 2 (src/stdio.rs).
     pub stdio: Option<crate::stdio::ChildStdio>,
+    /// The OCI runtime's `create`: the exec gate's FIFO, read end, at which
+    /// the process waits fully set up until `start` writes to it.
+    pub gate: Option<std::os::fd::OwnedFd>,
 }
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
@@ -67,7 +70,10 @@ pub fn run(ctx: ChildContext) -> ! {
     };
     let failure = match (set_up(&setup, &go, &report), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
-        (Ok(()), None) => crate::exec::exec_command(&argv, &env),
+        (Ok(()), None) => match &setup.gate {
+            Some(gate) => crate::exec::wait_at_gate(&argv, &env, gate, report),
+            None => crate::exec::exec_command(&argv, &env),
+        },
         (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
     };
     report.send_failure(&failure);

@@ -26,6 +26,47 @@ use crate::trace;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
+    match launch(spec, None)? {
+        Launched::Ended(state) => Ok(state),
+        Launched::Created(_) => unreachable!("a foreground container is waited for"),
+    }
+}
+
+/// A container left at its exec gate by [`create`]: its first process
+/// waits, fully set up, until something writes to the gate.
+#[derive(Debug)]
+pub struct Created {
+    /// The first process, on the caller's side of the pid namespace.
+    pub pid: i32,
+    /// The cgroup directories it was put in, left to the runtime's `delete`.
+    pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// With `process.terminal`: the pty's master, for the caller's console
+    /// socket.
+    pub pty_master: Option<std::os::fd::OwnedFd>,
+}
+
+/// The OCI runtime's `create`: everything [`run`] does up to the exec,
+/// after which the container's first process waits at `gate` (the read end
+/// of a FIFO, opened non-blocking: see `child::wait_at_gate`) instead of
+/// running the command. No network helper, no supervision, no terminal
+/// relay: the caller (conmon, containerd's shim) is the process's reaper.
+pub fn create(spec: &ContainerSpec, gate: std::os::fd::OwnedFd) -> Result<Created, Error> {
+    match launch(spec, Some(gate))? {
+        Launched::Created(created) => Ok(created),
+        Launched::Ended(_) => unreachable!("a created container is not waited for"),
+    }
+}
+
+enum Launched {
+    Ended(ExitState),
+    Created(Created),
+}
+
+fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<Launched, Error> {
+    let detached = gate.is_some();
+    if detached && (spec.init || spec.network != Network::LoopbackOnly) {
+        return Err(anyhow!("a created container has no --init and no network helper").into());
+    }
     let rootfs = spec.root.as_deref().map(CheckedRootfs::open).transpose()?;
     let mut spec = ContainerSpec { root: rootfs.as_ref().map(|r| r.path.clone()), ..spec.clone() };
     crate::users::resolve(&mut spec, rootfs.as_ref())?;
@@ -57,7 +98,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     // Without a pty, a terminal among zookeeper's stdio reaches the
     // container as a pipe that zookeeper relays (src/stdio.rs); the modes
     // are put back when this guard goes, after the container.
-    let (_saved_modes, mut relay, child_stdio) = match spec.process.terminal {
+    let (_saved_modes, mut relay, child_stdio) = match spec.process.terminal || detached {
         true => (None, None, None),
         false => match crate::stdio::pipe_terminals()? {
             Some((modes, relay, child)) => (Some(modes), Some(relay), Some(child)),
@@ -76,7 +117,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).
-            drop((prepared_tx, go_rx, report_tx, exit_tx, pty_child, child_stdio));
+            drop((prepared_tx, go_rx, report_tx, exit_tx, pty_child, child_stdio, gate));
             pid
         }
         Forked::Child => {
@@ -97,13 +138,14 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
                     mountpoint: &mountpoint_path,
                     pty_socket: pty_child,
                     stdio: child_stdio,
+                    gate,
                 },
             })
         }
     };
     // Declared before the container, so it goes after it: the poststop
     // hooks run once everything of the container is torn down.
-    let _poststop = Poststop { spec, pid: pid.as_raw() };
+    let _poststop = (!detached).then_some(Poststop { spec, pid: pid.as_raw() });
     let mut container = Container {
         pid,
         reaped: false,
@@ -203,14 +245,18 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
 
-    let mut terminal = match &pty_parent {
+    let master = match &pty_parent {
         Some(socket) => {
             if let Some(sig) = supervisor.wait_readable(socket.as_fd())? {
                 return Err(Error::Interrupted(sig));
             }
-            crate::terminal::receive_master(socket)?.map(Terminal::attach).transpose()?
+            crate::terminal::receive_master(socket)?
         }
         None => None,
+    };
+    let (mut terminal, pty_master) = match detached {
+        true => (None, master),
+        false => (master.map(Terminal::attach).transpose()?, None),
     };
     if let Some(sig) = supervisor.wait_readable(report_rx.as_fd())? {
         return Err(Error::Interrupted(sig));
@@ -218,6 +264,13 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if let Some(failure) = report_rx.read_failure().context("reading the container's start report")? {
         container.reap_now();
         return Err(Error::Container(failure));
+    }
+    if detached {
+        // At its gate: the process is the caller's now, its cgroup the
+        // runtime's delete's; the mountpoint is pivoted away and goes.
+        container.reaped = true;
+        let cgroup_dirs = container.cgroup.take().map(ContainerCgroup::keep).unwrap_or_default();
+        return Ok(Launched::Created(Created { pid: pid.as_raw(), cgroup_dirs, pty_master }));
     }
     trace::mark("command running");
     // The container's root is pivoted away from /tmp/zoo.XXXXXX now and the
@@ -245,7 +298,7 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
     if let (Some(cgroup), Some(limit)) = (&container.cgroup, spec.resources.memory_bytes) {
         report_oom_kills(cgroup.oom_kills(), limit, state);
     }
-    Ok(state)
+    Ok(Launched::Ended(state))
 }
 
 /// One line when the memory limit made the kernel kill: the container's

@@ -1,11 +1,14 @@
 //! Replacing the container's first process with the command.
 
 use std::ffi::{CStr, CString};
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
-use crate::sync::Failure;
+use crate::sync::{Failure, ReportTx};
 
 /// Execs `argv` with exactly `env`, looking a bare name up in the PATH of
 /// `env` (the container's, not zookeeper's). Returns only on failure, with
@@ -60,4 +63,108 @@ fn failure_for(shown: &str, path: &CStr, errno: Errno) -> Failure {
         errno => (126, crate::error::errno_text(errno)),
     };
     Failure { exit_code, message: format!("cannot execute '{shown}': {reason}") }
+}
+
+/// The OCI runtime's exec gate, in the container's first process, set up
+/// and confined: checks that the command can be found (so that `create`
+/// fails with the shell's 127 or 126, as runc's callers expect), tells the
+/// creating zookeeper so by closing `report`, and waits for `start` to
+/// write a byte to the gate FIFO; then execs. Meanwhile it holds only the
+/// gate, its stdio and nothing of the caller's command line or
+/// environment, and stays non-dumpable (child.rs made it so).
+pub fn wait_at_gate(argv: &[CString], env: &[CString], gate: &OwnedFd, report: ReportTx) -> ! {
+    if let Some(failure) = check_command(argv, env) {
+        let code = failure.exit_code.into();
+        report.send_failure(&failure);
+        exit_now(code);
+    }
+    // The creating zookeeper exits once it hears from us: its death must
+    // not kill the container (the caller is its reaper now).
+    if let Err(err) = nix::sys::prctl::set_pdeathsig(None) {
+        let message = format!("clearing the parent-death signal: {err}");
+        report.send_failure(&Failure { exit_code: 125, message });
+        exit_now(125);
+    }
+    crate::init::scrub_command_line_and_environment(b"zookeeper-gate");
+    let _ = nix::sys::prctl::set_name(c"zookeeper-gate");
+    drop(report);
+    keep_only(gate.as_raw_fd());
+    loop {
+        let mut fds = [PollFd::new(gate.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => continue,
+            Err(_) => exit_now(125),
+            Ok(_) => {}
+        }
+        let mut byte = [0u8; 1];
+        match nix::unistd::read(gate, &mut byte) {
+            Ok(1) => break,
+            Err(Errno::EINTR | Errno::EAGAIN) => continue,
+            // A writer came and went without a word: not a start.
+            _ => exit_now(125),
+        }
+    }
+    let failure = exec_command(argv, env);
+    let mut stderr = std::io::stderr();
+    let _ = writeln!(stderr, "zookeeper: {}", failure.message);
+    exit_now(failure.exit_code.into())
+}
+
+/// What exec would say about `argv[0]`, found the way [`exec_command`]
+/// finds it, without exec'ing: `None` when an executable file is there.
+pub fn check_command(argv: &[CString], env: &[CString]) -> Option<Failure> {
+    let program = &argv[0];
+    let shown = program.to_string_lossy();
+    let probe = |path: &CStr| -> Result<(), Errno> {
+        nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)?;
+        match nix::sys::stat::stat(path) {
+            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(()),
+            Ok(_) => Err(Errno::EACCES),
+            Err(errno) => Err(errno),
+        }
+    };
+    if program.as_bytes().contains(&b'/') {
+        return probe(program).err().map(|errno| failure_for(&shown, program, errno));
+    }
+    let search_path = env
+        .iter()
+        .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
+        .unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
+    let mut denied = None;
+    for dir in search_path.split(|b| *b == b':') {
+        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
+        let mut candidate = dir.to_vec();
+        candidate.push(b'/');
+        candidate.extend_from_slice(program.as_bytes());
+        let Ok(candidate) = CString::new(candidate) else {
+            continue;
+        };
+        match probe(&candidate) {
+            Ok(()) => return None,
+            Err(Errno::EACCES) => denied = Some(candidate),
+            Err(_) => continue,
+        }
+    }
+    Some(match denied {
+        Some(candidate) => failure_for(&shown, &candidate, Errno::EACCES),
+        None => Failure { exit_code: 127, message: format!("cannot execute '{shown}': not found in PATH") },
+    })
+}
+
+/// Closes every descriptor above 2 but `keep`.
+fn keep_only(keep: RawFd) {
+    // SAFETY: closes descriptors no live Rust object of this process uses
+    // again: it execs or exits from here, without dropping their owners.
+    unsafe {
+        if keep > 3 {
+            libc::close_range(3, (keep - 1) as libc::c_uint, 0);
+        }
+        libc::close_range((keep + 1) as libc::c_uint, libc::c_uint::MAX, 0);
+    }
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and destructors, which belong to
+    // the parent's copy of this address space.
+    unsafe { libc::_exit(code) }
 }

@@ -40,7 +40,7 @@ pub fn run(argv: &[CString], env: &[CString], report: ReportTx, exit_report: Exi
     if let Err(err) = nix::sys::prctl::set_dumpable(false) {
         fail(report, format!("init: making itself non-dumpable: {err}"));
     }
-    scrub_command_line_and_environment();
+    scrub_command_line_and_environment(b"zookeeper-init");
     let _ = nix::sys::prctl::set_name(c"zookeeper-init");
     // Blocked before the fork so no signal slips past between the two.
     let all = SigSet::all();
@@ -142,9 +142,9 @@ fn close_range(first: RawFd, last: RawFd) {
 /// init inherited by fork. Host paths, tokens and whatever else the caller's
 /// environment holds are gone from init's memory; its cmdline reads
 /// `zookeeper-init`.
-fn scrub_command_line_and_environment() {
+pub(crate) fn scrub_command_line_and_environment(name: &[u8]) {
     let Some([arg_start, arg_end, env_start, env_end]) = argument_areas() else { return };
-    for (start, end, text) in [(arg_start, arg_end, &b"zookeeper-init"[..]), (env_start, env_end, b"")] {
+    for (start, end, text) in [(arg_start, arg_end, name), (env_start, env_end, &b""[..])] {
         if end <= start {
             continue;
         }

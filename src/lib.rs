@@ -18,7 +18,9 @@
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
 //!   `stdio`: without one, pipes in place of the caller's terminals;
 //! - `signals`, [`status`]: waiting, forwarding signals, mirroring the end;
-//! - [`cleanup`]: `--cleanup`, after zookeepers that were killed.
+//! - [`cleanup`]: `--cleanup`, after zookeepers that were killed;
+//! - [`runtime`]: the `zookeeper-oci` binary, runc's command line (create,
+//!   start, state, kill, delete, run) on the same engine.
 //!
 //! The public interface is small: the description ([`spec`]), [`run`] and
 //! its [`Error`], the front ends that build a description ([`cli`], [`oci`],
@@ -42,6 +44,7 @@ pub(crate) mod network;
 pub mod oci;
 pub mod preflight;
 pub(crate) mod rootfs;
+pub mod runtime;
 pub mod seccomp;
 pub mod seccomp_oci;
 pub(crate) mod signals;
