@@ -1,0 +1,394 @@
+//! `zookeeper-oci`: the OCI runtime's verbs driven as runc's callers drive
+//! them (conmon, containerd's shim, the conformance suites), for real, as
+//! root and as a user with `runc spec --rootless`'s config.
+//!
+//! The caller of `create` is a subreaper in real life; here the container's
+//! first process is orphaned to the machine's reaper instead, which is all
+//! the verbs need (they watch the process, they never wait for it).
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{Value, json};
+
+const USER: As = As::User(RANGED_USER);
+const BOTH: [As; 2] = [USER, As::Root];
+
+fn who_name(who: As) -> String {
+    match who {
+        As::Root => "root".to_string(),
+        As::User(user) => user.to_string(),
+    }
+}
+
+/// zookeeper-oci, copied where the test users can run it.
+fn runtime_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let path = fixture().dir.join("zookeeper-oci");
+        std::fs::copy(env!("CARGO_BIN_EXE_zookeeper-oci"), &path).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    })
+}
+
+/// A scratch directory of `who`'s, fresh.
+fn scratch(name: &str, who: As) -> PathBuf {
+    let dir = fixture().dir.join("oci").join(format!("{name}-{}", who_name(who)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for up in [fixture().dir.join("oci"), dir.clone()] {
+        std::fs::set_permissions(up, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    chown(&dir, who);
+    dir
+}
+
+fn chown(path: &Path, who: As) {
+    if let As::User(user) = who {
+        let (uid, gid) = ids_of(user);
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+/// A test's world: a bundle (the config a tool writes for `who`, the test
+/// rootfs, `/out` bound from `out`), a state root and a pid file.
+struct World {
+    who: As,
+    bundle: PathBuf,
+    root: PathBuf,
+    out: PathBuf,
+    pid_file: PathBuf,
+    /// Ids created, deleted (forced) when the test ends, passed or not.
+    ids: std::cell::RefCell<Vec<String>>,
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        for id in self.ids.borrow().iter() {
+            let _ = self.oci(&["delete", "--force", id]);
+        }
+    }
+}
+
+impl World {
+    fn new(name: &str, who: As, args: &[&str]) -> World {
+        let dir = scratch(name, who);
+        let bundle = dir.join("bundle");
+        let out = dir.join("out");
+        let root = dir.join("state");
+        for sub in [&bundle, &out] {
+            std::fs::create_dir(sub).unwrap();
+            chown(sub, who);
+        }
+        let copied = Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(bundle.join("rootfs")).status();
+        assert!(copied.unwrap().success());
+        if let As::User(user) = who {
+            let owner = format!("{user}:{user}");
+            let chowned = Command::new("chown").args(["-R", &owner]).arg(bundle.join("rootfs")).status();
+            assert!(chowned.unwrap().success());
+        }
+        let mut config = config_for(who, args);
+        config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/out", "type": "bind", "source": out.to_str().unwrap(), "options": ["rbind", "rw"]}),
+        );
+        let path = bundle.join("config.json");
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        World { who, bundle, root, out, pid_file: dir.join("pid"), ids: Default::default() }
+    }
+
+    /// `zookeeper-oci --root ROOT ARGS`.
+    fn oci(&self, args: &[&str]) -> Output {
+        let mut all = vec!["--root", self.root.to_str().unwrap()];
+        all.extend_from_slice(args);
+        oci(self.who, &all).output().unwrap()
+    }
+
+    fn create(&self, id: &str) -> Output {
+        self.ids.borrow_mut().push(id.to_string());
+        let mut all = vec!["--root", self.root.to_str().unwrap(), "create", "--bundle"];
+        all.extend([self.bundle.to_str().unwrap(), "--pid-file", self.pid_file.to_str().unwrap(), id]);
+        detached_output(oci(self.who, &all))
+    }
+
+    fn state(&self, id: &str) -> Value {
+        let out = self.oci(&["state", id]);
+        assert!(out.status.success(), "state {id}: {}", stderr(&out));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn status(&self, id: &str) -> String {
+        self.state(id)["status"].as_str().unwrap().to_string()
+    }
+
+    fn pid(&self) -> i32 {
+        let text = std::fs::read_to_string(&self.pid_file).unwrap();
+        assert!(!text.ends_with('\n'), "runc writes the pid file without a newline");
+        text.parse().unwrap()
+    }
+}
+
+/// The config `runc spec` writes for root, `runc spec --rootless` for a
+/// user (with the user's ids), running `args`.
+fn config_for(who: As, args: &[&str]) -> Value {
+    let mut config: Value = match who {
+        As::Root => serde_json::from_str(include_str!("data/oci/runc-spec.json")).unwrap(),
+        As::User(user) => {
+            let mut config: Value =
+                serde_json::from_str(include_str!("data/oci/runc-spec-rootless.json")).unwrap();
+            let (uid, gid) = ids_of(user);
+            config["linux"]["uidMappings"][0]["hostID"] = json!(uid);
+            config["linux"]["gidMappings"][0]["hostID"] = json!(gid);
+            config
+        }
+    };
+    config["process"]["args"] = json!(args);
+    config["process"]["terminal"] = json!(false);
+    config["root"]["readonly"] = json!(false);
+    config
+}
+
+/// zookeeper-oci as `who`, with runc's callers' clean environment.
+fn oci(who: As, args: &[&str]) -> Command {
+    let binary = runtime_binary();
+    let mut command = match who {
+        As::Root => Command::new(binary),
+        As::User(user) => {
+            let mut c = Command::new("/usr/bin/setpriv");
+            c.args([&format!("--reuid={user}"), &format!("--regid={user}"), "--init-groups", "--"]);
+            c.arg(binary);
+            c
+        }
+    };
+    command.args(args);
+    command
+        .current_dir(&fixture().dir)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    command.stdin(Stdio::null());
+    command
+}
+
+/// `command`'s status and output, for a command that leaves a process
+/// behind holding its stdio (create): through files, not pipes, whose end
+/// would never come.
+fn detached_output(mut command: Command) -> Output {
+    static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = fixture().dir.join("oci");
+    std::fs::create_dir_all(&dir).unwrap();
+    let paths = [dir.join(format!("create-{n}.out")), dir.join(format!("create-{n}.err"))];
+    let status = command
+        .stdout(std::fs::File::create(&paths[0]).unwrap())
+        .stderr(std::fs::File::create(&paths[1]).unwrap())
+        .status()
+        .unwrap();
+    let [stdout, stderr] = paths.map(|p| std::fs::read(&p).unwrap());
+    Output { status, stdout, stderr }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|stat| !matches!(stat.rsplit(')').next().unwrap().split_whitespace().next(), Some("Z")))
+}
+
+/// One line on stderr, runc's words in it, and exit status `code`.
+fn oci_fails_with(output: &Output, code: i32, needle: &str) {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(code), "status {:?}, stderr: {err}", output.status);
+    assert_eq!(err.lines().count(), 1, "expected one line on stderr, got: {err:?}");
+    assert!(err.starts_with("zookeeper-oci: "), "{err:?}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+}
+
+fn assert_gone(world: &World, id: &str) {
+    let out = world.oci(&["state", id]);
+    oci_fails_with(&out, 1, "container does not exist");
+}
+
+#[test]
+fn create_start_state_kill_delete() {
+    for who in BOTH {
+        let id = format!("life-{}", who_name(who));
+        let world = World::new("life", who, &["sh", "-c", "echo started > /out/effect; exec sleep 1000"]);
+        let out = world.create(&id);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        // create is silent: its stdio is the container's.
+        assert_eq!((stdout(&out), stderr(&out)), (String::new(), String::new()));
+        let pid = world.pid();
+        let state = world.state(&id);
+        assert_eq!(state["status"], "created", "{who:?}");
+        assert_eq!(state["pid"], pid);
+        assert_eq!(state["id"], id.as_str());
+        assert_eq!(state["bundle"], world.bundle.to_str().unwrap());
+        // Alive and waiting at the gate, not yet the command.
+        assert!(alive(pid));
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
+        assert_eq!(comm, "zookeeper-gate\n", "{who:?}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!world.out.join("effect").exists(), "{who:?}: the command ran before start");
+        // The id is taken.
+        oci_fails_with(&world.create(&id), 1, "exists");
+
+        let out = world.oci(&["start", &id]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        wait_for("the command's effect", || world.out.join("effect").exists());
+        assert_eq!(std::fs::read_to_string(world.out.join("effect")).unwrap(), "started\n");
+        assert_eq!(world.status(&id), "running");
+        oci_fails_with(&world.oci(&["start", &id]), 1, "already running");
+        // Running: delete without --force refuses.
+        oci_fails_with(&world.oci(&["delete", &id]), 1, "not stopped");
+
+        let out = world.oci(&["kill", &id, "KILL"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        wait_for("the container to stop", || world.status(&id) == "stopped");
+        assert_eq!(world.state(&id)["pid"], 0);
+        oci_fails_with(&world.oci(&["kill", &id, "9"]), 1, "container not running");
+
+        let out = world.oci(&["delete", &id]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert_gone(&world, &id);
+        // containerd's shim deletes twice: the second says "does not exist".
+        oci_fails_with(&world.oci(&["delete", "--force", &id]), 1, "does not exist");
+        assert!(!world.root.join(&id).exists());
+    }
+}
+
+#[test]
+fn delete_force_kills_a_running_container_and_delete_kills_a_created_one() {
+    for who in BOTH {
+        let world = World::new("force", who, &["sleep", "1000"]);
+        let id = format!("force-{}", who_name(who));
+        assert!(world.create(&id).status.success());
+        let pid = world.pid();
+        assert!(world.oci(&["start", &id]).status.success());
+        wait_for("the command", || {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+        });
+        // Options after the id, as youki's contest writes them.
+        let out = world.oci(&["delete", &id, "--force"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert!(!alive(pid), "{who:?}");
+        assert_gone(&world, &id);
+
+        // A created container is killed by a plain delete, as runc does.
+        assert!(world.create(&id).status.success());
+        let pid = world.pid();
+        let out = world.oci(&["delete", &id]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert!(!alive(pid));
+        assert!(!world.out.join("effect").exists());
+        assert_gone(&world, &id);
+    }
+}
+
+#[test]
+fn kill_a_created_container_by_signal_name_then_start_fails() {
+    let world = World::new("killcreated", As::Root, &["true"]);
+    assert!(world.create("kc").status.success());
+    assert_eq!(world.status("kc"), "created");
+    assert!(world.oci(&["kill", "kc", "SIGKILL"]).status.success());
+    wait_for("the container to stop", || world.status("kc") == "stopped");
+    oci_fails_with(&world.oci(&["start", "kc"]), 1, "stopped");
+    assert!(world.oci(&["delete", "kc"]).status.success());
+}
+
+#[test]
+fn run_waits_and_ends_with_the_commands_status() {
+    for who in BOTH {
+        let world = World::new("run", who, &["sh", "-c", "echo out; echo err >&2; exit 3"]);
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "r1"]);
+        assert_eq!(out.status.code(), Some(3), "{who:?}: {}", stderr(&out));
+        assert_eq!(stdout(&out), "out\n");
+        assert_eq!(stderr(&out), "err\n");
+        assert_gone(&world, "r1");
+    }
+}
+
+#[test]
+fn a_command_that_is_not_there_fails_at_create() {
+    let world = World::new("missing", As::Root, &["/no/such/program"]);
+    let out = world.create("m1");
+    oci_fails_with(&out, 1, "no such file or directory");
+    assert_gone(&world, "m1");
+    assert!(!world.pid_file.exists());
+}
+
+#[test]
+fn a_failed_create_leaves_one_json_error_line_in_the_log() {
+    let world = World::new("log", As::Root, &["true"]);
+    std::fs::write(world.bundle.join("config.json"), "{ not json").unwrap();
+    let log = world.root.with_file_name("log.json");
+    let log_arg = log.to_str().unwrap();
+    let bundle = world.bundle.to_str().unwrap();
+    let out = world.oci(&["--log", log_arg, "--log-format", "json", "create", "--bundle", bundle, "bad"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    // podman reads the whole file as one object.
+    let line: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(line["level"], "error");
+    assert!(line["msg"].as_str().unwrap().contains("config.json"), "{text}");
+    assert!(line["time"].as_str().unwrap().ends_with('Z'));
+    assert_gone(&world, "bad");
+}
+
+#[test]
+fn ids_that_are_paths_are_refused() {
+    let world = World::new("ids", As::Root, &["true"]);
+    for id in ["../escape", "a/b", "..", ""] {
+        let out = world.create(id);
+        oci_fails_with(&out, 1, "invalid container id");
+    }
+    assert!(!world.root.parent().unwrap().join("escape").exists());
+}
+
+#[test]
+fn the_default_root_for_root_with_podmans_empty_xdg_runtime_dir() {
+    let world = World::new("xdg", As::Root, &["true"]);
+    let id = format!("zk-test-xdg-{}", std::process::id());
+    let bundle = world.bundle.to_str().unwrap();
+    let mut create = oci(As::Root, &["create", &id, "--bundle", bundle]);
+    create.env("XDG_RUNTIME_DIR", "");
+    let out = detached_output(create);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let dir = Path::new("/run/zookeeper").join(&id);
+    assert!(dir.join("state.json").exists());
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let out = oci(As::Root, &["delete", &id]).env("XDG_RUNTIME_DIR", "").output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!dir.exists());
+}
+
+#[test]
+fn version_and_usage_of_the_separate_binary() {
+    let out = oci(As::Root, &["--version"]).output().unwrap();
+    let text = ok(out);
+    assert!(text.starts_with("zookeeper-oci version "), "{text}");
+    assert!(text.lines().any(|l| l.starts_with("spec: ")), "{text}");
+    let out = oci(As::Root, &["frobnicate", "x"]).output().unwrap();
+    oci_fails_with(&out, 1, "unknown command");
+    let features: Value = serde_json::from_str(&ok(oci(As::Root, &["features"]).output().unwrap())).unwrap();
+    assert!(features["ociVersionMax"].is_string());
+    // The seed's command line is untouched: `zookeeper create` runs a
+    // program named create (which the test rootfs does not have).
+    let out = zookeeper(As::Root, &["-r", fixture().rootfs.to_str().unwrap(), "create"]).output().unwrap();
+    common::fails_with(&out, 127, "create");
+}
