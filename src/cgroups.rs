@@ -294,6 +294,121 @@ fn oom_kill_count(events: &str) -> u64 {
     events.lines().find_map(|line| line.strip_prefix("oom_kill ")?.trim().parse().ok()).unwrap_or(0)
 }
 
+/// The host's cgroup file systems as a container's `/sys/fs/cgroup` shows
+/// them (src/rootfs.rs mounts it), read from `/proc/self/mountinfo` and
+/// `/proc/self/cgroup` while those still show the host's paths: before the
+/// container's first process enters its cgroup namespace, and after the
+/// parent has moved it into its cgroup.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CgroupView {
+    /// `/sys/fs/cgroup` is cgroup2 itself (the unified hierarchy alone).
+    pub unified: bool,
+    /// Each hierarchy mounted there.
+    pub hierarchies: Vec<Hierarchy>,
+    /// The host's symbolic links beside them (`cpu -> cpu,cpuacct`), as
+    /// (name, target).
+    pub links: Vec<(String, String)>,
+}
+
+/// One cgroup hierarchy the host mounts under `/sys/fs/cgroup`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// Its directory's name there (`memory`, `cpu,cpuacct`, `unified`);
+    /// empty for the unified hierarchy mounted on `/sys/fs/cgroup` itself.
+    pub name: String,
+    pub v2: bool,
+    /// The host's directory of the calling process's cgroup in it.
+    pub own: PathBuf,
+}
+
+impl CgroupView {
+    pub fn capture() -> Result<CgroupView> {
+        let mountinfo = read(Path::new("/proc/self/mountinfo"))?;
+        let own = read(Path::new("/proc/self/cgroup"))?;
+        let mut view = parse_view(&mountinfo, &own);
+        if !view.unified
+            && let Ok(entries) = std::fs::read_dir(CGROUP_ROOT)
+        {
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Ok(target) = std::fs::read_link(entry.path()) else { continue };
+                let target = target.to_string_lossy().into_owned();
+                // Only a link to a hierarchy beside it (the host's /sys/fs/cgroup
+                // is trusted, but a link elsewhere means nothing in a container).
+                if view.hierarchies.iter().any(|h| h.name == target) {
+                    view.links.push((name, target));
+                }
+            }
+            view.links.sort();
+        }
+        Ok(view)
+    }
+}
+
+/// [`CgroupView`] from the text of `/proc/self/mountinfo` and
+/// `/proc/self/cgroup` (without the links).
+fn parse_view(mountinfo: &str, proc_self_cgroup: &str) -> CgroupView {
+    let mut view = CgroupView::default();
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        let (Some(root), Some(mountpoint), Some(fstype), Some(options)) =
+            (left.get(3), left.get(4), right.first(), right.get(2))
+        else {
+            continue;
+        };
+        let v2 = match *fstype {
+            "cgroup2" => true,
+            "cgroup" => false,
+            _ => {
+                // Something mounted over /sys/fs/cgroup (the tmpfs of a
+                // hybrid host) hides what was there before it.
+                if *mountpoint == CGROUP_ROOT {
+                    view = CgroupView::default();
+                }
+                continue;
+            }
+        };
+        let name = match mountpoint.strip_prefix(CGROUP_ROOT) {
+            Some("") => "",
+            Some(rest) => match rest.strip_prefix('/') {
+                // (mountinfo escapes spaces and the like: no such name is a hierarchy's.)
+                Some(name) if !name.is_empty() && !name.contains(['/', '\\']) => name,
+                _ => continue,
+            },
+            None => continue,
+        };
+        // The process's cgroup in this hierarchy: the v2 line, or the v1
+        // line whose controllers the mount has.
+        let options: Vec<&str> = options.split(',').collect();
+        let path = proc_self_cgroup.lines().find_map(|line| {
+            let mut fields = line.splitn(3, ':');
+            let (_id, list, path) = (fields.next()?, fields.next()?, fields.next()?);
+            let matches = match v2 {
+                true => list.is_empty(),
+                false => !list.is_empty() && list.split(',').all(|c| options.contains(&c)),
+            };
+            matches.then_some(path)
+        });
+        // A cgroup outside what the mount shows (its root) is not in it.
+        let Some(within) = path.and_then(|path| match *root {
+            "/" => Some(path),
+            root => path.strip_prefix(root).filter(|rest| rest.is_empty() || rest.starts_with('/')),
+        }) else {
+            continue;
+        };
+        let own = Path::new(mountpoint).join(within.trim_start_matches('/'));
+        if name.is_empty() {
+            view = CgroupView { unified: v2, hierarchies: Vec::new(), links: Vec::new() };
+        }
+        // A later mount on the same place hides the earlier one.
+        view.hierarchies.retain(|h| h.name != name);
+        view.hierarchies.push(Hierarchy { name: name.to_string(), v2, own });
+    }
+    view
+}
+
 /// A size as `-m` takes it, in its largest whole unit: `32M`, `1G`, `1536K`.
 pub fn human_size(bytes: u64) -> String {
     for (shift, unit) in [(30, "G"), (20, "M"), (10, "K")] {
@@ -378,6 +493,45 @@ mod tests {
         assert_eq!(human_size(1 << 30), "1G");
         assert_eq!(human_size(1536 << 10), "1536K");
         assert_eq!(human_size(1_000_001), "1000001");
+    }
+
+    #[test]
+    fn the_hosts_hierarchies_as_a_container_sees_them() {
+        // This project's hybrid host: v1 hierarchies on a tmpfs, v2 at unified.
+        let mountinfo = "\
+25 1 0:23 / /sys rw,nosuid - sysfs sysfs rw
+30 25 0:26 / /sys/fs/cgroup rw - tmpfs tmpfs rw,mode=755
+31 30 0:27 / /sys/fs/cgroup/unified rw - cgroup2 cgroup2 rw
+32 30 0:28 / /sys/fs/cgroup/cpu,cpuacct rw shared:9 - cgroup cgroup rw,cpu,cpuacct
+33 30 0:29 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+34 30 0:30 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+35 30 0:31 /sub /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids
+36 1 0:32 / /mnt/other rw - cgroup cgroup rw,freezer
+";
+        let own =
+            "5:pids:/elsewhere\n4:memory:/a/zoo-7\n3:name=systemd:/user\n2:cpu,cpuacct:/\n0::/x.scope\n";
+        let view = parse_view(mountinfo, own);
+        let h = |name: &str, v2: bool, own: &str| Hierarchy { name: name.into(), v2, own: own.into() };
+        assert_eq!(
+            view,
+            CgroupView {
+                unified: false,
+                hierarchies: vec![
+                    h("unified", true, "/sys/fs/cgroup/unified/x.scope"),
+                    h("cpu,cpuacct", false, "/sys/fs/cgroup/cpu,cpuacct"),
+                    h("memory", false, "/sys/fs/cgroup/memory/a/zoo-7"),
+                    h("systemd", false, "/sys/fs/cgroup/systemd/user"),
+                ],
+                links: vec![],
+            }
+        );
+        // A cgroup v2 host.
+        let view = parse_view("40 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw,nsdelegate\n", own);
+        assert_eq!(view.hierarchies, [h("", true, "/sys/fs/cgroup/x.scope")]);
+        assert!(view.unified);
+        // A tmpfs mounted over it hides it.
+        let hidden = "40 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n41 40 0:5 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n";
+        assert_eq!(parse_view(hidden, own), CgroupView::default());
     }
 
     #[test]

@@ -113,6 +113,8 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     // non-dumpable process hides.) exec makes the command dumpable again,
     // as every program is.
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
+    // Read while /proc/self/cgroup still shows the host's paths.
+    let cgroups = crate::rootfs::cgroup_view(spec)?;
     if spec.namespaces.cgroup == crate::spec::Namespace::New {
         crate::namespaces::enter_cgroup_namespace()?;
     }
@@ -133,9 +135,11 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     }
     let hooks = &spec.hooks;
     let state = || crate::hooks::state_json(&spec.identity, go.pid, "created");
-    crate::rootfs::enter(source, setup.mountpoint, dns, spec, || match hooks.create_container.is_empty() {
-        true => Ok(()),
-        false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+    crate::rootfs::enter(source, setup.mountpoint, dns, spec, &cgroups, || {
+        match hooks.create_container.is_empty() {
+            true => Ok(()),
+            false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+        }
     })?;
     trace::mark("child: filesystem");
     if !hooks.start_container.is_empty() {

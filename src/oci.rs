@@ -104,6 +104,9 @@ pub struct Host {
     pub hostname: String,
     /// SELinux is enabled (then `linux.mountLabel` cannot be ignored).
     pub selinux: bool,
+    /// `/sys/fs/cgroup` is cgroup v2 (otherwise v1 hierarchies, or a
+    /// hybrid's): what a cgroup mount and the resources can be.
+    pub cgroup2: bool,
 }
 
 impl Host {
@@ -116,6 +119,8 @@ impl Host {
             ids: IdMapPlan::for_current_caller(),
             hostname,
             selinux: Path::new("/sys/fs/selinux/enforce").exists(),
+            cgroup2: nix::sys::statfs::statfs("/sys/fs/cgroup")
+                .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC),
         }
     }
 }
@@ -351,7 +356,7 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
     }
 
     for (i, mount) in config.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        match convert_mount(i, mount, bundle)? {
+        match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
             Converted::Profile(Standard::Proc) => spec.mount_proc = true,
             Converted::Profile(_) => {}
             Converted::Mount(mount) => spec.mounts.push(mount),
@@ -626,9 +631,7 @@ enum Standard {
     Dev,
     DevPts,
     DevShm,
-    Mqueue,
     Sys,
-    Cgroup,
 }
 
 enum Converted {
@@ -662,18 +665,22 @@ fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool)
         ("/dev", "tmpfs") => Standard::Dev,
         ("/dev/pts", "devpts") => Standard::DevPts,
         ("/dev/shm", "tmpfs") => Standard::DevShm,
-        ("/dev/mqueue", "mqueue") => Standard::Mqueue,
         ("/sys", "sysfs") => Standard::Sys,
         // `runc spec --rootless` binds the host's /sys, which a rootless
         // runtime could not mount: zookeeper's container owns its network
         // namespace and gets a sysfs of its own.
         ("/sys", _) if is_bind && source == Some(Path::new("/sys")) => Standard::Sys,
-        ("/sys/fs/cgroup", "cgroup" | "cgroup2") => Standard::Cgroup,
         _ => return None,
     })
 }
 
-fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converted, BundleError> {
+fn convert_mount(
+    i: usize,
+    mount: &oci::Mount,
+    bundle: &Path,
+    namespaces: &Namespaces,
+    host: &Host,
+) -> Result<Converted, BundleError> {
     let field = format!("mounts[{i}]");
     let destination = mount.destination();
     check_no_nul(&format!("{field}.destination"), &destination.to_string_lossy())?;
@@ -713,21 +720,39 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
         MountKind::Bind { source: bundle.join(source), recursive }
     } else if typ == "tmpfs" {
         MountKind::Tmpfs
+    } else if typ == "mqueue" {
+        // The kernel mounts the queues of the mounter's ipc namespace, and
+        // refuses a user namespace the host's. (Without a user namespace,
+        // root gets the host's queues, which sharing the host's ipc
+        // namespace gives it anyway, as under runc.)
+        if namespaces.ipc == Namespace::Host && namespaces.user != Namespace::Host {
+            return Err(here(
+                "an mqueue mount needs the container's own ipc namespace (linux.namespaces lists none, and the kernel refuses a user namespace the host's queues)".into(),
+            ));
+        }
+        MountKind::Mqueue
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        // Whichever the config names, the host's kind (runc's way).
+        MountKind::Cgroup
     } else if typ.is_empty() {
         return Err(here("no type, and not a bind mount".into()));
     } else {
         return Err(here(format!("mount type {} is not supported yet (bind and tmpfs are)", shown(typ))));
     };
+    let cgroup = kind == MountKind::Cgroup;
     let mut out = Mount {
         kind,
         target: target.clone(),
-        readonly: false,
+        // The cgroup file system is read-only unless the config says rw.
+        readonly: cgroup,
         nosuid: false,
         nodev: false,
         noexec: false,
         data: None,
-        // Made where the target is missing, as runc makes it.
-        if_present: false,
+        // Made where the target is missing, as runc makes it; but
+        // /sys/fs/cgroup only where sysfs has it (a container without a
+        // sysfs of its own has no /sys/fs/cgroup, as it has no /sys).
+        if_present: cgroup && target == "/sys/fs/cgroup",
     };
     let mut data = Vec::new();
     for option in options {
@@ -742,6 +767,9 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
             "noexec" => out.noexec = true,
             "exec" => out.noexec = false,
             "defaults" => {}
+            // A new file system's atime default, the kernel's (runc lists it
+            // for /sys/fs/cgroup).
+            "relatime" if !is_bind => {}
             // zookeeper makes every mount in the container private.
             "private" | "rprivate" => {}
             "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
@@ -775,6 +803,11 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
         }
     }
     out.data = (!data.is_empty()).then(|| data.join(","));
+    if cgroup && !out.readonly && !host.cgroup2 {
+        return Err(here(
+            "rw: this host runs cgroup v1, whose hierarchies a container gets only bound read-only".into(),
+        ));
+    }
     Ok(Converted::Mount(out))
 }
 
@@ -1273,7 +1306,14 @@ mod tests {
 
     fn host(caller: Caller, subids: &str, helpers: bool) -> Host {
         let ids = plan(&caller, subids, subids, |name| helpers.then(|| PathBuf::from("/usr/bin").join(name)));
-        Host { uid: caller.uid, gid: caller.gid, ids, hostname: "thehost".into(), selinux: false }
+        Host {
+            uid: caller.uid,
+            gid: caller.gid,
+            ids,
+            hostname: "thehost".into(),
+            selinux: false,
+            cgroup2: false,
+        }
     }
 
     /// Root without a subordinate range: the identity map.
@@ -1395,8 +1435,9 @@ mod tests {
             assert!(spec.root_readonly);
             assert_eq!(spec.hostname, "runc");
             assert!(spec.mount_proc);
-            // Every mount of runc's is one zookeeper's profile makes.
-            assert_eq!(spec.mounts, []);
+            // Every mount of runc's is one zookeeper's profile makes, but
+            // for /dev/mqueue and the cgroup file system.
+            assert_eq!(spec.mounts, [runc_mqueue(), runc_cgroup()]);
             assert_eq!(spec.masked_paths.len(), 10);
             assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
             assert_eq!(spec.readonly_paths, READONLY);
@@ -1425,6 +1466,31 @@ mod tests {
         }
     }
 
+    /// runc's /dev/mqueue, converted.
+    fn runc_mqueue() -> Mount {
+        Mount {
+            kind: MountKind::Mqueue,
+            target: "/dev/mqueue".into(),
+            readonly: false,
+            nosuid: true,
+            nodev: true,
+            noexec: true,
+            data: None,
+            if_present: false,
+        }
+    }
+
+    /// runc's /sys/fs/cgroup: read-only, where sysfs has it.
+    fn runc_cgroup() -> Mount {
+        Mount {
+            kind: MountKind::Cgroup,
+            target: "/sys/fs/cgroup".into(),
+            readonly: true,
+            if_present: true,
+            ..runc_mqueue()
+        }
+    }
+
     const READONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
     #[test]
@@ -1435,7 +1501,11 @@ mod tests {
         // Generated as root: container root is host uid 0; root writes any map.
         let spec = convert_value(&config, &root()).unwrap();
         assert!(spec.mount_proc);
-        assert_eq!(spec.mounts, [], "the bind of the host's /sys is the profile's sysfs");
+        assert_eq!(
+            spec.mounts,
+            [runc_mqueue(), runc_cgroup()],
+            "the bind of the host's /sys is the profile's sysfs"
+        );
         assert_eq!(spec.id_maps, IdMaps::Explicit { uid: vec![r(0, 0, 1)], gid: vec![r(0, 0, 1)] });
         assert_eq!(spec.namespaces.user, Namespace::New);
         assert_eq!(
@@ -1567,9 +1637,17 @@ mod tests {
         let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
         assert_eq!(
             targets,
-            ["/etc/resolv.conf", "/etc/hosts", "/dev/shm", "/run/.containerenv", "/etc/hostname"]
+            [
+                "/dev/mqueue",
+                "/etc/resolv.conf",
+                "/etc/hosts",
+                "/dev/shm",
+                "/run/.containerenv",
+                "/etc/hostname",
+                "/sys/fs/cgroup"
+            ]
         );
-        let shm = &spec.mounts[2];
+        let shm = &spec.mounts[3];
         assert!(
             matches!(&shm.kind, MountKind::Bind { recursive: false, source } if source.ends_with("userdata/shm"))
         );
@@ -1613,7 +1691,8 @@ mod tests {
         assert_eq!(spec.hostname, "thehost", "no hostname: the new UTS namespace keeps the host's");
         assert!(!spec.process.terminal);
         assert!(!spec.root_readonly);
-        let run = &spec.mounts[0];
+        assert_eq!(spec.mounts[0], runc_mqueue());
+        let run = &spec.mounts[1];
         assert_eq!((run.target.as_str(), &run.kind), ("/run", &MountKind::Tmpfs));
         assert_eq!(run.data.as_deref(), Some("mode=755,size=65536k"));
         assert!(run.nosuid && !run.nodev && !run.noexec && !run.readonly);
@@ -1632,6 +1711,8 @@ mod tests {
             .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind"], "source": "./rel"}));
         let spec = convert_value(&config, &alice()).unwrap();
         let expected = [
+            runc_mqueue(),
+            runc_cgroup(),
             Mount {
                 kind: MountKind::Bind { source: "/bundle/data".into(), recursive: true },
                 target: "/data/ro".into(),
@@ -1679,6 +1760,47 @@ mod tests {
         let mut config = base();
         remove(&mut config, "/mounts/0");
         assert!(!convert_value(&config, &root()).unwrap().mount_proc);
+    }
+
+    #[test]
+    fn mqueue_and_the_cgroup_file_system() {
+        // runc's cgroup mount says ro; without it, read-only all the same.
+        let mut config = base();
+        set(&mut config, "/mounts/6/options", json!(["nosuid"]));
+        set(
+            &mut config,
+            "/mounts/7",
+            json!({"destination": "/cgroup", "type": "cgroup2", "source": "cgroup"}),
+        );
+        let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, ..runc_cgroup() });
+        // Elsewhere than /sys/fs/cgroup, made like any mount point.
+        let elsewhere = &spec.mounts[2];
+        assert_eq!(
+            (elsewhere.kind.clone(), elsewhere.readonly, elsewhere.if_present),
+            (MountKind::Cgroup, true, false)
+        );
+        // rw: cgroup v2's own hierarchy may be writable; v1's hierarchies
+        // are the host's, bound read-only.
+        set(&mut config, "/mounts/6/options", json!(["rw"]));
+        let mut v2 = root();
+        v2.cgroup2 = true;
+        assert!(!convert_value(&config, &v2).unwrap().mounts[1].readonly);
+        let text = refused(&config, &root(), "mounts[6]");
+        assert!(text.contains("/sys/fs/cgroup: rw: this host runs cgroup v1"), "{text}");
+        // mqueue without an ipc namespace of the container's own: refused in
+        // a user namespace (the kernel would), the host's for root without.
+        let mut config = base();
+        remove(&mut config, "/linux/namespaces/2");
+        assert_eq!(convert_value(&config, &root()).unwrap().mounts[0], runc_mqueue());
+        let text = refused(&config, &alice(), "mounts[4]");
+        assert!(
+            text.contains("/dev/mqueue: an mqueue mount needs the container's own ipc namespace"),
+            "{text}"
+        );
+        // Joined: the kernel decides.
+        set(&mut config, "/linux/namespaces/4", json!({"type": "ipc", "path": "/proc/1/ns/ipc"}));
+        convert_value(&config, &alice()).unwrap();
     }
 
     #[test]

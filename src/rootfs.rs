@@ -27,7 +27,8 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
-use crate::spec::{ContainerSpec, Mount, MountKind};
+use crate::cgroups::CgroupView;
+use crate::spec::{ContainerSpec, Mount, MountKind, Namespace};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
@@ -416,6 +417,7 @@ pub fn enter(
     mountpoint: &Path,
     dns: Option<&str>,
     spec: &ContainerSpec,
+    cgroups: &CgroupView,
     before_pivot: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let root = Node::open(mountpoint)?;
@@ -423,7 +425,7 @@ pub fn enter(
     let dev = root.subdir("dev", creatable)?;
     mount_dev(&dev)?;
     for wanted in &spec.mounts {
-        mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
+        mount_one(&root, wanted, spec, cgroups).with_context(|| format!("mounting {}", wanted.target))?;
     }
     for device in &spec.devices {
         bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
@@ -487,7 +489,7 @@ fn container_relative(path: &str) -> Result<&str> {
 /// One of the spec's mounts. Its target is reached, and what is missing of
 /// it created (directories, or an empty file for a bound file), one
 /// component at a time without following symlinks, as for every mount.
-fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
+fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &CgroupView) -> Result<()> {
     let relative = container_relative(&wanted.target)?;
     if wanted.if_present && root.existing(relative)?.is_none() {
         return Ok(());
@@ -527,8 +529,91 @@ fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
             mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, wanted.data.as_deref())
                 .context("mounting a tmpfs")?;
         }
+        MountKind::Mqueue => {
+            // The kernel mounts the queues of the mounter's ipc namespace,
+            // and refuses a user namespace the host's.
+            if spec.namespaces.ipc == Namespace::Host && spec.namespaces.user != Namespace::Host {
+                bail!("an mqueue file system needs the container's own ipc namespace");
+            }
+            let target = root.make_path(relative, true)?;
+            mount(Some("mqueue"), &target.proc_path(), Some("mqueue"), flags, None::<&str>)
+                .context("mounting mqueue")?;
+        }
+        MountKind::Cgroup => mount_cgroup(root, relative, flags, spec, cgroups)?,
     }
     Ok(())
+}
+
+/// What the container's cgroup file system is made of: the host's
+/// hierarchies, read now, while `/proc/self/cgroup` still shows host paths
+/// (before the container enters its cgroup namespace). Empty, and nothing
+/// read, when the spec mounts none.
+pub fn cgroup_view(spec: &ContainerSpec) -> Result<CgroupView> {
+    match spec.mounts.iter().any(|m| m.kind == MountKind::Cgroup) {
+        true => CgroupView::capture().context("reading the host's cgroup hierarchies"),
+        false => Ok(CgroupView::default()),
+    }
+}
+
+/// The cgroup file system at `relative` (the spec's [`MountKind::Cgroup`]):
+/// - on a cgroup v2 host, in the container's own cgroup namespace: cgroup2,
+///   whose root the kernel makes the container's cgroup; without one, the
+///   container's cgroup directory bound (the kernel would show a new
+///   cgroup2 mount's whole tree, or refuse it to a user namespace);
+/// - on a cgroup v1 host, where the kernel refuses a user namespace a v1
+///   hierarchy: a tmpfs with, for each of the host's hierarchies, the
+///   container's cgroup in it bound read-only (rootless runc's way; the
+///   hybrid host's cgroup2 `unified` mounted as above), then the tmpfs
+///   made read-only. Never writable: the binds are the host's cgroups.
+fn mount_cgroup(
+    root: &Node,
+    relative: &str,
+    flags: MsFlags,
+    spec: &ContainerSpec,
+    view: &CgroupView,
+) -> Result<()> {
+    // Nothing to execute, no device, no set-id file in a cgroup file system.
+    let flags = flags | PSEUDO_FS_FLAGS;
+    let own_namespace = spec.namespaces.cgroup == Namespace::New;
+    let bind = |own: &Path, target: &Node| -> Result<()> {
+        mount(Some(own), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .with_context(|| format!("binding {}", own.display()))?;
+        remount_bind(&target.reopen()?.proc_path(), flags)
+    };
+    // cgroup2 in the container's namespace, or the container's directory.
+    let cgroup2 = |own: &Path, target: &Node| -> Result<()> {
+        match own_namespace {
+            true => mount(Some("cgroup2"), &target.proc_path(), Some("cgroup2"), flags, None::<&str>)
+                .context("mounting cgroup2"),
+            false => bind(own, target),
+        }
+    };
+    let target = root.make_path(relative, true)?;
+    if view.unified {
+        let own = &view.hierarchies.first().context("the host's cgroup2 mount")?.own;
+        return cgroup2(own, &target);
+    }
+    if !flags.contains(MsFlags::MS_RDONLY) {
+        bail!("this host runs cgroup v1, whose hierarchies a container gets only read-only");
+    }
+    if view.hierarchies.is_empty() {
+        bail!("the host mounts no cgroup hierarchy under /sys/fs/cgroup");
+    }
+    mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), PSEUDO_FS_FLAGS, Some("mode=0755"))
+        .context("mounting a tmpfs for the cgroup hierarchies")?;
+    let tmpfs = target.reopen()?;
+    for hierarchy in &view.hierarchies {
+        let dir = tmpfs.subdir(&hierarchy.name, true)?;
+        match hierarchy.v2 {
+            true => cgroup2(&hierarchy.own, &dir)?,
+            false => bind(&hierarchy.own, &dir)?,
+        }
+    }
+    for (name, target) in &view.links {
+        symlinkat(target.as_str(), tmpfs.fd.as_fd(), name.as_str())
+            .with_context(|| format!("linking {name} to {target}"))?;
+    }
+    remount_read_only(&target.reopen()?.proc_path())
 }
 
 /// `--device`: the host's node, checked by descriptor to be a character

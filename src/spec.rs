@@ -376,6 +376,20 @@ pub enum MountKind {
         recursive: bool,
     },
     Tmpfs,
+    /// The POSIX message queue file system of the container's ipc
+    /// namespace (`/dev/mqueue`), which must be its own: the host's would
+    /// show the host's queues. `mq_open` works without it; the mount
+    /// lists the queues as files.
+    Mqueue,
+    /// The cgroup file system (`/sys/fs/cgroup`), made only where the
+    /// target exists (sysfs has the directory). On a cgroup v2 host:
+    /// cgroup2 mounted in the container's own cgroup namespace (its
+    /// cgroup as the root), or, without one, its cgroup's directory
+    /// bound. On a cgroup v1 host, where a user namespace may not mount a
+    /// v1 hierarchy: a tmpfs with each of the host's hierarchies, the
+    /// container's cgroup in it, bound read-only, as rootless runc does;
+    /// never writable (`readonly` false is refused there).
+    Cgroup,
 }
 
 /// The seccomp filter the command runs under.

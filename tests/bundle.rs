@@ -516,3 +516,83 @@ fn command_line_options_add_to_the_bundle() {
         assert_eq!(ok(out), "from-the-command-line\nrunc\n", "{who:?}");
     }
 }
+
+#[test]
+fn mqueue_and_the_cgroup_file_system() {
+    let host_hierarchies: Vec<String> = {
+        let mut names: Vec<String> = std::fs::read_dir("/sys/fs/cgroup")
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    for who in BOTH {
+        // runc's configs list both. A queue made in /dev/mqueue is one of
+        // the container's ipc namespace; the cgroup hierarchies (this host
+        // runs cgroup v1) are the host's, the container's own cgroup in
+        // each, read-only; the hybrid host's cgroup2 is mounted in the
+        // container's cgroup namespace.
+        let script = "touch /dev/mqueue/q && head -c 6 /dev/mqueue/q && echo; \
+                      grep -c ' /dev/mqueue mqueue ' /proc/mounts; \
+                      ls /sys/fs/cgroup | tr '\\n' ' '; echo; \
+                      grep ' /sys/fs/cgroup/unified ' /proc/mounts | cut -d' ' -f1,3; \
+                      grep -E ' /sys/fs/cgroup/(memory|unified) ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1 | tr '\\n' ' '; echo; \
+                      cat /sys/fs/cgroup/memory/memory.limit_in_bytes >/dev/null && echo readable; \
+                      echo 1 > /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo write-refused; \
+                      mkdir /sys/fs/cgroup/new 2>/dev/null || echo mkdir-refused";
+        let out = run_script("mqueue-cgroup", who, script, |config, _| {
+            let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+            namespaces.push(json!({"type": "cgroup"}));
+            if who != As::Root {
+                // A network namespace of its own, so that the kernel gives
+                // it a sysfs (which has /sys/fs/cgroup).
+                namespaces.push(json!({"type": "network"}));
+            }
+        });
+        assert_eq!(
+            ok(out),
+            format!(
+                "QSIZE:\n1\n{} \ncgroup2 cgroup2\nro ro \nreadable\nwrite-refused\nmkdir-refused\n",
+                host_hierarchies.join(" ")
+            ),
+            "{who:?}"
+        );
+    }
+    // As root with a memory limit: the container's own cgroup is the one
+    // bound, even from inside its cgroup namespace.
+    let out =
+        run_script("cgroup-own", As::Root, "cat /sys/fs/cgroup/memory/memory.limit_in_bytes", |config, _| {
+            config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+            config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+        });
+    assert_eq!(ok(out), "67108864\n");
+}
+
+#[test]
+fn mqueue_and_cgroup_mounts_that_cannot_be() {
+    // In a user namespace without an ipc namespace of its own: the kernel
+    // refuses the mqueue mount.
+    let mut config = sh(USER, "true");
+    config["linux"]["namespaces"] =
+        json!([{"type": "pid"}, {"type": "uts"}, {"type": "mount"}, {"type": "user"}]);
+    let dir = bundle("mqueue-no-ipc", USER, &config);
+    fails_with(
+        &run(USER, &dir, &[]),
+        125,
+        "config.json: mounts[4]: /dev/mqueue: an mqueue mount needs the container's own ipc namespace",
+    );
+    // A writable cgroup file system on this cgroup v1 host: its hierarchies
+    // are the host's.
+    for who in BOTH {
+        let mut config = sh(who, "true");
+        config["mounts"][6]["options"] = json!(["nosuid", "noexec", "nodev", "rw"]);
+        let dir = bundle("cgroup-rw", who, &config);
+        fails_with(
+            &run(who, &dir, &[]),
+            125,
+            "config.json: mounts[6]: /sys/fs/cgroup: rw: this host runs cgroup v1",
+        );
+    }
+}
