@@ -107,6 +107,9 @@ fn controllers(limits: &Resources) -> Vec<&'static str> {
     if limits.pids.is_some() {
         needed.push("pids");
     }
+    if !limits.devices.is_empty() {
+        needed.push("devices");
+    }
     needed
 }
 
@@ -123,6 +126,11 @@ fn own_path<'a>(proc_self_cgroup: &'a str, hierarchy: &str) -> Option<&'a str> {
 }
 
 fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
+    if !limits.devices.is_empty() {
+        bail!(
+            "device rules need cgroup v1's devices controller; cgroup v2's (a BPF program) is not supported yet"
+        );
+    }
     let parent = v2_parent(own)?;
     let available = read(&parent.join("cgroup.controllers"))?;
     let enabled = read(&parent.join("cgroup.subtree_control"))?;
@@ -204,7 +212,15 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
                 write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                 write(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(percent).to_string())?;
             }
-            _ => write(&dir.join("pids.max"), &limits.pids.unwrap_or_default().to_string())?,
+            "pids" => write(&dir.join("pids.max"), &limits.pids.unwrap_or_default().to_string())?,
+            _ => {
+                // In order, as the kernel applies them: the first usually
+                // denies everything (`a`), the rest allow.
+                for rule in &limits.devices {
+                    let file = if rule.allow { "devices.allow" } else { "devices.deny" };
+                    write(&dir.join(file), &rule.line())?;
+                }
+            }
         }
     }
     Ok(cgroup)
@@ -257,7 +273,7 @@ pub fn remove_stale() -> Vec<PathBuf> {
             "{CGROUP_ROOT}/user.slice/user-{uid}.slice/user@{uid}.service/user.slice"
         )));
     } else {
-        for controller in ["memory", "cpu", "pids"] {
+        for controller in ["memory", "cpu", "pids", "devices"] {
             if let Some(within) = own_path(&own, controller) {
                 parents.push(Path::new(CGROUP_ROOT).join(controller).join(within.trim_start_matches('/')));
             }

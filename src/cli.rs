@@ -283,6 +283,8 @@ where
         memory_swap_bytes: args.memory_swap.or(limits.memory_swap_bytes),
         cpu_percent: args.cpus.or(limits.cpu_percent),
         pids: args.pids.or(limits.pids),
+        // A bundle's others, which the command line has no options for.
+        ..limits.clone()
     };
     if network != Network::LoopbackOnly && spec.namespaces.network != crate::spec::Namespace::New {
         return Err(UsageError(

@@ -24,8 +24,8 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    CapSet, Capabilities, ContainerSpec, Hook, Hooks, IdMaps, Identity, Mount, MountKind, Namespace,
-    Namespaces, Network, Rlimit, Seccomp, User,
+    CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps, Identity,
+    Mount, MountKind, Namespace, Namespaces, Network, NodeKind, Rlimit, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -107,6 +107,10 @@ pub struct Host {
     /// `/sys/fs/cgroup` is cgroup v2 (otherwise v1 hierarchies, or a
     /// hybrid's): what a cgroup mount and the resources can be.
     pub cgroup2: bool,
+    /// The host's device node of a type and number, for a container that
+    /// cannot mknod (`linux.devices` in a user namespace): given the
+    /// config's path, where it usually is.
+    pub find_device: fn(NodeKind, u32, u32, &Path) -> Option<PathBuf>,
 }
 
 impl Host {
@@ -121,8 +125,46 @@ impl Host {
             selinux: Path::new("/sys/fs/selinux/enforce").exists(),
             cgroup2: nix::sys::statfs::statfs("/sys/fs/cgroup")
                 .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC),
+            find_device: find_host_device,
         }
     }
+}
+
+/// The host's node of this type and number: `preferred` if it is one (the
+/// config's path, `/dev/fuse`, is where the host has it too), else the
+/// first one found under `/dev`, links not followed, a few levels deep
+/// (`/dev/net/tun`, `/dev/dri/card0`, `/dev/snd/...`).
+pub fn find_host_device(kind: NodeKind, major: u32, minor: u32, preferred: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wanted = nix::sys::stat::makedev(major.into(), minor.into());
+    let is_it = |meta: &std::fs::Metadata| {
+        let kind_matches = match kind {
+            NodeKind::Char => meta.file_type().is_char_device(),
+            NodeKind::Block => meta.file_type().is_block_device(),
+            NodeKind::Fifo => false,
+        };
+        kind_matches && meta.rdev() == wanted
+    };
+    if preferred.starts_with("/dev") && std::fs::symlink_metadata(preferred).is_ok_and(|m| is_it(&m)) {
+        return Some(preferred.to_path_buf());
+    }
+    let mut pending = vec![(PathBuf::from("/dev"), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        // The same answer every time: the first by name.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
+            if is_it(&meta) {
+                return Some(entry.path());
+            }
+            if meta.is_dir() && depth < 3 {
+                pending.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    None
 }
 
 /// Reads, parses, validates and converts DIR/config.json.
@@ -375,7 +417,7 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
     // solaris, windows, vm, zos: other platforms' sections, ignored as runc
     // ignores them.
 
-    convert_linux(linux, host, &mut spec)?;
+    convert_linux(linux, host, &ids_inside, &mut spec)?;
     // A network namespace of the container's own has loopback, brought up;
     // -n, --network and --publish add a user-space stack from the command line.
     spec.network = Network::LoopbackOnly;
@@ -836,26 +878,15 @@ const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
-fn convert_linux(linux: &oci::Linux, host: &Host, spec: &mut ContainerSpec) -> Result<(), BundleError> {
-    for (i, device) in linux.devices().as_deref().unwrap_or_default().iter().enumerate() {
-        let path = device.path().to_string_lossy();
-        let known = DEFAULT_DEVICES.iter().any(|(p, major, minor)| {
-            *p == path
-                && device.typ() == oci::LinuxDeviceType::C
-                && device.major() == *major
-                && device.minor() == *minor
-        });
-        if !known {
-            return Err(refuse(
-                format!("linux.devices[{i}]"),
-                format!(
-                    "{}: only the default devices (null, zero, full, random, urandom, tty) are supported",
-                    shown_path(&path)
-                ),
-            ));
-        }
-    }
-
+fn convert_linux(
+    linux: &oci::Linux,
+    host: &Host,
+    ids: &IdsInside,
+    spec: &mut ContainerSpec,
+) -> Result<(), BundleError> {
+    let listed = convert_devices(linux.devices().as_deref().unwrap_or_default(), host, ids, spec)?;
+    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_deref()).unwrap_or_default();
+    convert_device_rules(rules, host, &listed, spec)?;
     if let Some(resources) = linux.resources() {
         convert_resources(resources, spec)?;
     }
@@ -1156,34 +1187,268 @@ fn check_paths(field: &str, paths: &[String]) -> Result<Vec<String>, BundleError
         .collect()
 }
 
-/// What a device cgroup rule may allow: the nodes zookeeper's /dev has,
-/// the pty master and the container's ptys.
-fn allowed_device_rule(rule: &oci::LinuxDeviceCgroup) -> bool {
-    if !rule.allow() {
-        // A denial: zookeeper's /dev has only the default nodes, which runc
-        // allows whatever the config says, and the container cannot make
-        // device nodes (a user namespace's root may not mknod them).
-        return true;
-    }
-    let (Some(oci::LinuxDeviceType::C), Some(major)) = (rule.typ(), rule.major()) else { return false };
-    match rule.minor() {
-        // Every pty of the container's own devpts.
-        None | Some(-1) => major == 136,
-        Some(minor) => {
-            DEFAULT_DEVICES.iter().any(|(_, ma, mi)| *ma == major && *mi == minor) || (major, minor) == (5, 2)
+/// `linux.devices`: beyond the profile's six (its /dev has them, bound
+/// from the host), each made as runc makes it where the kernel lets the
+/// container do so, and bound from the host where it does not:
+/// - a FIFO: mknod, anywhere;
+/// - a device node where container root is host root (no user namespace):
+///   mknod, with the config's mode, uid and gid;
+/// - a device node in a user namespace, where no one may mknod one: the
+///   host's node of that type and number, bound read-only (as `--device`),
+///   so with the host node's mode and owner; none on the host: refused.
+///
+/// Returns the type and numbers of the device nodes listed, which device
+/// cgroup rules may allow.
+fn convert_devices(
+    devices: &[oci::LinuxDevice],
+    host: &Host,
+    ids: &IdsInside,
+    spec: &mut ContainerSpec,
+) -> Result<Vec<(NodeKind, u32, u32)>, BundleError> {
+    let mut listed = Vec::new();
+    for (i, device) in devices.iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let path = device.path().to_string_lossy();
+        check_no_nul(&format!("{field}.path"), &path)?;
+        let Some(target) = clean_absolute(device.path()).filter(|p| p != "/") else {
+            return Err(refuse(
+                format!("{field}.path"),
+                format!("{} is not an absolute path without '..'", shown(&path)),
+            ));
+        };
+        let kind = match device.typ() {
+            oci::LinuxDeviceType::C | oci::LinuxDeviceType::U => NodeKind::Char,
+            oci::LinuxDeviceType::B => NodeKind::Block,
+            oci::LinuxDeviceType::P => NodeKind::Fifo,
+            oci::LinuxDeviceType::A => {
+                return Err(refuse(
+                    format!("{field}.type"),
+                    "\"a\" is a device cgroup rule's type, not a node's",
+                ));
+            }
+        };
+        let number = |n: i64, what: &str| {
+            u32::try_from(n)
+                .map_err(|_| refuse(format!("{field}.{what}"), format!("{n} is not a device number")))
+        };
+        let (major, minor) = (number(device.major(), "major")?, number(device.minor(), "minor")?);
+        if let Some((_, ma, mi)) = DEFAULT_DEVICES.iter().find(|(p, ..)| *p == target) {
+            if kind == NodeKind::Char && (i64::from(major), i64::from(minor)) == (*ma, *mi) {
+                continue;
+            }
+            return Err(refuse(
+                field,
+                format!("{target}: the profile's /dev has it as c {ma}:{mi}; it cannot be another device"),
+            ));
+        }
+        // runc's defaults; the type bits are mknod's.
+        let mode = device.file_mode().unwrap_or(0o666) & 0o7777;
+        let (uid, gid) = (device.uid().unwrap_or(0), device.gid().unwrap_or(0));
+        let in_user_namespace = spec.namespaces.user != Namespace::Host;
+        if kind == NodeKind::Fifo || !in_user_namespace {
+            if let IdsInside::Mapped { uid: uids, gid: gids, .. } = ids
+                && (!is_mapped(uids, uid) || !is_mapped(gids, gid))
+            {
+                return Err(refuse(
+                    field,
+                    format!("{target}: owner {uid}:{gid} is not mapped in the container"),
+                ));
+            }
+            spec.device_nodes.push(DeviceNode { target, kind, major, minor, mode, uid, gid });
+        } else {
+            let Some(source) = (host.find_device)(kind, major, minor, Path::new(&target)) else {
+                let letter = if kind == NodeKind::Char { 'c' } else { 'b' };
+                return Err(refuse(
+                    field,
+                    format!(
+                        "{target}: the host has no {letter} {major}:{minor} node under /dev to bind (in a user namespace no one may make one)"
+                    ),
+                ));
+            };
+            spec.devices.push(Device { source, target });
+        }
+        if kind != NodeKind::Fifo {
+            listed.push((kind, major, minor));
         }
     }
+    Ok(listed)
 }
 
-fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) -> Result<(), BundleError> {
-    for (i, rule) in resources.devices().as_deref().unwrap_or_default().iter().enumerate() {
-        if !allowed_device_rule(rule) {
-            return Err(refuse(
-                format!("linux.resources.devices[{i}]"),
-                "allowing devices beyond the default ones is not supported yet",
+/// The profile's nodes (the default six, the pty master and the ptys),
+/// which a device cgroup always allows, after the config's rules (as runc
+/// appends its own).
+fn profile_device_rules() -> Vec<DeviceRule> {
+    let allow = |major: u32, minor: Option<u32>| DeviceRule {
+        allow: true,
+        kind: 'c',
+        major: Some(major),
+        minor,
+        access: "rwm".into(),
+    };
+    let mut rules: Vec<DeviceRule> =
+        DEFAULT_DEVICES.iter().map(|(_, major, minor)| allow(*major as u32, Some(*minor as u32))).collect();
+    rules.push(allow(5, Some(2)));
+    rules.push(allow(136, None));
+    rules
+}
+
+/// `linux.resources.devices`, the device cgroup's rules.
+///
+/// Where container root is host root (no user namespace) it could open any
+/// device node it makes: on a cgroup v1 host the rules go to a devices
+/// cgroup, in order, followed by the profile's nodes and mknod (`m`) of
+/// the listed ones, which the container's first process makes once in its
+/// cgroup. Elsewhere there is no device cgroup (a user namespace cannot
+/// make a device node, so the nodes it has are all it gets; cgroup v2's
+/// device controller is a BPF program zookeeper does not load yet): a
+/// denial holds by that, and an allowance is accepted only for what the
+/// container has (the profile's nodes and ptys, the listed devices) or for
+/// mknod alone.
+fn convert_device_rules(
+    rules: &[oci::LinuxDeviceCgroup],
+    host: &Host,
+    listed: &[(NodeKind, u32, u32)],
+    spec: &mut ContainerSpec,
+) -> Result<(), BundleError> {
+    let mut converted = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        converted.push(device_rule(&format!("linux.resources.devices[{i}]"), rule)?);
+    }
+    let cgroup = spec.namespaces.user == Namespace::Host && !host.cgroup2;
+    if cgroup && !converted.is_empty() {
+        converted.extend(profile_device_rules());
+        for (kind, major, minor) in listed {
+            let kind = if *kind == NodeKind::Char { 'c' } else { 'b' };
+            let m = DeviceRule {
+                allow: true,
+                kind,
+                major: Some(*major),
+                minor: Some(*minor),
+                access: "m".into(),
+            };
+            converted.push(m);
+        }
+        if let Err((i, reason)) = check_v1_device_rules(&converted) {
+            let field = match i < rules.len() {
+                true => format!("linux.resources.devices[{i}]"),
+                false => "linux.resources.devices".to_string(),
+            };
+            return Err(refuse(field, reason));
+        }
+        spec.resources.devices = converted;
+        return Ok(());
+    }
+    for (i, rule) in converted.iter().enumerate() {
+        let profile = profile_device_rules();
+        let has = |rule: &DeviceRule| {
+            profile.iter().any(|p| (p.kind, p.major, p.minor) == (rule.kind, rule.major, rule.minor))
+                || listed.iter().any(|(kind, major, minor)| {
+                    let kind = if *kind == NodeKind::Char { 'c' } else { 'b' };
+                    (kind, Some(*major), Some(*minor)) == (rule.kind, rule.major, rule.minor)
+                })
+        };
+        if !rule.allow || rule.access == "m" || has(rule) {
+            continue;
+        }
+        let why = match spec.namespaces.user {
+            Namespace::Host => {
+                "that takes a device cgroup, which zookeeper makes on cgroup v1 only (cgroup v2's is a BPF program, not supported yet)"
+            }
+            _ => {
+                "in a user namespace the container has the profile's nodes and those linux.devices lists, and no one there may make another"
+            }
+        };
+        return Err(refuse(
+            format!("linux.resources.devices[{i}]"),
+            format!("allowing {}: {why}", rule.line()),
+        ));
+    }
+    Ok(())
+}
+
+/// One device cgroup rule, checked: a type of `a`, `c` or `b`, numbers or
+/// wildcards (absent or -1), access some of `rwm` (runc refuses none).
+fn device_rule(field: &str, rule: &oci::LinuxDeviceCgroup) -> Result<DeviceRule, BundleError> {
+    let kind = match rule.typ() {
+        None | Some(oci::LinuxDeviceType::A) => 'a',
+        Some(oci::LinuxDeviceType::C | oci::LinuxDeviceType::U) => 'c',
+        Some(oci::LinuxDeviceType::B) => 'b',
+        Some(oci::LinuxDeviceType::P) => {
+            return Err(refuse(format!("{field}.type"), "a FIFO is not a device of a device cgroup"));
+        }
+    };
+    let number = |n: Option<i64>, what: &str| match n {
+        None | Some(-1) => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| refuse(format!("{field}.{what}"), format!("{n} is not a device number"))),
+    };
+    let access = rule.access().clone().unwrap_or_default();
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(refuse(
+            format!("{field}.access"),
+            format!("{} is not some of r, w and m", shown(&access)),
+        ));
+    }
+    let access: String = "rwm".chars().filter(|c| access.contains(*c)).collect();
+    Ok(DeviceRule {
+        allow: rule.allow(),
+        kind,
+        major: number(rule.major(), "major")?,
+        minor: number(rule.minor(), "minor")?,
+        access,
+    })
+}
+
+/// Whether cgroup v1's devices controller takes `rules`, in order, as the
+/// runtime spec means them. Its model is a default (allow or deny) and
+/// exceptions: a rule for all devices (`a`) sets the default for r, w and m
+/// at once and clears the exceptions; a rule against the default adds an
+/// exception; a rule with the default removes an exception only if it is
+/// the very same device, so it cannot carve a part out of a broader earlier
+/// one. Such a rule, or an `a` rule for less than rwm, is refused
+/// (`(index, reason)`).
+fn check_v1_device_rules(rules: &[DeviceRule]) -> Result<(), (usize, String)> {
+    let mut default_allow = true;
+    let mut exceptions: Vec<&DeviceRule> = Vec::new();
+    let overlaps = |a: Option<u32>, b: Option<u32>| a.is_none() || b.is_none() || a == b;
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.kind == 'a' {
+            if rule.major.is_some() || rule.minor.is_some() || rule.access != "rwm" {
+                return Err((
+                    i,
+                    format!(
+                        "{}: cgroup v1 applies a rule for all devices to all of them, for r, w and m",
+                        rule.line()
+                    ),
+                ));
+            }
+            default_allow = rule.allow;
+            exceptions.clear();
+            continue;
+        }
+        if rule.allow != default_allow {
+            exceptions.push(rule);
+            continue;
+        }
+        let partly = exceptions.iter().find(|e| {
+            e.kind == rule.kind
+                && overlaps(e.major, rule.major)
+                && overlaps(e.minor, rule.minor)
+                && (e.major, e.minor) != (rule.major, rule.minor)
+        });
+        if let Some(earlier) = partly {
+            let verb = if rule.allow { "allow" } else { "deny" };
+            return Err((
+                i,
+                format!("{}: cgroup v1 cannot {verb} part of what {} did", rule.line(), earlier.line()),
             ));
         }
     }
+    Ok(())
+}
+
+fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) -> Result<(), BundleError> {
     if let Some(memory) = resources.memory() {
         let field = "linux.resources.memory";
         spec.resources.memory_bytes = match memory.limit() {
@@ -1313,7 +1578,13 @@ mod tests {
             hostname: "thehost".into(),
             selinux: false,
             cgroup2: false,
+            find_device: fake_host_device,
         }
+    }
+
+    /// The test host's only device beyond the profile's: /dev/fuse, c 10:229.
+    fn fake_host_device(kind: NodeKind, major: u32, minor: u32, _: &Path) -> Option<PathBuf> {
+        (kind == NodeKind::Char && (major, minor) == (10, 229)).then(|| "/dev/fuse".into())
     }
 
     /// Root without a subordinate range: the identity map.
@@ -1442,7 +1713,13 @@ mod tests {
             assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
             assert_eq!(spec.readonly_paths, READONLY);
             assert_eq!(spec.seccomp, Seccomp::Unconfined);
-            assert!(spec.resources.is_empty());
+            // Its device rules (deny all): a device cgroup on this cgroup v1
+            // test host for root, whose container root is host root.
+            let mut resources = crate::spec::Resources::default();
+            if host.uid == 0 {
+                resources.devices = [deny_all()].into_iter().chain(profile_device_rules()).collect();
+            }
+            assert_eq!(spec.resources, resources);
             assert_eq!(spec.network, Network::LoopbackOnly);
             // runc's lists no user or cgroup namespace: root goes without a
             // user namespace, as under runc; a user cannot, and gets one.
@@ -1760,6 +2037,108 @@ mod tests {
         let mut config = base();
         remove(&mut config, "/mounts/0");
         assert!(!convert_value(&config, &root()).unwrap().mount_proc);
+    }
+
+    fn deny_all() -> DeviceRule {
+        DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into() }
+    }
+
+    fn rule(allow: bool, kind: char, major: u32, minor: Option<u32>, access: &str) -> DeviceRule {
+        DeviceRule { allow, kind, major: Some(major), minor, access: access.into() }
+    }
+
+    #[test]
+    fn devices_made_bound_or_refused() {
+        let mut config = base();
+        set(
+            &mut config,
+            "/linux/devices",
+            json!([
+                {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o20660, "uid": 0, "gid": 5},
+                {"path": "/run/fifo", "type": "p", "fileMode": 0o600},
+                {"path": "/dev/xvda", "type": "b", "major": 202, "minor": 0}
+            ]),
+        );
+        set(
+            &mut config,
+            "/linux/resources/devices",
+            json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                {"allow": true, "type": "c", "access": "m"}
+            ]),
+        );
+        // Root without a user namespace: mknod with the config's mode and
+        // owner (the type bits dropped), and, on cgroup v1, a device cgroup:
+        // the config's rules, the profile's nodes, mknod of the listed ones.
+        let spec = convert_value(&config, &root()).unwrap();
+        let node = |target: &str, kind, major, minor, mode, gid| DeviceNode {
+            target: target.into(),
+            kind,
+            major,
+            minor,
+            mode,
+            uid: 0,
+            gid,
+        };
+        assert_eq!(
+            spec.device_nodes,
+            [
+                node("/dev/fuse", NodeKind::Char, 10, 229, 0o660, 5),
+                node("/run/fifo", NodeKind::Fifo, 0, 0, 0o600, 0),
+                node("/dev/xvda", NodeKind::Block, 202, 0, 0o666, 0)
+            ]
+        );
+        assert_eq!(spec.devices, []);
+        let mut rules = vec![deny_all(), rule(true, 'c', 10, Some(229), "rw")];
+        rules.push(DeviceRule { allow: true, kind: 'c', major: None, minor: None, access: "m".into() });
+        rules.extend(profile_device_rules());
+        rules.push(rule(true, 'c', 10, Some(229), "m"));
+        rules.push(rule(true, 'b', 202, Some(0), "m"));
+        assert_eq!(spec.resources.devices, rules);
+        assert_eq!(spec.resources.devices[0].line(), "a *:* rwm");
+        assert_eq!(spec.resources.devices[1].line(), "c 10:229 rw");
+        // On cgroup v2: no device cgroup; what the container has may be allowed.
+        let mut v2 = root();
+        v2.cgroup2 = true;
+        let spec = convert_value(&config, &v2).unwrap();
+        assert_eq!((spec.device_nodes.len(), spec.resources.devices.len()), (3, 0));
+        let mut more = config.clone();
+        set(
+            &mut more,
+            "/linux/resources/devices/3",
+            json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
+        );
+        let text = refused(&more, &v2, "linux.resources.devices[3]");
+        assert!(text.contains("allowing c 10:200 rwm: that takes a device cgroup"), "{text}");
+        convert_value(&more, &root()).unwrap();
+        // In a user namespace: the host's node bound (mode and owner the
+        // host's), a FIFO made; a device the host lacks refused.
+        let text = refused(&config, &alice(), "linux.devices[3]");
+        assert!(text.contains("/dev/xvda: the host has no b 202:0 node under /dev to bind"), "{text}");
+        remove(&mut config, "/linux/devices/3");
+        remove(&mut more, "/linux/devices/3");
+        let spec = convert_value(&config, &alice()).unwrap();
+        assert_eq!(spec.devices, [Device { source: "/dev/fuse".into(), target: "/dev/fuse".into() }]);
+        assert_eq!(spec.device_nodes, [node("/run/fifo", NodeKind::Fifo, 0, 0, 0o600, 0)]);
+        assert!(spec.resources.devices.is_empty());
+        let text = refused(&more, &alice(), "linux.resources.devices[3]");
+        assert!(text.contains("allowing c 10:200 rwm: in a user namespace"), "{text}");
+        // A FIFO's owner must exist in the container.
+        set(&mut config, "/linux/devices/2/uid", json!(70000));
+        refused(&config, &alice(), "linux.devices[2]");
+        // What cgroup v1 cannot say.
+        let carve = [deny_all(), rule(true, 'c', 10, None, "rwm"), rule(false, 'c', 10, Some(200), "rwm")];
+        let (i, reason) = check_v1_device_rules(&carve).unwrap_err();
+        assert_eq!(
+            (i, reason.as_str()),
+            (2, "c 10:200 rwm: cgroup v1 cannot deny part of what c 10:* rwm did")
+        );
+        let exact = [deny_all(), rule(true, 'c', 10, Some(200), "rwm"), rule(false, 'c', 10, Some(200), "w")];
+        assert_eq!(check_v1_device_rules(&exact), Ok(()));
+        let open = [rule(false, 'b', 8, None, "rwm"), rule(true, 'b', 8, Some(1), "r")];
+        assert!(check_v1_device_rules(&open).is_err());
     }
 
     #[test]
@@ -2110,23 +2489,39 @@ mod tests {
             ("/linux/uidMappings", json!([{"containerID": 0, "hostID": 0, "size": 1}]), "linux.uidMappings"),
             (
                 "/linux/devices",
-                json!([{"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]),
-                "linux.devices[0]",
-            ),
-            (
-                "/linux/devices",
                 json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]),
                 "linux.devices[0]",
             ),
             (
+                "/linux/devices",
+                json!([{"path": "dev/x", "type": "c", "major": 1, "minor": 5}]),
+                "linux.devices[0].path",
+            ),
+            ("/linux/devices", json!([{"path": "/dev/x", "type": "a"}]), "linux.devices[0].type"),
+            (
+                "/linux/devices",
+                json!([{"path": "/dev/x", "type": "c", "major": -1}]),
+                "linux.devices[0].major",
+            ),
+            (
                 "/linux/resources/devices/1",
-                json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
+                json!({"allow": true, "type": "a", "access": "r"}),
                 "linux.resources.devices[1]",
             ),
             (
                 "/linux/resources/devices/1",
-                json!({"allow": true, "access": "rwm"}),
-                "linux.resources.devices[1]",
+                json!({"allow": false, "type": "c", "access": ""}),
+                "linux.resources.devices[1].access",
+            ),
+            (
+                "/linux/resources/devices/1",
+                json!({"allow": false, "type": "p", "access": "r"}),
+                "linux.resources.devices[1].type",
+            ),
+            (
+                "/linux/resources/devices/1",
+                json!({"allow": true, "type": "b", "major": 8, "minor": 4294967296u64, "access": "r"}),
+                "linux.resources.devices[1].minor",
             ),
             ("/linux/resources/memory", json!({"limit": 4096}), "linux.resources.memory.limit"),
             ("/linux/resources/memory", json!({"limit": -2}), "linux.resources.memory.limit"),

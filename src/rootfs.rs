@@ -28,7 +28,7 @@ use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
 use crate::cgroups::CgroupView;
-use crate::spec::{ContainerSpec, Mount, MountKind, Namespace};
+use crate::spec::{ContainerSpec, DeviceNode, Mount, MountKind, Namespace, NodeKind};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
@@ -430,6 +430,9 @@ pub fn enter(
     for device in &spec.devices {
         bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
     }
+    for node in &spec.device_nodes {
+        make_device_node(&root, node, spec).with_context(|| format!("making {}", node.target))?;
+    }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
     before_pivot()?;
@@ -627,6 +630,64 @@ fn bind_device(root: &Node, device: &crate::spec::Device) -> Result<()> {
     }
     let target = root.make_path(container_relative(&device.target)?, false)?;
     bind_read_only(&fd_path(&fd), &target).with_context(|| format!("binding it on {}", device.target))
+}
+
+/// A device node or FIFO (an OCI config's `linux.devices`), made with
+/// mknod(2) as runc makes it where container root is host root, with the
+/// config's mode and owner; its directories made on the way without
+/// following links. A device node is then bound on itself without
+/// `nodev`, which the /dev tmpfs has: it opens, and a node the container
+/// makes in /dev itself does not. One already there is kept if it is that
+/// very node (runc keeps it, mode and owner too).
+fn make_device_node(root: &Node, node: &DeviceNode, spec: &ContainerSpec) -> Result<()> {
+    let kind = match node.kind {
+        NodeKind::Char => SFlag::S_IFCHR,
+        NodeKind::Block => SFlag::S_IFBLK,
+        NodeKind::Fifo => SFlag::S_IFIFO,
+    };
+    // The kernel asks for CAP_MKNOD over the host's user namespace.
+    if kind != SFlag::S_IFIFO && spec.namespaces.user != Namespace::Host {
+        bail!("in a user namespace no one may make a device node; bind the host's instead");
+    }
+    let relative = container_relative(&node.target)?;
+    let (dir, name) = match relative.rsplit_once('/') {
+        Some((parent, name)) => (Some(root.make_path(parent, true)?), name),
+        None => (None, relative),
+    };
+    let dir = dir.as_ref().unwrap_or(root);
+    let rdev = nix::sys::stat::makedev(node.major.into(), node.minor.into());
+    let made = match nix::sys::stat::mknodat(dir.fd.as_fd(), name, kind, Mode::empty(), rdev) {
+        Ok(()) => true,
+        Err(Errno::EEXIST) => false,
+        Err(errno) => return Err(errno).context("mknod"),
+    };
+    let target = dir.existing(name)?.context("it vanished")?;
+    let stat = fstat(&target.fd).context("fstat")?;
+    if file_type(&target.fd)? != kind || (kind != SFlag::S_IFIFO && stat.st_rdev != rdev) {
+        bail!("something else is there already");
+    }
+    if made {
+        // mknod applied zookeeper's umask; the mode is the config's.
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            &target.proc_path(),
+            Mode::from_bits_truncate(node.mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .context("setting its mode")?;
+        chown(&target.proc_path(), Some(Uid::from_raw(node.uid)), Some(nix::unistd::Gid::from_raw(node.gid)))
+            .context("setting its owner")?;
+    }
+    if kind != SFlag::S_IFIFO {
+        mount(Some(&target.proc_path()), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+            .context("binding it on itself")?;
+        // Exactly these flags: without nodev. (Root over the host's user
+        // namespace, the only one that gets here, has no locked flags.)
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        mount(NO_FSTYPE, &target.reopen()?.proc_path(), NO_FSTYPE, flags, None::<&str>)
+            .context("letting it open (remounting it without nodev)")?;
+    }
+    Ok(())
 }
 
 /// A tmpfs with the host's system directories bound read-only, and private

@@ -44,6 +44,11 @@ pub struct ContainerSpec {
     pub mounts: Vec<Mount>,
     /// Host devices bound into the container (`--device`), after `mounts`.
     pub devices: Vec<Device>,
+    /// Device nodes and FIFOs made in the container (an OCI config's
+    /// `linux.devices`), after `devices`. A device node needs container
+    /// root to be host root (no user namespace: the kernel lets no other
+    /// root mknod one); elsewhere a config's devices are `devices`, binds.
+    pub device_nodes: Vec<DeviceNode>,
     /// Paths hidden from the container: a directory under an empty
     /// read-only tmpfs, a file under /dev/null. Absent ones are skipped.
     pub masked_paths: Vec<String>,
@@ -105,6 +110,7 @@ impl ContainerSpec {
             user_lookup: None,
             mounts: Vec::new(),
             devices: Vec::new(),
+            device_nodes: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
@@ -350,6 +356,52 @@ pub struct Device {
     pub target: String,
 }
 
+/// A node made with mknod(2) in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute in the container; the directories on the way are made,
+    /// without following links.
+    pub target: String,
+    pub kind: NodeKind,
+    /// Ignored for a FIFO.
+    pub major: u32,
+    pub minor: u32,
+    /// Permission bits (runc's default: 0666).
+    pub mode: u32,
+    /// Its owner, in the container's ids.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Char,
+    Block,
+    Fifo,
+}
+
+/// One rule of a device cgroup (cgroup v1's `devices.allow` and
+/// `devices.deny`), in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// `a` (all devices), `c` or `b`.
+    pub kind: char,
+    /// `None`: any.
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    /// Some of `rwm`.
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// As cgroup v1's files take it: `c 1:3 rwm`, `a *:* rwm`.
+    pub fn line(&self) -> String {
+        let number = |n: Option<u32>| n.map_or_else(|| "*".to_string(), |n| n.to_string());
+        format!("{} {}:{} {}", self.kind, number(self.major), number(self.minor), self.access)
+    }
+}
+
 /// A mount the spec asks for, beyond the profile's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -422,11 +474,19 @@ pub struct Resources {
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
     pub pids: Option<u32>,
+    /// A device cgroup's rules, written in order after the cgroup is made
+    /// (cgroup v1's devices controller); empty: no device cgroup. For a
+    /// container whose root is host root, which could otherwise open any
+    /// device node it makes.
+    pub devices: Vec<DeviceRule>,
 }
 
 impl Resources {
     pub fn is_empty(&self) -> bool {
-        self.memory_bytes.is_none() && self.cpu_percent.is_none() && self.pids.is_none()
+        self.memory_bytes.is_none()
+            && self.cpu_percent.is_none()
+            && self.pids.is_none()
+            && self.devices.is_empty()
     }
 }
 

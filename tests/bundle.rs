@@ -596,3 +596,88 @@ fn mqueue_and_cgroup_mounts_that_cannot_be() {
         );
     }
 }
+
+#[test]
+fn devices_bound_rootless_made_as_root() {
+    // Rootless: the host's node of that number bound, wherever the config
+    // names it (mode and owner the host's, which a bind cannot change); a
+    // FIFO made with the config's mode.
+    let script = "stat -c '%n %t:%T %a' /dev/net/tun /dev/mytun; \
+                  exec 3<>/dev/mytun && echo opened; \
+                  stat -c '%F %a' /run/fifo";
+    let out = run_script("devices", USER, script, |config, _| {
+        config["linux"]["devices"] = json!([
+            {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o600},
+            {"path": "/dev/mytun", "type": "c", "major": 10, "minor": 200},
+            {"path": "/run/fifo", "type": "p", "fileMode": 0o600}
+        ]);
+        // runc's rootless config has no rules; a user's may allow what it lists.
+        config["linux"]["resources"] = json!({"devices": [{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}]});
+    });
+    assert_eq!(ok(out), "/dev/net/tun a:c8 666\n/dev/mytun a:c8 666\nopened\nfifo 600\n");
+    // As root, without a user namespace: mknod with the config's mode and
+    // owner, and a device cgroup (cgroup v1) with the config's rules: the
+    // allowed one opens, a listed but not allowed one does not, and a node
+    // the container makes itself (given CAP_MKNOD) is refused.
+    let before = zoo_cgroups();
+    let script = "stat -c '%n %t:%T %a %u %g' /dev/net/tun /dev/fuse; \
+                  exec 3<>/dev/net/tun && echo tun-opened; \
+                  (exec 4</dev/fuse) 2>/dev/null || echo fuse-denied; \
+                  mknod /tmp/loop b 7 0 2>/dev/null || echo mknod-denied; \
+                  stat -c '%F %a %u' /run/fifo; \
+                  sort /sys/fs/cgroup/devices/devices.list | tr '\\n' ,";
+    let out = run_script("devices", As::Root, script, |config, _| {
+        config["linux"]["devices"] = json!([
+            {"path": "/dev/net/tun", "type": "c", "major": 10, "minor": 200, "fileMode": 0o620, "gid": 5},
+            {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o666},
+            {"path": "/run/fifo", "type": "p", "fileMode": 0o640, "uid": 7}
+        ]);
+        config["linux"]["resources"]["devices"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rw"}));
+        for set in ["bounding", "effective", "permitted"] {
+            config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_MKNOD"));
+        }
+    });
+    // The device cgroup's list: tun's rw (with mknod, as each listed node),
+    // fuse's mknod, the profile's eight.
+    assert_eq!(
+        ok(out),
+        "/dev/net/tun a:c8 620 0 5\n/dev/fuse a:e5 666 0 0\ntun-opened\nfuse-denied\nmknod-denied\nfifo 640 7\n\
+         c 10:200 rwm,c 10:229 m,c 136:* rwm,c 1:3 rwm,c 1:5 rwm,c 1:7 rwm,c 1:8 rwm,c 1:9 rwm,c 5:0 rwm,c 5:2 rwm,"
+    );
+    assert_eq!(zoo_cgroups(), before, "the device cgroup was left behind");
+}
+
+#[test]
+fn devices_that_cannot_be() {
+    // A device the host does not have, in a user namespace: nothing to bind.
+    let out = run_script("no-device", USER, "true", |config, _| {
+        config["linux"]["devices"] = json!([{"path": "/dev/sdz", "type": "b", "major": 8, "minor": 250}]);
+    });
+    fails_with(
+        &out,
+        125,
+        "config.json: linux.devices[0]: /dev/sdz: the host has no b 8:250 node under /dev to bind",
+    );
+    // Allowing a device the container does not get: it has only its binds.
+    let out = run_script("no-device", USER, "true", |config, _| {
+        config["linux"]["resources"] =
+            json!({"devices": [{"allow": true, "type": "b", "major": 7, "minor": 0, "access": "rw"}]});
+    });
+    fails_with(&out, 125, "config.json: linux.resources.devices[0]: allowing b 7:0 rw: in a user namespace");
+    // A rule cgroup v1 cannot write (root's device cgroup).
+    let out = run_script("no-device", As::Root, "true", |config, _| {
+        config["linux"]["resources"]["devices"] = json!([
+            {"allow": false, "access": "rwm"},
+            {"allow": true, "type": "c", "major": 10, "access": "rwm"},
+            {"allow": false, "type": "c", "major": 10, "minor": 200, "access": "rwm"}
+        ]);
+    });
+    fails_with(
+        &out,
+        125,
+        "config.json: linux.resources.devices[2]: c 10:200 rwm: cgroup v1 cannot deny part of what c 10:* rwm did",
+    );
+}
