@@ -181,7 +181,6 @@ fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
         install_seccomp(&spec.seccomp)?;
     }
     crate::capabilities::limit_bounding(process.capabilities.bounding)?;
-    make_working_directory(&process.cwd)?;
     let user = &process.user;
     if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
         switch_user(user, go.setgroups_allowed, report)?;
@@ -242,15 +241,6 @@ fn switch_user(user: &User, setgroups_allowed: bool, report: &ReportTx) -> Resul
     nix::unistd::setresuid(uid, uid, uid).map_err(unmapped("user", user.uid))?;
     nix::sys::prctl::set_keepcaps(false).context("keeping capabilities across the user change")?;
     after_credential_change(report)
-}
-
-/// The working directory, created as container root if missing (docker's
-/// --workdir does); the process's user enters it afterwards.
-fn make_working_directory(cwd: &str) -> Result<()> {
-    if cwd == "/" || std::path::Path::new(cwd).is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(cwd).with_context(|| format!("creating the working directory {cwd}"))
 }
 
 /// Takes the container's root identity, now that the parent has mapped it,

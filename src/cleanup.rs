@@ -1,6 +1,6 @@
 //! `--cleanup`: removes what killed zookeepers left behind, the
 //! `/tmp/zoo.XXXXXX` mountpoint directories and the `zoo-<pid>` cgroups
-//! (the latter in [`crate::cgroups::remove_stale`]).
+//! (the latter in `cgroups::remove_stale`).
 //!
 //! /tmp is shared with every user, and root runs this too: whatever is found
 //! there is treated as planted by an attacker. So nothing is reached by

@@ -217,7 +217,60 @@ pub fn plan(
     IdMapPlan { uid, gid, notice, setgroups_allowed }
 }
 
+/// podman's `--userns keep-id` for one kind of id: the caller's own id `own`
+/// is the same id in the container, and the subordinate ids fill every
+/// other id from 0 up (container root included), so container root is not
+/// the caller. `None` without a subordinate range to do it with.
+pub fn keep_id_ranges(own: u32, subids: &[(u32, u32)]) -> Option<Vec<IdRange>> {
+    let total: u64 = subids.iter().map(|(_, count)| u64::from(*count)).sum();
+    if total <= u64::from(own) {
+        // The subordinate ids must reach past `own` to give the container
+        // every id below it, root first.
+        return None;
+    }
+    let mut ranges = vec![IdRange { inside: own, outside: own, count: 1 }];
+    let mut inside: u32 = 0;
+    for &(first, count) in subids {
+        let (mut outside, mut left) = (first, count);
+        while left > 0 {
+            if inside == own {
+                inside += 1;
+            }
+            // Up to `own` while below it, then to the end of the id space.
+            let room = if inside < own { own - inside } else { u32::MAX - inside };
+            if room == 0 {
+                break;
+            }
+            let chunk = left.min(room);
+            ranges.push(IdRange { inside, outside, count: chunk });
+            (inside, outside, left) = (inside + chunk, outside + chunk, left - chunk);
+        }
+    }
+    ranges.sort_by_key(|r| r.inside);
+    Some(ranges)
+}
+
 impl IdMapPlan {
+    /// The maps of `--userns keep-id` for the current caller (see
+    /// [`keep_id_ranges`]), from the host's subordinate-id files.
+    pub fn keep_id() -> Result<(Vec<IdRange>, Vec<IdRange>)> {
+        let caller = Caller::current();
+        if caller.uid == 0 {
+            bail!("--userns keep-id is for a user: root's own id is container root already");
+        }
+        let name = caller.name.as_deref();
+        let ranges = |kind: IdKind, own: u32| -> Result<Vec<IdRange>> {
+            let text = std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
+            keep_id_ranges(own, &parse_subids(&text, name, caller.uid)).with_context(|| {
+                format!(
+                    "--userns keep-id needs a subordinate range in {} larger than your id {own}",
+                    kind.subid_file()
+                )
+            })
+        };
+        Ok((ranges(IdKind::User, caller.uid)?, ranges(IdKind::Group, caller.gid)?))
+    }
+
     /// Works out the plan for the current caller from the host's files.
     pub fn for_current_caller() -> IdMapPlan {
         let read = |kind| std::fs::read_to_string(subid_path(kind)).unwrap_or_default();
@@ -459,5 +512,26 @@ mod fuzz {
                 prop_assert!(next <= u64::from(u32::MAX));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod keep_id_tests {
+    use super::{IdRange, keep_id_ranges};
+
+    #[test]
+    fn own_id_kept_and_the_rest_filled_from_zero() {
+        let r = |inside, outside, count| IdRange { inside, outside, count };
+        assert_eq!(
+            keep_id_ranges(1000, &[(100000, 65536)]).unwrap(),
+            vec![r(0, 100000, 1000), r(1000, 1000, 1), r(1001, 101000, 64536)]
+        );
+        // Two ranges, the split inside the second.
+        assert_eq!(
+            keep_id_ranges(5, &[(100, 3), (200, 10)]).unwrap(),
+            vec![r(0, 100, 3), r(3, 200, 2), r(5, 5, 1), r(6, 202, 8)]
+        );
+        assert_eq!(keep_id_ranges(1000, &[(100000, 1000)]), None);
+        assert_eq!(keep_id_ranges(1000, &[]), None);
     }
 }

@@ -4,49 +4,55 @@
 //! The modules, in the order a container comes to life:
 //! - [`cli`]: the command line, parsed into a [`spec::ContainerSpec`]
 //!   ([`oci`]: `--bundle`, an OCI bundle's config.json converted into one);
-//! - [`container`]: one container's life, start to clean-up ([`run`]);
-//! - [`namespaces`]: clone() into new namespaces;
-//! - [`idmap`], [`cgroups`], [`network`]: the parent's set-up: id maps,
-//!   the container's cgroup (created and removed there; [`systemd`] for a
+//! - `container`: one container's life, start to clean-up ([`run`]);
+//! - `namespaces`: clone() into new namespaces;
+//! - `idmap`, `cgroups`, `network`: the parent's set-up: id maps,
+//!   the container's cgroup (created and removed there; `systemd` for a
 //!   delegated scope), slirp4netns;
-//! - [`sync`]: the one-way channels between parent and child;
-//! - [`child`]: the child's set-up up to exec (hostname is set there);
-//! - [`rootfs`]: the child's filesystem;
-//! - [`capabilities`], [`seccomp`]: confinement, applied just before exec
+//! - `sync`: the one-way channels between parent and child;
+//! - `child`: the child's set-up up to exec (hostname is set there);
+//! - `rootfs`: the child's filesystem;
+//! - `capabilities`, [`seccomp`]: confinement, applied just before exec
 //!   ([`seccomp_oci`]: an OCI profile compiled in place of the built-in filter);
-//! - [`exec`]: finding and exec'ing the command; [`init`]: `--init`;
+//! - `exec`: finding and exec'ing the command; `init`: `--init`;
 //! - [`terminal`]: the container's pty, relayed like `docker run -it`;
-//!   [`stdio`]: without one, pipes in place of the caller's terminals;
-//! - [`signals`], [`status`]: waiting, forwarding signals, mirroring the end;
+//!   `stdio`: without one, pipes in place of the caller's terminals;
+//! - `signals`, [`status`]: waiting, forwarding signals, mirroring the end;
 //! - [`cleanup`]: `--cleanup`, after zookeepers that were killed.
+//!
+//! The public interface is small: the description ([`spec`]), [`run`] and
+//! its [`Error`], the front ends that build a description ([`cli`], [`oci`],
+//! with [`seccomp_oci`]), and what the `zookeeper` binary needs beside
+//! ([`preflight`], [`cleanup`], [`status`], [`terminal`], [`trace`]). The
+//! engine's stages are the crate's own.
 
-pub mod capabilities;
-pub mod cgroups;
-pub mod child;
+pub(crate) mod capabilities;
+pub(crate) mod cgroups;
+pub(crate) mod child;
 pub mod cleanup;
 pub mod cli;
-pub mod container;
+pub(crate) mod container;
 pub mod error;
-pub mod exec;
-pub mod hooks;
-pub mod idmap;
-pub mod init;
-pub mod namespaces;
-pub mod network;
+pub(crate) mod exec;
+pub(crate) mod hooks;
+pub(crate) mod idmap;
+pub(crate) mod init;
+pub(crate) mod namespaces;
+pub(crate) mod network;
 pub mod oci;
 pub mod preflight;
-pub mod rootfs;
+pub(crate) mod rootfs;
 pub mod seccomp;
 pub mod seccomp_oci;
-pub mod signals;
+pub(crate) mod signals;
 pub mod spec;
 pub mod status;
-pub mod stdio;
-pub mod sync;
-pub mod systemd;
+pub(crate) mod stdio;
+pub(crate) mod sync;
+pub(crate) mod systemd;
 pub mod terminal;
 pub mod trace;
-pub mod users;
+pub(crate) mod users;
 
 pub use container::run;
 pub use error::Error;

@@ -67,9 +67,13 @@ impl Mountpoint {
 
     /// Hands the directory at `path` to `owner`, the host uid of container
     /// root, which must be able to reach it to build the root on it once
-    /// its ids are mapped (the caller, rootless; root's range otherwise).
+    /// its ids are mapped (root's range, for root). A user's container root
+    /// is the user, or (with `--userns keep-id`) a subordinate id of a
+    /// container in which the user's own id is mapped too, so that container
+    /// root reaches the user's 0700 directory by its capabilities; a user
+    /// could not chown it anyway.
     pub fn hand_to(path: &Path, owner: Uid) -> Result<()> {
-        if owner != nix::unistd::geteuid() {
+        if owner != nix::unistd::geteuid() && nix::unistd::geteuid().is_root() {
             chown(path, Some(owner), None)
                 .with_context(|| format!("handing {} to container root", path.display()))?;
         }
@@ -435,6 +439,12 @@ pub fn enter(
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
+    // The working directory, made if missing (docker's --workdir is), here
+    // where the root may still be written: `--read-only` comes after.
+    if spec.process.cwd != "/" && root.resolve_in_root(container_relative(&spec.process.cwd)?)?.is_none() {
+        root.make_path(container_relative(&spec.process.cwd)?, true)
+            .with_context(|| format!("creating the working directory {}", spec.process.cwd))?;
+    }
     before_pivot()?;
 
     // pivot_root(".", ".") stacks the old root on the new one; the detach

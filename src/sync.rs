@@ -29,12 +29,15 @@ macro_rules! channel_type {
             Ok(($tx(File::from(write)), $rx(File::from(read))))
         }
 
+        // Not every channel's end is polled or kept open by number.
+        #[allow(dead_code)]
         impl $tx {
             pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 std::os::fd::AsFd::as_fd(&self.0)
             }
         }
 
+        #[allow(dead_code)]
         impl $rx {
             pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
                 std::os::fd::AsFd::as_fd(&self.0)

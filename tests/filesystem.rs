@@ -224,3 +224,49 @@ fn a_full_debian_rootfs_runs() {
         assert!(lines[3].starts_with("12."), "{out}");
     }
 }
+
+/// Issue 14: dpkg cannot install a package with a set-id program under the
+/// strict default filter, and can with `--security-opt allow-setid`, rootless
+/// (container root is the user, not host root). The .deb is the one
+/// debootstrap left in the rootfs's apt cache: no network.
+#[test]
+fn dpkg_installs_set_id_programs_only_with_allow_setid() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/debian-rootfs.sh");
+    let out = std::process::Command::new(&script).output().unwrap();
+    if out.status.code() == Some(3) {
+        eprintln!("SKIPPED: no Debian rootfs could be built: {}", stderr(&out));
+        return;
+    }
+    let cached = ok(out).trim().to_string();
+    let rootfs = fixture().dir.join("debian-setid");
+    let _ = std::fs::remove_dir_all(&rootfs);
+    let copy = std::process::Command::new("cp").arg("-a").arg(&cached).arg(&rootfs).status().unwrap();
+    assert!(copy.success());
+    // Container root is the user: it must own what dpkg replaces.
+    let owned = std::process::Command::new("chown")
+        .args(["-R", &format!("{RANGED_USER}:{RANGED_USER}")])
+        .arg(&rootfs)
+        .status()
+        .unwrap();
+    assert!(owned.success());
+    let debs = std::fs::read_dir(rootfs.join("var/cache/apt/archives")).unwrap();
+    let deb = debs
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .find(|name| name.starts_with("passwd_") && name.ends_with(".deb"))
+        .expect("debootstrap's cache has passwd's .deb");
+    let deb = format!("/var/cache/apt/archives/{deb}");
+    let rootfs_arg = rootfs.to_str().unwrap();
+    let strict = zookeeper(USER, &["-r", rootfs_arg, "-P", "dpkg", "-i", &deb]).output().unwrap();
+    assert!(!strict.status.success(), "dpkg installed set-id files under the strict filter");
+    assert!(stderr(&strict).contains("Operation not permitted"), "{}", stderr(&strict));
+    let allowed =
+        zookeeper(USER, &["-r", rootfs_arg, "-P", "--security-opt", "allow-setid", "dpkg", "-i", &deb])
+            .output()
+            .unwrap();
+    ok(allowed);
+    let mode =
+        std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(rootfs.join("usr/bin/passwd")).unwrap());
+    assert_eq!(mode & 0o4000, 0o4000, "passwd is not set-uid: {mode:o}");
+    std::fs::remove_dir_all(&rootfs).unwrap();
+}

@@ -115,6 +115,21 @@ fn docker_mount_and_tmpfs_flags() {
 }
 
 #[test]
+fn a_missing_workdir_is_made_even_on_a_read_only_root() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = own_rootfs("workdir-ro", who);
+        let out = ok(run(
+            who,
+            &rootfs,
+            &["--read-only", "-w", "/srv/app", "sh", "-c", "pwd; touch x || echo read-only"],
+        ));
+        assert_eq!(out, "/srv/app\nread-only\n", "{who:?}");
+        assert!(rootfs.join("srv/app").is_dir());
+    }
+}
+
+#[test]
 fn read_only_root_keeps_tmp_and_run_writable() {
     let _turn = turn();
     for who in WHO {
@@ -560,4 +575,39 @@ fn devices_are_bound_under_their_names() {
             "{who:?}"
         );
     }
+}
+
+#[test]
+fn userns_keep_id_keeps_the_callers_own_ids() {
+    let _turn = turn();
+    let (uid, gid) = ids_of(RANGED_USER);
+    let rootfs = own_rootfs("keep-id", USER);
+    let out = ok(run(USER, &rootfs, &["--userns", "keep-id", "sh", "-c", "id -u; id -g; touch /tmp/mine"]));
+    assert_eq!(out, format!("{uid}\n{gid}\n"));
+    // What it writes is the caller's own on the host.
+    let meta = std::fs::metadata(rootfs.join("tmp/mine")).unwrap();
+    assert_eq!(
+        (std::os::unix::fs::MetadataExt::uid(&meta), std::os::unix::fs::MetadataExt::gid(&meta)),
+        (uid, gid)
+    );
+    // Container root is a subordinate id, not the caller.
+    let out = ok(run(USER, &rootfs, &["--userns", "keep-id", "-u", "0", "cat", "/proc/self/uid_map"]));
+    let first = parse_map(&out)[0];
+    assert_eq!(first.0, 0);
+    assert_ne!(first.1, uid, "{out}");
+    fails_with(
+        &run(As::Root, &fixture().rootfs, &["--userns", "keep-id", "true"]),
+        125,
+        "--userns keep-id is for a user",
+    );
+    fails_with(
+        &run(As::User(NORANGE_USER), &fixture().rootfs, &["--userns", "keep-id", "true"]),
+        125,
+        "needs a subordinate range",
+    );
+    fails_with(
+        &run(USER, &fixture().rootfs, &["--userns", "host", "true"]),
+        125,
+        "--userns host is not offered",
+    );
 }

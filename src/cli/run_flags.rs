@@ -93,6 +93,12 @@ pub struct RunFlags {
     #[arg(long = "ulimit", value_name = "NAME=SOFT[:HARD]", value_parser = parse_ulimit)]
     ulimits: Vec<Rlimit>,
 
+    /// keep-id: your own uid and gid are the same inside, and the command
+    /// runs as them (podman's); container root and every other id are your
+    /// subordinate ids
+    #[arg(long = "userns", value_name = "keep-id", value_parser = parse_userns)]
+    userns: Option<KeepId>,
+
     /// Set a kernel parameter of the container's own namespaces
     /// (net.*, kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*); repeatable
     #[arg(long = "sysctl", value_name = "NAME=VALUE", value_parser = parse_sysctl)]
@@ -105,6 +111,18 @@ pub struct RunFlags {
     /// Accepted for docker's --rm: a zookeeper container leaves nothing behind
     #[arg(long = "rm")]
     rm: bool,
+}
+
+/// `--userns keep-id`, the one mode zookeeper offers besides its default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeepId;
+
+fn parse_userns(text: &str) -> Result<KeepId, String> {
+    match text {
+        "keep-id" => Ok(KeepId),
+        "host" => Err("--userns host is not offered: without a user namespace container root would hold the host's capabilities; run as root with a bundle (--bundle) if you mean it".into()),
+        _ => Err(format!("unknown user namespace mode '{text}' (keep-id)")),
+    }
 }
 
 /// A capability named on the command line, or ALL.
@@ -140,6 +158,18 @@ impl RunFlags {
         spec.extra_hosts = self.add_hosts;
         if let Some(workdir) = self.workdir {
             spec.process.cwd = workdir;
+        }
+        if self.userns.is_some() {
+            let (uid, gid) = crate::idmap::IdMapPlan::keep_id().map_err(|err| format!("{err:#}"))?;
+            spec.id_maps = crate::spec::IdMaps::Explicit { uid, gid };
+            if self.user.is_none() {
+                // Resolved like -u: HOME and groups from the container's files.
+                let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+                spec.user_lookup = Some(format!("{uid}:{gid}"));
+                if !home_given {
+                    spec.process.env.retain(|entry| !entry.as_encoded_bytes().starts_with(b"HOME="));
+                }
+            }
         }
         if let Some(user) = self.user {
             spec.user_lookup = Some(user);
