@@ -24,8 +24,9 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps, Identity,
-    Mount, MountKind, Namespace, Namespaces, Network, NodeKind, Rlimit, Seccomp, User,
+    Atime, CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
+    Identity, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
+    PropagationKind, Rlimit, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -795,9 +796,17 @@ fn convert_mount(
         // /sys/fs/cgroup only where sysfs has it (a container without a
         // sysfs of its own has no /sys/fs/cgroup, as it has no /sys).
         if_present: cgroup && target == "/sys/fs/cgroup",
+        options: MountOptions::default(),
     };
     let mut data = Vec::new();
     for option in options {
+        if let Some(propagation) = propagation(option) {
+            // After the mount is made (as runc applies them). Shared is
+            // shared within the container: its mounts came to it as slaves
+            // of the host's or private, so nothing reaches the host.
+            out.options.propagation = Some(propagation);
+            continue;
+        }
         match option.as_str() {
             "bind" | "rbind" if is_bind => {}
             "ro" => out.readonly = true,
@@ -809,17 +818,11 @@ fn convert_mount(
             "noexec" => out.noexec = true,
             "exec" => out.noexec = false,
             "defaults" => {}
-            // A new file system's atime default, the kernel's (runc lists it
-            // for /sys/fs/cgroup).
-            "relatime" if !is_bind => {}
-            // zookeeper makes every mount in the container private.
-            "private" | "rprivate" => {}
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                return Err(here(format!(
-                    "propagation {} is not supported yet (the container's mounts are private)",
-                    shown(option)
-                )));
-            }
+            "strictatime" => out.options.atime = Some(Atime::Strict),
+            "relatime" => out.options.atime = Some(Atime::Relative),
+            "noatime" => out.options.atime = Some(Atime::Never),
+            "nodiratime" => out.options.nodiratime = Some(true),
+            "diratime" => out.options.nodiratime = Some(false),
             "idmap" | "ridmap" => {
                 return Err(here(format!(
                     "option {}: id-mapped mounts are not supported yet",
@@ -851,6 +854,22 @@ fn convert_mount(
         ));
     }
     Ok(Converted::Mount(out))
+}
+
+/// A propagation option (`rslave`), as mount(8) and the runtime spec name them.
+fn propagation(option: &str) -> Option<Propagation> {
+    let (recursive, kind) = match option.strip_prefix('r') {
+        Some(rest) => (true, rest),
+        None => (false, option),
+    };
+    let kind = match kind {
+        "private" => PropagationKind::Private,
+        "slave" => PropagationKind::Slave,
+        "shared" => PropagationKind::Shared,
+        "unbindable" => PropagationKind::Unbindable,
+        _ => return None,
+    };
+    Some(Propagation { kind, recursive })
 }
 
 /// tmpfs's `size=`: bytes, with a k/m/g/t/p/e suffix or `%` (checked here
@@ -913,15 +932,33 @@ fn convert_linux(
         }
     }
     spec.sysctl = sysctl;
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("" | "private" | "rprivate") => {}
-        Some(other) => {
-            return Err(refuse(
-                "linux.rootfsPropagation",
-                format!("{} is not supported yet (the container's mounts are private)", shown(other)),
-            ));
-        }
-    }
+    // private and rprivate are what the container's mounts are anyway.
+    spec.root_propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("" | "private" | "rprivate") => None,
+        Some(value) => match propagation(value) {
+            // runc's rshared without a user namespace sends the container's
+            // mounts (its /proc, its /dev) to the host's; zookeeper never
+            // does. In a user namespace the kernel keeps them from the host.
+            Some(Propagation { kind: PropagationKind::Shared, .. })
+                if spec.namespaces.user == Namespace::Host =>
+            {
+                return Err(refuse(
+                    "linux.rootfsPropagation",
+                    format!(
+                        "{}: without a user namespace the container's mounts would propagate to the host's; not supported",
+                        shown(value)
+                    ),
+                ));
+            }
+            Some(propagation) => Some(propagation),
+            None => {
+                return Err(refuse(
+                    "linux.rootfsPropagation",
+                    format!("{} is not a propagation", shown(value)),
+                ));
+            }
+        },
+    };
     // Absent: zookeeper's defaults (docker's lists). runc would mask
     // nothing, which leaves /proc/sysrq-trigger writable by a container
     // whose root is host root.
@@ -1754,16 +1791,18 @@ mod tests {
             noexec: true,
             data: None,
             if_present: false,
+            options: MountOptions::default(),
         }
     }
 
-    /// runc's /sys/fs/cgroup: read-only, where sysfs has it.
+    /// runc's /sys/fs/cgroup: read-only, where sysfs has it, relatime.
     fn runc_cgroup() -> Mount {
         Mount {
             kind: MountKind::Cgroup,
             target: "/sys/fs/cgroup".into(),
             readonly: true,
             if_present: true,
+            options: MountOptions { atime: Some(Atime::Relative), ..MountOptions::default() },
             ..runc_mqueue()
         }
     }
@@ -1958,10 +1997,6 @@ mod tests {
         let mut config = value(CTR);
         refused(&config, &root(), "process.args");
         config["process"]["args"] = json!(["sh"]);
-        // Its /run tmpfs asks for strictatime.
-        let text = refused(&config, &root(), "mounts[6]");
-        assert!(text.contains("/run: option \"strictatime\" is not supported yet"), "{text}");
-        remove(&mut config, "/mounts/6/options/1");
         refused(&config, &root(), "linux.cgroupsPath");
         remove(&mut config, "/linux/cgroupsPath");
         let spec = convert_value(&config, &root()).unwrap();
@@ -1973,6 +2008,8 @@ mod tests {
         assert_eq!((run.target.as_str(), &run.kind), ("/run", &MountKind::Tmpfs));
         assert_eq!(run.data.as_deref(), Some("mode=755,size=65536k"));
         assert!(run.nosuid && !run.nodev && !run.noexec && !run.readonly);
+        // Its /run tmpfs asks for strictatime.
+        assert_eq!(run.options, MountOptions { atime: Some(Atime::Strict), ..MountOptions::default() });
         assert!(spec.process.capabilities.bounding.contains(caps::Capability::CAP_MKNOD));
     }
 
@@ -1983,10 +2020,11 @@ mod tests {
         mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]}));
         mounts
             .push(json!({"destination": "/data/rw//", "source": "/srv/x", "options": ["bind", "ro", "rw"]}));
-        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable"]}));
         mounts
-            .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind"], "source": "./rel"}));
+            .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind", "noatime", "relatime", "diratime", "rshared", "slave"], "source": "./rel"}));
         let spec = convert_value(&config, &alice()).unwrap();
+        let propagation = |kind, recursive| Some(Propagation { kind, recursive });
         let expected = [
             runc_mqueue(),
             runc_cgroup(),
@@ -1999,6 +2037,10 @@ mod tests {
                 noexec: true,
                 data: None,
                 if_present: false,
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Private, true),
+                    ..MountOptions::default()
+                },
             },
             Mount {
                 kind: MountKind::Bind { source: "/srv/x".into(), recursive: false },
@@ -2009,6 +2051,7 @@ mod tests {
                 noexec: false,
                 data: None,
                 if_present: false,
+                options: MountOptions::default(),
             },
             Mount {
                 kind: MountKind::Tmpfs,
@@ -2019,6 +2062,11 @@ mod tests {
                 noexec: true,
                 data: Some("size=1m,mode=1777".into()),
                 if_present: false,
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Unbindable, false),
+                    atime: Some(Atime::Strict),
+                    nodiratime: Some(true),
+                },
             },
             // A bind option makes a bind mount whatever the type (as runc).
             Mount {
@@ -2030,6 +2078,12 @@ mod tests {
                 noexec: false,
                 data: None,
                 if_present: false,
+                // The last of each kind wins.
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Slave, false),
+                    atime: Some(Atime::Relative),
+                    nodiratime: Some(false),
+                },
             },
         ];
         assert_eq!(spec.mounts, expected);
@@ -2152,7 +2206,8 @@ mod tests {
             json!({"destination": "/cgroup", "type": "cgroup2", "source": "cgroup"}),
         );
         let spec = convert_value(&config, &root()).unwrap();
-        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, ..runc_cgroup() });
+        let options = MountOptions::default();
+        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
         // Elsewhere than /sys/fs/cgroup, made like any mount point.
         let elsewhere = &spec.mounts[2];
         assert_eq!(
@@ -2353,7 +2408,20 @@ mod tests {
         set(&mut config, "/linux/namespaces/6", json!({"type": "user"}));
         set(&mut config, "/somethingNew", json!({"unknown": "ignored as runc ignores it"}));
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.root_propagation, None, "rprivate: what the container's mounts are anyway");
         assert_eq!(spec.masked_paths, ["/proc/kcore", "/sys/firmware"]);
+        for (value, host, kind, recursive) in [
+            ("rslave", root(), PropagationKind::Slave, true),
+            ("slave", root(), PropagationKind::Slave, false),
+            ("runbindable", root(), PropagationKind::Unbindable, true),
+            // In a user namespace the kernel keeps shared from the host.
+            ("rshared", alice(), PropagationKind::Shared, true),
+        ] {
+            let mut config = config.clone();
+            set(&mut config, "/linux/rootfsPropagation", json!(value));
+            let spec = convert_value(&config, &host).unwrap();
+            assert_eq!(spec.root_propagation, Some(Propagation { kind, recursive }), "{value}");
+        }
         assert_eq!(spec.readonly_paths, Vec::<String>::new());
         // Absent: docker's defaults, not runc's nothing.
         remove(&mut config, "/linux/maskedPaths");
@@ -2425,11 +2493,6 @@ mod tests {
             ("/mounts/7", json!({"destination": "/x", "type": "overlay", "source": "overlay"}), "mounts[7]"),
             ("/mounts/7", json!({"destination": "/x", "source": "/x"}), "mounts[7]"),
             ("/mounts/7", json!({"destination": "/x", "type": "bind"}), "mounts[7].source"),
-            (
-                "/mounts/7",
-                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["rbind", "rshared"]}),
-                "mounts[7]",
-            ),
             (
                 "/mounts/7",
                 json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["rbind", "idmap"]}),
@@ -2579,7 +2642,8 @@ mod tests {
             ("/linux/sysctl", json!({"net..ipv4": "1"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"../../etc/passwd": "x"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1\u{0}"}), "linux.sysctl.net.ipv4.ip_forward"),
-            ("/linux/rootfsPropagation", json!("rslave"), "linux.rootfsPropagation"),
+            ("/linux/rootfsPropagation", json!("rshared"), "linux.rootfsPropagation"),
+            ("/linux/rootfsPropagation", json!("sideways"), "linux.rootfsPropagation"),
             ("/linux/maskedPaths/3", json!("proc/keys"), "linux.maskedPaths[3]"),
             ("/linux/readonlyPaths/0", json!("/proc/../etc"), "linux.readonlyPaths[0]"),
             ("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_NOTIFY"}), "linux.seccomp.defaultAction"),

@@ -28,7 +28,10 @@ use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
 use crate::cgroups::CgroupView;
-use crate::spec::{ContainerSpec, DeviceNode, Mount, MountKind, Namespace, NodeKind};
+use crate::spec::{
+    Atime, ContainerSpec, DeviceNode, Mount, MountKind, MountOptions, Namespace, NodeKind, Propagation,
+    PropagationKind,
+};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
@@ -284,8 +287,15 @@ pub enum RootSource<'a> {
 /// mapped id, so it waits. Runs with full capabilities in the container's
 /// user namespace.
 pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -> Result<()> {
-    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("making the mount tree private")?;
+    // Private, or, for a spec that wants the host's mounts to reach the
+    // container, slave: either way nothing made here reaches the host.
+    // (Its own propagation goes to the container's / after pivot_root.)
+    let (tree, what) = match spec.root_propagation.map(|p| p.kind) {
+        Some(PropagationKind::Slave | PropagationKind::Shared) => (MsFlags::MS_SLAVE, "a slave"),
+        _ => (MsFlags::MS_PRIVATE, "private"),
+    };
+    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | tree, None::<&str>)
+        .with_context(|| format!("making the mount tree {what}"))?;
     match source {
         RootSource::Dir(rootfs) if spec.overlay.is_some() => {
             mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
@@ -456,7 +466,52 @@ pub fn enter(
     if matches!(source, RootSource::HostSystem) || spec.root_readonly {
         remount_read_only(Path::new("/")).context("making the root read-only")?;
     }
+    // Applied to the container's own / now, as runc applies it: before
+    // pivot_root it would be the host's.
+    if let Some(propagation) = spec.root_propagation.filter(|p| p.kind != PropagationKind::Private) {
+        if propagation.kind == PropagationKind::Shared && spec.namespaces.user == Namespace::Host {
+            bail!(
+                "shared root propagation without a user namespace would send the container's mounts to the host"
+            );
+        }
+        set_propagation(Path::new("/"), propagation).context("setting the root's propagation")?;
+    }
     Ok(())
+}
+
+/// mount(2)'s propagation change on the mount at `target`.
+fn set_propagation(target: &Path, propagation: Propagation) -> Result<()> {
+    let mut flags = match propagation.kind {
+        PropagationKind::Private => MsFlags::MS_PRIVATE,
+        PropagationKind::Slave => MsFlags::MS_SLAVE,
+        PropagationKind::Shared => MsFlags::MS_SHARED,
+        PropagationKind::Unbindable => MsFlags::MS_UNBINDABLE,
+    };
+    if propagation.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    let kind = match propagation.kind {
+        PropagationKind::Private => "private",
+        PropagationKind::Slave => "a slave",
+        PropagationKind::Shared => "shared",
+        PropagationKind::Unbindable => "unbindable",
+    };
+    mount(NO_FSTYPE, target, NO_FSTYPE, flags, None::<&str>)
+        .with_context(|| format!("making {} {kind}", target.display()))
+}
+
+/// The mount(2) flags of access-time options: the mode, and nodiratime.
+fn atime_flags(options: &MountOptions) -> MsFlags {
+    let mut flags = match options.atime {
+        None => MsFlags::empty(),
+        Some(Atime::Strict) => MsFlags::MS_STRICTATIME,
+        Some(Atime::Relative) => MsFlags::MS_RELATIME,
+        Some(Atime::Never) => MsFlags::MS_NOATIME,
+    };
+    if options.nodiratime == Some(true) {
+        flags |= MsFlags::MS_NODIRATIME;
+    }
+    flags
 }
 
 /// The spec's masked and read-only paths that `select` picks, where they
@@ -518,6 +573,7 @@ fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &Cgroup
             flags |= flag;
         }
     }
+    let atime = atime_flags(&wanted.options);
     match &wanted.kind {
         MountKind::Bind { source, recursive } => {
             let source_fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
@@ -532,14 +588,39 @@ fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &Cgroup
                 MsFlags::MS_BIND | rec,
                 None::<&str>,
             )
-            .with_context(|| format!("binding {}", source.display()))?;
-            if !flags.is_empty() {
-                remount_bind(&target.reopen()?.proc_path(), flags)?;
+            .map_err(|errno| match errno {
+                // The kernel will not uncover what a user namespace's copy of
+                // the host's mounts hides.
+                Errno::EINVAL if !*recursive => anyhow::anyhow!(
+                    "binding {} (bind, not rbind): it has mounts under it, which a bind must take along in a user namespace; use rbind",
+                    source.display()
+                ),
+                errno => anyhow::Error::new(errno).context(format!("binding {}", source.display())),
+            })?;
+            // An atime mode asked for replaces the source's; diratime drops
+            // its nodiratime.
+            let mut clear = MsFlags::empty();
+            if wanted.options.atime.is_some() {
+                clear |= MsFlags::MS_NOATIME | MsFlags::MS_RELATIME;
+            }
+            if wanted.options.nodiratime == Some(false) {
+                clear |= MsFlags::MS_NODIRATIME;
+            }
+            if !(flags | atime | clear).is_empty() {
+                remount_bind_changing(&target.reopen()?.proc_path(), flags | atime, clear).map_err(|err| {
+                    let locked = err.chain().any(|c| c.downcast_ref::<Errno>() == Some(&Errno::EPERM));
+                    match locked && !(atime | clear).is_empty() {
+                        true => err.context(
+                            "in a user namespace a bind keeps the access-time flags of the host's mount (the kernel locks them)",
+                        ),
+                        false => err,
+                    }
+                })?;
             }
         }
         MountKind::Tmpfs => {
             let target = root.make_path(relative, true)?;
-            mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, wanted.data.as_deref())
+            mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags | atime, wanted.data.as_deref())
                 .context("mounting a tmpfs")?;
         }
         MountKind::Mqueue => {
@@ -549,10 +630,16 @@ fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &Cgroup
                 bail!("an mqueue file system needs the container's own ipc namespace");
             }
             let target = root.make_path(relative, true)?;
-            mount(Some("mqueue"), &target.proc_path(), Some("mqueue"), flags, None::<&str>)
+            mount(Some("mqueue"), &target.proc_path(), Some("mqueue"), flags | atime, None::<&str>)
                 .context("mounting mqueue")?;
         }
-        MountKind::Cgroup => mount_cgroup(root, relative, flags, spec, cgroups)?,
+        // The atime options go to its own file systems; bound hierarchies
+        // keep the host's (locked in a user namespace).
+        MountKind::Cgroup => mount_cgroup(root, relative, flags | atime, spec, cgroups)?,
+    }
+    if let Some(propagation) = wanted.options.propagation {
+        let mounted = root.existing(relative)?.context("the mount vanished")?;
+        set_propagation(&mounted.proc_path(), propagation)?;
     }
     Ok(())
 }
@@ -1020,6 +1107,13 @@ fn remount_read_only(target: &Path) -> Result<()> {
 /// `target`, keeping the flags it has: a user namespace may not clear the
 /// locked ones, and a remount sets all of them at once.
 fn remount_bind(target: &Path, flags: MsFlags) -> Result<()> {
+    remount_bind_changing(target, flags, MsFlags::empty())
+}
+
+/// [`remount_bind`], not keeping the flags in `clear` (an access-time mode
+/// asked for in place of the source's). In a user namespace the kernel
+/// refuses to change a locked flag: that is an error, not a flag dropped.
+fn remount_bind_changing(target: &Path, flags: MsFlags, clear: MsFlags) -> Result<()> {
     let current = statvfs(target).with_context(|| format!("statvfs {}", target.display()))?.flags();
     let mut all = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
     for (has, keep) in [
@@ -1031,7 +1125,7 @@ fn remount_bind(target: &Path, flags: MsFlags) -> Result<()> {
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
-        if current.contains(has) {
+        if current.contains(has) && !clear.contains(keep) {
             all |= keep;
         }
     }

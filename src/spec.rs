@@ -42,6 +42,12 @@ pub struct ContainerSpec {
     pub user_lookup: Option<String>,
     /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
     pub mounts: Vec<Mount>,
+    /// How the container's mounts propagate (an OCI config's
+    /// `linux.rootfsPropagation`): `None`, today's, makes them all private;
+    /// slave or shared receive the host's mounts (never send the
+    /// container's back: a user namespace's kernel forbids it, and without
+    /// one zookeeper refuses shared), then apply to the container's `/`.
+    pub root_propagation: Option<Propagation>,
     /// Host devices bound into the container (`--device`), after `mounts`.
     pub devices: Vec<Device>,
     /// Device nodes and FIFOs made in the container (an OCI config's
@@ -109,6 +115,7 @@ impl ContainerSpec {
             id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
+            root_propagation: None,
             devices: Vec::new(),
             device_nodes: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
@@ -418,6 +425,52 @@ pub struct Mount {
     /// Made only where the target already exists (never created): the
     /// writable /tmp and /run of `--read-only`.
     pub if_present: bool,
+    /// Propagation and access times, as an OCI config's options ask.
+    pub options: MountOptions,
+}
+
+/// What a mount's options ask beyond the flags of [`Mount`] (the OCI
+/// runtime spec's propagation and access-time options); the default is
+/// what every mount had before: private, the kernel's access times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Applied once it is mounted; `None`: as the mounts around it
+    /// (private, unless [`ContainerSpec::root_propagation`] says otherwise).
+    pub propagation: Option<Propagation>,
+    /// `None`: a new file system's default (relatime), a bind's source's.
+    pub atime: Option<Atime>,
+    /// `Some(true)`: nodiratime; `Some(false)`: diratime (a bind's
+    /// source's nodiratime dropped); `None`: as `atime` leaves it.
+    pub nodiratime: Option<bool>,
+}
+
+/// mount(2)'s propagation types (mount_namespaces(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    pub kind: PropagationKind,
+    /// For the mounts under it too.
+    pub recursive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropagationKind {
+    Private,
+    /// Receives the mounts its master gets (the host's), sends none.
+    Slave,
+    /// Sends its mounts to its peers and receives theirs.
+    Shared,
+    Unbindable,
+}
+
+/// When reading a file updates its access time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atime {
+    /// strictatime: every access.
+    Strict,
+    /// relatime: when it is older than the last change, or a day old.
+    Relative,
+    /// noatime: never.
+    Never,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

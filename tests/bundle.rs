@@ -681,3 +681,154 @@ fn devices_that_cannot_be() {
         "config.json: linux.resources.devices[2]: c 10:200 rwm: cgroup v1 cannot deny part of what c 10:* rwm did",
     );
 }
+
+/// A tmpfs the test mounts on the host (made shared, so that mounts under
+/// it propagate to its copies), unmounted when dropped.
+struct HostMount(PathBuf);
+
+impl HostMount {
+    fn tmpfs(at: &Path, shared: bool) -> HostMount {
+        std::fs::create_dir_all(at).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "mode=0755", "tmpfs"])
+            .arg(at)
+            .status();
+        assert!(mounted.unwrap().success());
+        if shared {
+            assert!(
+                std::process::Command::new("mount").arg("--make-shared").arg(at).status().unwrap().success()
+            );
+        }
+        HostMount(at.to_path_buf())
+    }
+}
+
+impl Drop for HostMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-R").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn mount_options_propagation_and_access_times() {
+    for who in BOTH {
+        // Access times of the container's own file systems, and a bind that
+        // asks for the host mount's own (relatime); a slave bind of a
+        // shared host mount, an unbindable one.
+        let script = "for m in /t/strict /t/noatime /rel; do \
+                        echo $m $(grep \" $m \" /proc/mounts | cut -d' ' -f4 | tr , '\\n' | grep -E '^(noatime|relatime|nodiratime)$' | tr '\\n' ' '); \
+                      done; \
+                      grep -E ' /(src|unb) ' /proc/self/mountinfo | cut -d' ' -f5,7 | sed 's/:[0-9]*$//'; \
+                      touch /ready; i=0; \
+                      while [ ! -e /src/sub/marker ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i+1)); done; \
+                      cat /src/sub/marker 2>/dev/null || echo not-propagated";
+        let mut config = sh(who, script);
+        let dir = bundle("mount-options", who, &config);
+        for sub in ["unb", "rel"] {
+            std::fs::create_dir(dir.join(sub)).unwrap();
+            chown(&dir.join(sub), who);
+        }
+        let shared = HostMount::tmpfs(&dir.join("src"), true);
+        config["linux"]["rootfsPropagation"] = json!("rslave");
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        mounts.push(json!({"destination": "/t/strict", "type": "tmpfs", "source": "tmpfs", "options": ["strictatime", "nodiratime"]}));
+        mounts.push(
+            json!({"destination": "/t/noatime", "type": "tmpfs", "source": "tmpfs", "options": ["noatime"]}),
+        );
+        mounts.push(
+            json!({"destination": "/src", "type": "bind", "source": "src", "options": ["rbind", "rslave"]}),
+        );
+        mounts.push(json!({"destination": "/unb", "type": "bind", "source": "unb", "options": ["bind", "unbindable"]}));
+        mounts.push(json!({"destination": "/rel", "type": "bind", "source": "rel", "options": ["bind", "relatime", "ro"]}));
+        write_config(&dir, &config);
+        let child = zookeeper(who, &["--bundle", dir.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Once the container runs, a mount on the host under the shared
+        // tmpfs reaches it through its slave bind.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !dir.join("rootfs/ready").exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let late = HostMount::tmpfs(&dir.join("src/sub"), false);
+        std::fs::write(dir.join("src/sub/marker"), "propagated\n").unwrap();
+        let out = child.wait_with_output().unwrap();
+        drop((late, shared));
+        assert_eq!(
+            ok(out),
+            "/t/strict nodiratime\n/t/noatime noatime\n/rel relatime\n/src master\n/unb unbindable\npropagated\n",
+            "{who:?}"
+        );
+    }
+}
+
+#[test]
+fn mount_options_that_cannot_be() {
+    // Rootless, a bind keeps the access times of the host's mount: the
+    // kernel locks them in a user namespace.
+    let out = run_script("noatime-bind", USER, "true", |config, dir| {
+        std::fs::create_dir(dir.join("data")).unwrap();
+        config["mounts"].as_array_mut().unwrap().push(
+            json!({"destination": "/data", "type": "bind", "source": "data", "options": ["bind", "noatime"]}),
+        );
+    });
+    fails_with(&out, 125, "in a user namespace a bind keeps the access-time flags of the host's mount");
+    // Rootless, a bind without rbind of a directory with a mount under it.
+    let mut config = sh(USER, "true");
+    let dir = bundle("bind-not-rbind", USER, &config);
+    let _below = HostMount::tmpfs(&dir.join("data/below"), false);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/data", "type": "bind", "source": "data", "options": ["bind"]}));
+    write_config(&dir, &config);
+    fails_with(
+        &run(USER, &dir, &[]),
+        125,
+        "has mounts under it, which a bind must take along in a user namespace; use rbind",
+    );
+    // As root without a user namespace, rshared would send the container's
+    // mounts to the host.
+    let out = run_script("rshared", As::Root, "true", |config, _| {
+        config["linux"]["rootfsPropagation"] = json!("rshared")
+    });
+    fails_with(&out, 125, "config.json: linux.rootfsPropagation: \"rshared\": without a user namespace");
+}
+
+#[test]
+fn without_propagation_options_a_bind_is_private() {
+    let mut config = sh(As::Root, "grep ' /src ' /proc/self/mountinfo | cut -d' ' -f7");
+    let dir = bundle("private-bind", As::Root, &config);
+    let _shared = HostMount::tmpfs(&dir.join("src"), true);
+    config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/src", "type": "bind", "source": "src", "options": ["rbind"]}));
+    write_config(&dir, &config);
+    assert_eq!(ok(run(As::Root, &dir, &[])), "-\n", "no optional field: private");
+}
+
+/// containerd's `ctr oci spec` (tests/data/oci/), as root: its mounts and
+/// options (strictatime on /dev and /run), its device rules, no user
+/// namespace.
+fn ctr_config(script: &str) -> Value {
+    let mut config: Value = serde_json::from_str(include_str!("data/oci/ctr-oci-spec.json")).unwrap();
+    config["process"]["args"] = json!(["/bin/sh", "-c", script]);
+    config
+}
+
+#[test]
+fn ctrs_default_config_runs() {
+    let script =
+        "grep -E ' /(run|dev/mqueue) ' /proc/mounts | cut -d' ' -f2-4; id -u; cat /proc/self/uid_map";
+    let mut config = ctr_config(script);
+    config["linux"]["cgroupsPath"] = Value::Null;
+    let dir = bundle("ctr", As::Root, &config);
+    let out = ok(run(As::Root, &dir, &[]));
+    assert_eq!(
+        out,
+        "/dev/mqueue mqueue rw,nosuid,nodev,noexec,relatime\n/run tmpfs rw,nosuid,size=65536k,mode=755\n0\n         0          0 4294967295\n"
+    );
+}
