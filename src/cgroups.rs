@@ -28,7 +28,12 @@ const CPU_PERIOD_US: u64 = 100_000;
 /// The container's cgroup directories; killed off and removed on drop.
 #[derive(Debug)]
 pub struct ContainerCgroup {
+    /// The container's cgroup in each hierarchy.
     dirs: Vec<PathBuf>,
+    /// The directories on the way to a cgroupsPath that zookeeper made,
+    /// outermost first: removed after `dirs`, where nothing else came to
+    /// live in them meanwhile.
+    made_parents: Vec<PathBuf>,
     v2: bool,
     /// The directory with the memory controller's files, with -m.
     memory: Option<PathBuf>,
@@ -76,6 +81,8 @@ impl ContainerCgroup {
             create_v2(limits, &own, &name)?
         } else if nix::unistd::geteuid().is_root() {
             create_v1(limits, &own, &name)?
+        } else if limits.cgroup_path.is_some() {
+            bail!("linux.cgroupsPath: a rootless container gets no cgroup on this cgroup v1 host");
         } else {
             bail!(
                 "resource limits (-m, -c, -p) need cgroup v2 for a rootless container, and this host \
@@ -98,13 +105,16 @@ fn is_cgroup2(path: &Path) -> bool {
 /// The controllers `limits` needs, by their cgroup names.
 fn controllers(limits: &Resources) -> Vec<&'static str> {
     let mut needed = Vec::new();
-    if limits.memory_bytes.is_some() {
+    // A cgroupsPath places the container in each hierarchy zookeeper uses
+    // (on cgroup v2 its directory is made with or without controllers).
+    let placed = limits.cgroup_path.is_some() && !is_cgroup2(Path::new(CGROUP_ROOT));
+    if limits.memory_bytes.is_some() || placed {
         needed.push("memory");
     }
-    if limits.cpu_percent.is_some() {
+    if limits.cpu_percent.is_some() || placed {
         needed.push("cpu");
     }
-    if limits.pids.is_some() {
+    if limits.pids.is_some() || placed {
         needed.push("pids");
     }
     if !limits.devices.is_empty() {
@@ -132,26 +142,32 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         );
     }
     let parent = v2_parent(own)?;
-    let available = read(&parent.join("cgroup.controllers"))?;
-    let enabled = read(&parent.join("cgroup.subtree_control"))?;
-    for controller in controllers(limits) {
-        if !available.split_whitespace().any(|c| c == controller) {
-            bail!(
-                "the {controller} controller is not available in {} (it is not delegated to this user); \
-                 with systemd, set Delegate=yes on user@.service",
-                parent.display()
-            );
+    let needed = controllers(limits);
+    let mut cgroup = ContainerCgroup { dirs: Vec::new(), made_parents: Vec::new(), v2: true, memory: None };
+    let dir = match &limits.cgroup_path {
+        None => {
+            enable_v2_controllers(&parent, &needed)?;
+            let dir = parent.join(name);
+            create_dir(&dir)?;
+            cgroup.dirs.push(dir.clone());
+            dir
         }
-        if !enabled.split_whitespace().any(|c| c == controller) {
-            write(&parent.join("cgroup.subtree_control"), &format!("+{controller}")).with_context(|| {
-                format!("the {controller} controller is not enabled for {}'s children", parent.display())
-            })?;
+        Some(path) => {
+            let dir = placed(Path::new(CGROUP_ROOT), &parent, path);
+            // A user may make cgroups only in the subtree delegated to it.
+            if !nix::unistd::geteuid().is_root() && !dir.starts_with(&parent) {
+                bail!(
+                    "linux.cgroupsPath {path}: {} is outside {}, where this user may make cgroups",
+                    dir.display(),
+                    parent.display()
+                );
+            }
+            // Each level hands the controllers down to the next.
+            make_placed(&mut cgroup, &dir, |parent| enable_v2_controllers(parent, &needed))?;
+            dir
         }
-    }
-    let dir = parent.join(name);
-    create_dir(&dir)?;
-    let memory = limits.memory_bytes.map(|_| dir.clone());
-    let cgroup = ContainerCgroup { dirs: vec![dir.clone()], v2: true, memory };
+    };
+    cgroup.memory = limits.memory_bytes.map(|_| dir.clone());
     if let Some(bytes) = limits.memory_bytes {
         write(&dir.join("memory.max"), &bytes.to_string())?;
         // Without a swap limit the memory limit only pushes the excess to
@@ -177,24 +193,107 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
     Ok(cgroup)
 }
 
+/// Lets `parent`'s children have `controllers` (cgroup v2's
+/// `cgroup.subtree_control`), where it may.
+fn enable_v2_controllers(parent: &Path, controllers: &[&str]) -> Result<()> {
+    if controllers.is_empty() {
+        return Ok(());
+    }
+    let available = read(&parent.join("cgroup.controllers"))?;
+    let enabled = read(&parent.join("cgroup.subtree_control"))?;
+    for controller in controllers {
+        if !available.split_whitespace().any(|c| c == *controller) {
+            bail!(
+                "the {controller} controller is not available in {} (it is not delegated to this user); \
+                 with systemd, set Delegate=yes on user@.service",
+                parent.display()
+            );
+        }
+        if !enabled.split_whitespace().any(|c| c == *controller) {
+            write(&parent.join("cgroup.subtree_control"), &format!("+{controller}")).with_context(|| {
+                format!("the {controller} controller is not enabled for {}'s children", parent.display())
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// A cgroupsPath in a hierarchy: absolute from its `root`, relative from
+/// `base` (checked for `..` when the config was read).
+fn placed(root: &Path, base: &Path, path: &str) -> PathBuf {
+    match path.strip_prefix('/') {
+        Some(absolute) => root.join(absolute),
+        None => base.join(path),
+    }
+}
+
+/// Makes the cgroup `leaf` of a cgroupsPath and the directories on the way
+/// that are missing (remembered in `cgroup`, so that they go with it);
+/// `before` runs on each new directory's parent first. A leaf already
+/// there is not zookeeper's to put a container in (nor to remove after).
+fn make_placed(
+    cgroup: &mut ContainerCgroup,
+    leaf: &Path,
+    mut before: impl FnMut(&Path) -> Result<()>,
+) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut at = leaf.parent();
+    while let Some(dir) = at.filter(|dir| !dir.exists()) {
+        missing.push(dir.to_path_buf());
+        at = dir.parent();
+    }
+    for dir in missing.iter().rev() {
+        before(dir.parent().context("a cgroup path")?)?;
+        match std::fs::create_dir(dir) {
+            Ok(()) => cgroup.made_parents.push(dir.clone()),
+            // Made meanwhile by someone else: theirs.
+            Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(err) => return Err(err).with_context(|| format!("creating cgroup {}", dir.display())),
+        }
+    }
+    before(leaf.parent().context("a cgroup path")?)?;
+    match std::fs::create_dir(leaf) {
+        Ok(()) => {
+            cgroup.dirs.push(leaf.to_path_buf());
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "linux.cgroupsPath: {} exists already; zookeeper puts a container only in a cgroup it makes, and removes",
+            leaf.display()
+        ),
+        Err(err) => Err(err).with_context(|| format!("creating cgroup {}", leaf.display())),
+    }
+}
+
 fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgroup> {
-    let mut cgroup = ContainerCgroup { dirs: Vec::new(), v2: false, memory: None };
+    let mut cgroup = ContainerCgroup { dirs: Vec::new(), made_parents: Vec::new(), v2: false, memory: None };
     for controller in controllers(limits) {
         let mount = Path::new(CGROUP_ROOT).join(controller);
         let within = own_path(own, controller)
             .with_context(|| format!("the {controller} cgroup controller is not mounted (cgroup v1)"))?;
-        let dir = mount.join(within.trim_start_matches('/')).join(name);
-        create_dir(&dir)?;
-        cgroup.dirs.push(dir.clone());
+        let own_dir = mount.join(within.trim_start_matches('/'));
+        let dir = match &limits.cgroup_path {
+            None => {
+                let dir = own_dir.join(name);
+                create_dir(&dir)?;
+                cgroup.dirs.push(dir.clone());
+                dir
+            }
+            Some(path) => {
+                let dir = placed(&mount, &own_dir, path);
+                make_placed(&mut cgroup, &dir, |_| Ok(()))?;
+                dir
+            }
+        };
         match controller {
             "memory" => {
+                let Some(bytes) = limits.memory_bytes else { continue };
                 cgroup.memory = Some(dir.clone());
-                let bytes = limits.memory_bytes.unwrap_or_default().to_string();
-                write(&dir.join("memory.limit_in_bytes"), &bytes)?;
+                write(&dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
                 // v1 counts memory and swap together, as docker's
                 // --memory-swap does; equal to the memory limit: no swap.
                 let total = match limits.memory_swap_bytes {
-                    None => bytes,
+                    None => bytes.to_string(),
                     Some(total) => total.to_string(),
                 };
                 let memsw = dir.join("memory.memsw.limit_in_bytes");
@@ -208,11 +307,14 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
                 }
             }
             "cpu" => {
-                let percent = limits.cpu_percent.unwrap_or_default();
+                let Some(percent) = limits.cpu_percent else { continue };
                 write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                 write(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(percent).to_string())?;
             }
-            "pids" => write(&dir.join("pids.max"), &limits.pids.unwrap_or_default().to_string())?,
+            "pids" => {
+                let Some(pids) = limits.pids else { continue };
+                write(&dir.join("pids.max"), &pids.to_string())?;
+            }
             _ => {
                 // In order, as the kernel applies them: the first usually
                 // denies everything (`a`), the rest allow.
@@ -445,6 +547,16 @@ impl Drop for ContainerCgroup {
         for dir in self.dirs.iter().rev() {
             if let Err(err) = remove(dir, self.v2) {
                 eprintln!("zookeeper: removing cgroup {}: {err:#}", dir.display());
+            }
+        }
+        // Another container's cgroup may have come to live in one meanwhile
+        // (EBUSY): then it is that one's to keep.
+        for dir in self.made_parents.iter().rev() {
+            match std::fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(err)
+                    if matches!(err.raw_os_error(), Some(libc::EBUSY | libc::ENOENT | libc::ENOTEMPTY)) => {}
+                Err(err) => eprintln!("zookeeper: removing cgroup {}: {err}", dir.display()),
             }
         }
     }

@@ -83,6 +83,9 @@ fn set_up_early(setup: &Setup) -> Result<()> {
     if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
         nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
     }
+    if spec.namespaces.uts == crate::spec::Namespace::New && !spec.domainname.is_empty() {
+        crate::namespaces::set_domainname(&spec.domainname)?;
+    }
     trace::mark("child: network namespace, loopback, hostname");
     let source = root_source(setup);
     if crate::rootfs::mounts_early(source, setup.spec) {

@@ -88,6 +88,18 @@ fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
     })
 }
 
+/// setdomainname(2), in the container's own uts namespace (nix has no
+/// wrapper for it).
+pub fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive
+    // the call; the kernel copies them and needs no terminating NUL.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error()).context("setting the domain name");
+    }
+    Ok(())
+}
+
 /// Child side: a cgroup namespace rooted at the container's own cgroup, so
 /// that /proc/self/cgroup inside shows `0::/` and no host path.
 pub fn enter_cgroup_namespace() -> Result<()> {

@@ -394,8 +394,21 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
             name.into()
         }
     };
-    if config.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
-        return Err(refuse("domainname", "not supported yet"));
+    if let Some(domain) = config.domainname().as_deref().filter(|d| !d.is_empty()) {
+        check_no_nul("domainname", domain)?;
+        // The kernel's __NEW_UTS_LEN.
+        if domain.len() > 64 {
+            return Err(refuse("domainname", "longer than 64 bytes"));
+        }
+        // setdomainname(2) in a uts namespace that is not the container's
+        // would name the host (or another container).
+        if spec.namespaces.uts != Namespace::New {
+            return Err(refuse(
+                "domainname",
+                "needs the container's own uts namespace (linux.namespaces lists none)",
+            ));
+        }
+        spec.domainname = domain.into();
     }
 
     for (i, mount) in config.mounts().as_deref().unwrap_or_default().iter().enumerate() {
@@ -856,6 +869,44 @@ fn convert_mount(
     Ok(Converted::Mount(out))
 }
 
+/// `linux.cgroupsPath`, as runc's cgroupfs driver takes it: absolute from
+/// the hierarchy's root, or relative to zookeeper's own cgroup (v1) or its
+/// parent (v2). Nothing that climbs out (`..`); the systemd driver's
+/// `slice:prefix:name` is not this driver's. Where zookeeper may create
+/// cgroups at all is the engine's to check (a rootless v2 container only in
+/// its delegated subtree).
+fn cgroups_path(path: &str, host: &Host) -> Result<String, BundleError> {
+    let field = "linux.cgroupsPath";
+    check_no_nul(field, path)?;
+    if path.contains(':') {
+        return Err(refuse(
+            field,
+            format!(
+                "{}: the systemd driver's slice:prefix:name is not supported (zookeeper makes cgroups in the file system, as runc's cgroupfs driver)",
+                shown(path)
+            ),
+        ));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.contains(&"..") {
+        return Err(refuse(
+            field,
+            format!("{}: '..' would leave where the container's cgroup may go", shown(path)),
+        ));
+    }
+    if parts.is_empty() {
+        return Err(refuse(field, format!("{}: the root cgroup cannot be a container's", shown(path))));
+    }
+    if !host.cgroup2 && host.uid != 0 {
+        return Err(refuse(
+            field,
+            "a rootless container gets no cgroup on this cgroup v1 host (cgroup v2 delegates one to a user)",
+        ));
+    }
+    let lead = if path.starts_with('/') { "/" } else { "" };
+    Ok(format!("{lead}{}", parts.join("/")))
+}
+
 /// A propagation option (`rslave`), as mount(8) and the runtime spec name them.
 fn propagation(option: &str) -> Option<Propagation> {
     let (recursive, kind) = match option.strip_prefix('r') {
@@ -909,11 +960,8 @@ fn convert_linux(
     if let Some(resources) = linux.resources() {
         convert_resources(resources, spec)?;
     }
-    if linux.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty()) {
-        return Err(refuse(
-            "linux.cgroupsPath",
-            "not supported yet (zookeeper's cgroup is zoo-<pid>, beside its own; see 'Resource limits' in the README)",
-        ));
+    if let Some(path) = linux.cgroups_path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        spec.resources.cgroup_path = Some(cgroups_path(&path.to_string_lossy(), host)?);
     }
     // Sorted, so that the same config writes them in the same order. The
     // engine refuses, naming it, one that is not a parameter of a namespace
@@ -1900,12 +1948,14 @@ mod tests {
     }
 
     #[test]
-    fn podman_config_converts_but_for_its_cgroup_path() {
+    fn podman_config_converts() {
         use caps::Capability::*;
-        let mut config = value(PODMAN);
-        refused(&config, &root(), "linux.cgroupsPath");
-        remove(&mut config, "/linux/cgroupsPath");
+        let config = value(PODMAN);
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(
+            spec.resources.cgroup_path.as_deref(),
+            Some("/libpod_parent/libpod-2ed21bff588c9077f29dc9454e0fe0cc7d648629bc9467dc517a617a00ea1029")
+        );
         // podman joins the network namespace it made (netavark's), and runs
         // its root containers without a user namespace.
         assert_eq!(
@@ -1993,13 +2043,12 @@ mod tests {
     }
 
     #[test]
-    fn ctr_default_spec_is_refused_field_by_field() {
+    fn ctr_default_spec_converts_once_it_has_a_command() {
         let mut config = value(CTR);
         refused(&config, &root(), "process.args");
         config["process"]["args"] = json!(["sh"]);
-        refused(&config, &root(), "linux.cgroupsPath");
-        remove(&mut config, "/linux/cgroupsPath");
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.resources.cgroup_path.as_deref(), Some("/default"));
         assert_eq!(spec.hostname, "thehost", "no hostname: the new UTS namespace keeps the host's");
         assert!(!spec.process.terminal);
         assert!(!spec.root_readonly);
@@ -2193,6 +2242,29 @@ mod tests {
         assert_eq!(check_v1_device_rules(&exact), Ok(()));
         let open = [rule(false, 'b', 8, None, "rwm"), rule(true, 'b', 8, Some(1), "r")];
         assert!(check_v1_device_rules(&open).is_err());
+    }
+
+    #[test]
+    fn domainname_and_cgroups_path() {
+        let mut config = base();
+        set(&mut config, "/domainname", json!("example.org"));
+        set(&mut config, "/linux/cgroupsPath", json!("zk//./test/"));
+        let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.domainname, "example.org");
+        assert_eq!(spec.resources.cgroup_path.as_deref(), Some("zk/test"));
+        assert!(!spec.resources.is_empty(), "a cgroupsPath makes a cgroup");
+        set(&mut config, "/linux/cgroupsPath", json!("/abs/x"));
+        assert_eq!(convert_value(&config, &root()).unwrap().resources.cgroup_path.as_deref(), Some("/abs/x"));
+        // A rootless container gets a cgroup on cgroup v2 only.
+        let text = refused(&config, &alice(), "linux.cgroupsPath");
+        assert!(text.contains("a rootless container gets no cgroup on this cgroup v1 host"), "{text}");
+        let mut v2 = alice();
+        v2.cgroup2 = true;
+        convert_value(&config, &v2).unwrap();
+        // The host's uts namespace: its domain name is the host's to set.
+        remove(&mut config, "/linux/namespaces/3");
+        let text = refused(&config, &root(), "domainname");
+        assert!(text.contains("needs the container's own uts namespace"), "{text}");
     }
 
     #[test]
@@ -2473,7 +2545,8 @@ mod tests {
             ("/process/scheduler", json!({"policy": "SCHED_BATCH"}), "process.scheduler"),
             ("/process/execCPUAffinity", json!({"initial": "0"}), "process.execCPUAffinity"),
             ("/hostname", json!("h".repeat(65)), "hostname"),
-            ("/domainname", json!("example.org"), "domainname"),
+            ("/domainname", json!("d".repeat(65)), "domainname"),
+            ("/domainname", json!("a\u{0}b"), "domainname"),
             (
                 "/mounts/7",
                 json!({"destination": "data", "type": "bind", "source": "/x", "options": ["bind"]}),
@@ -2638,7 +2711,9 @@ mod tests {
             ("/linux/resources/network", json!({"classID": 1}), "linux.resources.network"),
             ("/linux/resources/rdma", json!({"mlx5_1": {"hcaHandles": 3}}), "linux.resources.rdma"),
             ("/linux/resources/unified", json!({"memory.high": "1G"}), "linux.resources.unified"),
-            ("/linux/cgroupsPath", json!("/mine"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("/mine/../../etc"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("machine.slice:libpod:abc"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("/./"), "linux.cgroupsPath"),
             ("/linux/sysctl", json!({"net..ipv4": "1"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"../../etc/passwd": "x"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1\u{0}"}), "linux.sysctl.net.ipv4.ip_forward"),

@@ -31,6 +31,9 @@ pub struct ContainerSpec {
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
+    /// The NIS domain name (setdomainname(2)) in the container's own uts
+    /// namespace; empty: left as the new namespace has it (the host's).
+    pub domainname: String,
     /// Which namespaces are the container's own, joined, or the host's.
     pub namespaces: Namespaces,
     /// Who the container's ids are on the host.
@@ -111,6 +114,7 @@ impl ContainerSpec {
             overlay: None,
             mount_proc: false,
             hostname: HOSTNAME.into(),
+            domainname: String::new(),
             namespaces: Namespaces::default(),
             id_maps: IdMaps::Auto,
             user_lookup: None,
@@ -532,6 +536,14 @@ pub struct Resources {
     /// container whose root is host root, which could otherwise open any
     /// device node it makes.
     pub devices: Vec<DeviceRule>,
+    /// Where the container's cgroup is (an OCI config's
+    /// `linux.cgroupsPath`, as runc's cgroupfs driver places it): absolute,
+    /// from the hierarchy's root; relative, under zookeeper's own cgroup
+    /// (cgroup v1) or its parent (v2, which allows no processes beside
+    /// child cgroups). Made with the directories on the way, and removed
+    /// with those it made, when the container ends. `None`: `zoo-<pid>`
+    /// (README, "Resource limits"), only when there is a limit to apply.
+    pub cgroup_path: Option<String>,
 }
 
 impl Resources {
@@ -540,6 +552,7 @@ impl Resources {
             && self.cpu_percent.is_none()
             && self.pids.is_none()
             && self.devices.is_empty()
+            && self.cgroup_path.is_none()
     }
 }
 

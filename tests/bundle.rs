@@ -480,10 +480,10 @@ fn hooks_run_in_order_with_their_state() {
 fn refused_fields_and_bad_bundles_are_one_line_and_125() {
     for who in BOTH {
         let mut config = sh(who, "true");
-        config["linux"]["cgroupsPath"] = json!("/mine");
+        config["linux"]["cgroupsPath"] = json!("mine/../..");
         let dir = bundle("refused", who, &config);
         let out = run(who, &dir, &[]);
-        fails_with(&out, 125, "config.json: linux.cgroupsPath: not supported yet");
+        fails_with(&out, 125, "config.json: linux.cgroupsPath: \"mine/../..\": '..' would leave");
         config["linux"]["cgroupsPath"] = Value::Null;
         config["linux"]["namespaces"][0]["type"] = json!("bogus");
         write_config(&dir, &config);
@@ -819,16 +819,127 @@ fn ctr_config(script: &str) -> Value {
     config
 }
 
+/// One test at a time makes cgroups at fixed paths (ctr's /default).
+fn cgroup_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
-fn ctrs_default_config_runs() {
-    let script =
-        "grep -E ' /(run|dev/mqueue) ' /proc/mounts | cut -d' ' -f2-4; id -u; cat /proc/self/uid_map";
-    let mut config = ctr_config(script);
-    config["linux"]["cgroupsPath"] = Value::Null;
+fn ctrs_default_config_runs_unchanged() {
+    let _turn = cgroup_turn();
+    // Its cgroupsPath, /default, from each hierarchy's root (this cgroup v1
+    // host's memory, cpu, pids and, for its device rules, devices).
+    let script = "grep -E ' /(run|dev/mqueue) ' /proc/mounts | cut -d' ' -f2-4; id -u; cat /proc/self/uid_map; \
+                  grep -E ':(memory|cpu|pids|devices):' /proc/self/cgroup | cut -d: -f3 | sort -u";
+    let config = ctr_config(script);
     let dir = bundle("ctr", As::Root, &config);
     let out = ok(run(As::Root, &dir, &[]));
     assert_eq!(
         out,
-        "/dev/mqueue mqueue rw,nosuid,nodev,noexec,relatime\n/run tmpfs rw,nosuid,size=65536k,mode=755\n0\n         0          0 4294967295\n"
+        "/dev/mqueue mqueue rw,nosuid,nodev,noexec,relatime\n/run tmpfs rw,nosuid,size=65536k,mode=755\n0\n         0          0 4294967295\n/default\n"
     );
+    for hierarchy in ["memory", "cpu", "pids", "devices"] {
+        assert!(
+            !Path::new("/sys/fs/cgroup").join(hierarchy).join("default").exists(),
+            "{hierarchy}: left behind"
+        );
+    }
+}
+
+#[test]
+fn domainname_in_the_containers_uts_namespace() {
+    for who in BOTH {
+        let out = run_script("domainname", who, "cat /proc/sys/kernel/domainname", |config, _| {
+            config["domainname"] = json!("example.org");
+        });
+        assert_eq!(ok(out), "example.org\n", "{who:?}");
+    }
+    let host_domain = std::fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    assert_ne!(host_domain, "example.org\n", "the host's is untouched");
+}
+
+/// Where zookeeper runs in a cgroup v1 hierarchy.
+fn own_cgroup(hierarchy: &str) -> String {
+    let text = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    text.lines().find_map(|l| l.split_once(&format!(":{hierarchy}:")).map(|(_, p)| p.to_string())).unwrap()
+}
+
+#[test]
+fn cgroups_path_relative_and_absolute_as_root() {
+    let _turn = cgroup_turn();
+    let tag = std::process::id();
+    let script = "grep -E ':memory:' /proc/self/cgroup | cut -d: -f3; \
+                  cat /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    // Relative: under zookeeper's own cgroup in each hierarchy.
+    let relative = format!("zk-bundle-{tag}/inner");
+    let out = run_script("cgroups-path", As::Root, script, |config, _| {
+        config["linux"]["cgroupsPath"] = json!(relative);
+        config["linux"]["resources"]["memory"] = json!({"limit": 33554432});
+        // Its cgroup file system shows its own cgroup: the one made there.
+        config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "cgroup"}));
+    });
+    let memory = own_cgroup("memory");
+    let within = memory.trim_matches('/');
+    let made = Path::new("/sys/fs/cgroup/memory").join(within).join(format!("zk-bundle-{tag}"));
+    // In its cgroup namespace, it is at the root.
+    assert_eq!(ok(out), "/\n33554432\n");
+    assert!(!made.exists(), "the directory it made on the way was left behind");
+    // Absolute: from each hierarchy's root; the directory on the way too.
+    let absolute = format!("/zk-bundle-{tag}/abs");
+    let out = run_script("cgroups-path", As::Root, script, |config, _| {
+        config["linux"]["cgroupsPath"] = json!(absolute);
+    });
+    let out = ok(out);
+    assert!(out.starts_with(&format!("{absolute}\n")), "{out}");
+    for hierarchy in ["memory", "cpu", "pids"] {
+        let made = Path::new("/sys/fs/cgroup").join(hierarchy).join(format!("zk-bundle-{tag}"));
+        assert!(!made.exists(), "{hierarchy}: left behind");
+    }
+    // Relative, without a cgroup namespace: the host's path shows it.
+    let out = run_script(
+        "cgroups-path",
+        As::Root,
+        "grep -E ':memory:' /proc/self/cgroup | cut -d: -f3",
+        |config, _| {
+            config["linux"]["cgroupsPath"] = json!(relative);
+        },
+    );
+    let expected =
+        if within.is_empty() { format!("/{relative}\n") } else { format!("/{within}/{relative}\n") };
+    assert_eq!(ok(out), expected);
+}
+
+#[test]
+fn cgroups_paths_that_cannot_be() {
+    let _turn = cgroup_turn();
+    // A cgroup already there is not zookeeper's: not entered, not removed.
+    let tag = std::process::id();
+    let theirs = Path::new("/sys/fs/cgroup/pids").join(format!("zk-theirs-{tag}"));
+    std::fs::create_dir(&theirs).unwrap();
+    let out = run_script("cgroups-theirs", As::Root, "true", |config, _| {
+        config["linux"]["cgroupsPath"] = json!(format!("/zk-theirs-{tag}"));
+    });
+    let exists = theirs.exists();
+    std::fs::remove_dir(&theirs).unwrap();
+    fails_with(&out, 125, &format!("linux.cgroupsPath: {} exists already", theirs.display()));
+    assert!(exists, "another's cgroup was removed");
+    for hierarchy in ["memory", "cpu"] {
+        let made = Path::new("/sys/fs/cgroup").join(hierarchy).join(format!("zk-theirs-{tag}"));
+        assert!(!made.exists(), "{hierarchy}: what it made before failing was left behind");
+    }
+    // Rootless on this cgroup v1 host: no cgroup at all.
+    let out = run_script("cgroups-rootless", USER, "true", |config, _| {
+        config["linux"]["cgroupsPath"] = json!("mine")
+    });
+    fails_with(
+        &out,
+        125,
+        "config.json: linux.cgroupsPath: a rootless container gets no cgroup on this cgroup v1 host",
+    );
+    // The systemd driver's form.
+    let out = run_script("cgroups-systemd", As::Root, "true", |config, _| {
+        config["linux"]["cgroupsPath"] = json!("system.slice:zk:test");
+    });
+    fails_with(&out, 125, "the systemd driver's slice:prefix:name is not supported");
 }
