@@ -108,14 +108,21 @@ fn controllers(limits: &Resources) -> Vec<&'static str> {
     // A cgroupsPath places the container in each hierarchy zookeeper uses
     // (on cgroup v2 its directory is made with or without controllers).
     let placed = limits.cgroup_path.is_some() && !is_cgroup2(Path::new(CGROUP_ROOT));
-    if limits.memory_bytes.is_some() || placed {
+    if limits.memory_bytes.is_some() || limits.memory_reservation_bytes.is_some() || placed {
         needed.push("memory");
     }
-    if limits.cpu_percent.is_some() || placed {
+    if limits.cpu_percent.is_some() || limits.cpu_shares.is_some() || placed {
         needed.push("cpu");
     }
     if limits.pids.is_some() || placed {
         needed.push("pids");
+    }
+    if limits.cpuset_cpus.is_some() || limits.cpuset_mems.is_some() {
+        needed.push("cpuset");
+    }
+    // (cgroup v2 calls it io.)
+    if limits.blkio_weight.is_some() {
+        needed.push("blkio");
     }
     if !limits.devices.is_empty() {
         needed.push("devices");
@@ -142,7 +149,8 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         );
     }
     let parent = v2_parent(own)?;
-    let needed = controllers(limits);
+    let needed: Vec<&str> =
+        controllers(limits).into_iter().map(|c| if c == "blkio" { "io" } else { c }).collect();
     let mut cgroup = ContainerCgroup { dirs: Vec::new(), made_parents: Vec::new(), v2: true, memory: None };
     let dir = match &limits.cgroup_path {
         None => {
@@ -163,7 +171,9 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
                 );
             }
             // Each level hands the controllers down to the next.
-            make_placed(&mut cgroup, &dir, |parent| enable_v2_controllers(parent, &needed))?;
+            make_placed(&mut cgroup, &dir, |made| {
+                enable_v2_controllers(made.parent().context("a cgroup path")?, &needed)
+            })?;
             dir
         }
     };
@@ -181,16 +191,74 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         if file.exists() {
             write(&file, &swap)?;
         } else if limits.memory_swap_bytes.is_some() {
-            bail!("--memory-swap: this kernel does not account swap ({} is missing)", file.display());
+            bail!(
+                "a swap limit (--memory-swap, memory.swap): this kernel does not account swap ({} is missing)",
+                file.display()
+            );
         }
+    }
+    if let Some(bytes) = limits.memory_reservation_bytes {
+        write(&dir.join("memory.low"), &bytes.to_string())?;
     }
     if let Some(percent) = limits.cpu_percent {
         write(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", cpu_quota_us(percent)))?;
+    }
+    if let Some(shares) = limits.cpu_shares {
+        write(&dir.join("cpu.weight"), &cpu_weight(shares).to_string())?;
+    }
+    // Empty in a new cgroup: the parent's.
+    if let Some(cpus) = &limits.cpuset_cpus {
+        write(&dir.join("cpuset.cpus"), cpus)?;
+    }
+    if let Some(mems) = &limits.cpuset_mems {
+        write(&dir.join("cpuset.mems"), mems)?;
+    }
+    if let Some(weight) = limits.blkio_weight {
+        // BFQ's own weight takes blkio's range; io.weight its own (runc's way).
+        if dir.join("io.bfq.weight").exists() {
+            write(&dir.join("io.bfq.weight"), &weight.to_string())?;
+        } else if dir.join("io.weight").exists() {
+            write(&dir.join("io.weight"), &format!("default {}", io_weight(weight)))?;
+        } else {
+            bail!("block I/O weight: {} has neither io.bfq.weight nor io.weight", dir.display());
+        }
     }
     if let Some(pids) = limits.pids {
         write(&dir.join("pids.max"), &pids.to_string())?;
     }
     Ok(cgroup)
+}
+
+/// cgroup v1's cpu.shares as cgroup v2's cpu.weight, runc's conversion: a
+/// quadratic in log2(shares) through the ends of both ranges (2 -> 1,
+/// 262144 -> 10000) and their defaults (1024 -> 100).
+pub fn cpu_weight(shares: u64) -> u64 {
+    match shares {
+        0 => 0,
+        1..=2 => 1,
+        262_144.. => 10_000,
+        _ => {
+            let l = (shares as f64).log2();
+            let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+            10f64.powf(exponent).ceil() as u64
+        }
+    }
+}
+
+/// blkio.weight (10..1000) as io.weight (1..10000), runc's conversion.
+pub fn io_weight(weight: u16) -> u64 {
+    1 + (u64::from(weight).saturating_sub(10)) * 9999 / 990
+}
+
+/// A new cpuset cgroup on v1 has no CPUs and no memory nodes, and takes no
+/// process until it has both: `dir` gets its parent's.
+fn inherit_cpuset(dir: &Path) -> Result<()> {
+    let parent = dir.parent().context("a cgroup path")?;
+    for file in ["cpuset.cpus", "cpuset.mems"] {
+        let value = read(&parent.join(file))?;
+        write(&dir.join(file), value.trim())?;
+    }
+    Ok(())
 }
 
 /// Lets `parent`'s children have `controllers` (cgroup v2's
@@ -229,12 +297,12 @@ fn placed(root: &Path, base: &Path, path: &str) -> PathBuf {
 
 /// Makes the cgroup `leaf` of a cgroupsPath and the directories on the way
 /// that are missing (remembered in `cgroup`, so that they go with it);
-/// `before` runs on each new directory's parent first. A leaf already
-/// there is not zookeeper's to put a container in (nor to remove after).
+/// `made` runs on each new directory, the leaf too. A leaf already there is
+/// not zookeeper's to put a container in (nor to remove after).
 fn make_placed(
     cgroup: &mut ContainerCgroup,
     leaf: &Path,
-    mut before: impl FnMut(&Path) -> Result<()>,
+    mut made: impl FnMut(&Path) -> Result<()>,
 ) -> Result<()> {
     let mut missing = Vec::new();
     let mut at = leaf.parent();
@@ -243,19 +311,20 @@ fn make_placed(
         at = dir.parent();
     }
     for dir in missing.iter().rev() {
-        before(dir.parent().context("a cgroup path")?)?;
         match std::fs::create_dir(dir) {
-            Ok(()) => cgroup.made_parents.push(dir.clone()),
+            Ok(()) => {
+                cgroup.made_parents.push(dir.clone());
+                made(dir)?;
+            }
             // Made meanwhile by someone else: theirs.
             Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(err) => return Err(err).with_context(|| format!("creating cgroup {}", dir.display())),
         }
     }
-    before(leaf.parent().context("a cgroup path")?)?;
     match std::fs::create_dir(leaf) {
         Ok(()) => {
             cgroup.dirs.push(leaf.to_path_buf());
-            Ok(())
+            made(leaf)
         }
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => bail!(
             "linux.cgroupsPath: {} exists already; zookeeper puts a container only in a cgroup it makes, and removes",
@@ -281,12 +350,21 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
             }
             Some(path) => {
                 let dir = placed(&mount, &own_dir, path);
-                make_placed(&mut cgroup, &dir, |_| Ok(()))?;
+                make_placed(&mut cgroup, &dir, |made| match controller {
+                    "cpuset" => inherit_cpuset(made),
+                    _ => Ok(()),
+                })?;
                 dir
             }
         };
+        if controller == "cpuset" && limits.cgroup_path.is_none() {
+            inherit_cpuset(&dir)?;
+        }
         match controller {
             "memory" => {
+                if let Some(bytes) = limits.memory_reservation_bytes {
+                    write(&dir.join("memory.soft_limit_in_bytes"), &bytes.to_string())?;
+                }
                 let Some(bytes) = limits.memory_bytes else { continue };
                 cgroup.memory = Some(dir.clone());
                 write(&dir.join("memory.limit_in_bytes"), &bytes.to_string())?;
@@ -301,15 +379,42 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
                     write(&memsw, &total)?;
                 } else if limits.memory_swap_bytes.is_some() {
                     bail!(
-                        "--memory-swap: this kernel does not account swap ({} is missing; boot with swapaccount=1)",
+                        "a swap limit (--memory-swap, memory.swap): this kernel does not account swap ({} is missing; boot with swapaccount=1)",
                         memsw.display()
                     );
                 }
             }
             "cpu" => {
+                if let Some(shares) = limits.cpu_shares {
+                    write(&dir.join("cpu.shares"), &shares.to_string())?;
+                }
                 let Some(percent) = limits.cpu_percent else { continue };
                 write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
                 write(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(percent).to_string())?;
+            }
+            "cpuset" => {
+                // Before any process comes in: both must be set by then.
+                if let Some(cpus) = &limits.cpuset_cpus {
+                    write(&dir.join("cpuset.cpus"), cpus)?;
+                }
+                if let Some(mems) = &limits.cpuset_mems {
+                    write(&dir.join("cpuset.mems"), mems)?;
+                }
+            }
+            "blkio" => {
+                let Some(weight) = limits.blkio_weight else { continue };
+                // CFQ's file, or BFQ's (Linux 5.0 on: CFQ is gone).
+                let file = ["blkio.weight", "blkio.bfq.weight"]
+                    .into_iter()
+                    .map(|f| dir.join(f))
+                    .find(|f| f.exists());
+                let Some(file) = file else {
+                    bail!(
+                        "block I/O weight: {} has neither blkio.weight nor blkio.bfq.weight (the kernel's I/O scheduler has no weights)",
+                        dir.display()
+                    );
+                };
+                write(&file, &weight.to_string())?;
             }
             "pids" => {
                 let Some(pids) = limits.pids else { continue };
@@ -375,7 +480,7 @@ pub fn remove_stale() -> Vec<PathBuf> {
             "{CGROUP_ROOT}/user.slice/user-{uid}.slice/user@{uid}.service/user.slice"
         )));
     } else {
-        for controller in ["memory", "cpu", "pids", "devices"] {
+        for controller in ["memory", "cpu", "pids", "devices", "cpuset", "blkio"] {
             if let Some(within) = own_path(&own, controller) {
                 parents.push(Path::new(CGROUP_ROOT).join(controller).join(within.trim_start_matches('/')));
             }
@@ -660,6 +765,16 @@ mod tests {
         // A tmpfs mounted over it hides it.
         let hidden = "40 25 0:27 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n41 40 0:5 / /sys/fs/cgroup rw - tmpfs tmpfs rw\n";
         assert_eq!(parse_view(hidden, own), CgroupView::default());
+    }
+
+    #[test]
+    fn weights_as_runc_converts_them() {
+        let weights: Vec<u64> = [0, 2, 3, 10, 100, 512, 1024, 2048, 4096, 100_000, 262_143, 262_144, 300_000]
+            .into_iter()
+            .map(cpu_weight)
+            .collect();
+        assert_eq!(weights, [0, 1, 2, 4, 17, 59, 100, 174, 303, 4340, 10000, 10000, 10000]);
+        assert_eq!((io_weight(10), io_weight(500), io_weight(1000)), (1, 4950, 10000));
     }
 
     #[test]

@@ -907,6 +907,17 @@ fn cgroups_path(path: &str, host: &Host) -> Result<String, BundleError> {
     Ok(format!("{lead}{}", parts.join("/")))
 }
 
+/// A cpuset list as the kernel takes it: `0-3,7`.
+fn cpu_list_ok(list: &str) -> bool {
+    let number = |n: &str| !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit());
+    list.split(',').all(|item| match item.split_once('-') {
+        Some((low, high)) => {
+            number(low) && number(high) && low.parse::<u32>().ok() <= high.parse::<u32>().ok()
+        }
+        None => number(item),
+    })
+}
+
 /// A propagation option (`rslave`), as mount(8) and the runtime spec name them.
 fn propagation(option: &str) -> Option<Propagation> {
     let (recursive, kind) = match option.strip_prefix('r') {
@@ -1547,18 +1558,44 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
             Some(limit) => Some(limit as u64),
         };
-        // zookeeper gives a memory-limited container no swap: the runtime
-        // spec says that with swap equal to the limit (memory+swap).
-        if let Some(swap) = memory.swap()
-            && Some(swap) != memory.limit()
-        {
-            return Err(refuse(
-                format!("{field}.swap"),
-                "only a swap equal to the limit (no swap) is supported yet",
-            ));
-        }
+        // The runtime spec's swap is memory and swap together (docker's
+        // --memory-swap): equal to the limit, no swap; -1, unlimited swap.
+        // Absent, zookeeper gives a memory-limited container no swap.
+        spec.resources.memory_swap_bytes = match (memory.swap(), spec.resources.memory_bytes) {
+            // 0 is unset, as runc takes it.
+            (None | Some(0), _) => None,
+            (Some(swap), _) if swap < -1 => {
+                return Err(refuse(format!("{field}.swap"), format!("{swap} is negative")));
+            }
+            // Unlimited memory: swap is not limited either.
+            (Some(-1), None) => None,
+            (Some(swap), None) => {
+                return Err(refuse(
+                    format!("{field}.swap"),
+                    format!(
+                        "{swap}: a swap limit needs a memory limit (swap counts memory and swap together)"
+                    ),
+                ));
+            }
+            (Some(-1), Some(_)) => Some(-1),
+            // No swap: zookeeper's default, which needs no swap accounting.
+            (Some(swap), Some(limit)) if swap as u64 == limit => None,
+            (Some(swap), Some(limit)) if (swap as u64) < limit => {
+                return Err(refuse(
+                    format!("{field}.swap"),
+                    format!("{swap} is below the memory limit {limit}: it counts memory and swap together"),
+                ));
+            }
+            (Some(swap), Some(_)) => Some(swap),
+        };
+        spec.resources.memory_reservation_bytes = match memory.reservation() {
+            None | Some(0 | -1) => None,
+            Some(bytes) if bytes < 0 => {
+                return Err(refuse(format!("{field}.reservation"), format!("{bytes} is negative")));
+            }
+            Some(bytes) => Some(bytes as u64),
+        };
         let refused = [
-            ("reservation", memory.reservation().is_some()),
             ("kernel", memory.kernel().is_some()),
             ("kernelTCP", memory.kernel_tcp().is_some()),
             ("swappiness", memory.swappiness().is_some()),
@@ -1602,12 +1639,31 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
         }
         // A period without a quota limits nothing: accepted.
+        spec.resources.cpu_shares = match cpu.shares() {
+            // 0 is unset, as runc takes it.
+            None | Some(0) => None,
+            // The kernel's range; it would clamp anything else silently.
+            Some(shares @ 2..=262_144) => Some(shares),
+            Some(shares) => {
+                return Err(refuse(format!("{field}.shares"), format!("{shares} is outside 2..262144")));
+            }
+        };
+        for (name, list, slot) in [
+            ("cpus", cpu.cpus(), &mut spec.resources.cpuset_cpus),
+            ("mems", cpu.mems(), &mut spec.resources.cpuset_mems),
+        ] {
+            let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else { continue };
+            if !cpu_list_ok(list) {
+                return Err(refuse(
+                    format!("{field}.{name}"),
+                    format!("{} is not a list of numbers and ranges (0-3,7)", shown(list)),
+                ));
+            }
+            *slot = Some(list.to_string());
+        }
         let refused = [
-            ("shares", cpu.shares().is_some()),
             ("realtimeRuntime", cpu.realtime_runtime().is_some()),
             ("realtimePeriod", cpu.realtime_period().is_some()),
-            ("cpus", cpu.cpus().as_ref().is_some_and(|c| !c.is_empty())),
-            ("mems", cpu.mems().as_ref().is_some_and(|m| !m.is_empty())),
             ("idle", cpu.idle().is_some()),
             ("burst", cpu.burst().is_some()),
         ];
@@ -1629,8 +1685,38 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
         };
     }
+    if let Some(io) = resources.block_io() {
+        let field = "linux.resources.blockIO";
+        spec.resources.blkio_weight = match io.weight() {
+            None | Some(0) => None,
+            // blkio.weight's range (runc converts it for v2's io.weight).
+            Some(weight @ 10..=1000) => Some(weight),
+            Some(weight) => {
+                return Err(refuse(format!("{field}.weight"), format!("{weight} is outside 10..1000")));
+            }
+        };
+        let refused = [
+            ("leafWeight", io.leaf_weight().is_some()),
+            ("weightDevice", io.weight_device().as_ref().is_some_and(|d| !d.is_empty())),
+            ("throttleReadBpsDevice", io.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty())),
+            (
+                "throttleWriteBpsDevice",
+                io.throttle_write_bps_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                io.throttle_read_iops_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                io.throttle_write_iops_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+        ];
+        if let Some((name, _)) = refused.iter().find(|(_, set)| *set) {
+            return Err(refuse(format!("{field}.{name}"), "not supported yet"));
+        }
+    }
     let refused = [
-        ("blockIO", resources.block_io().is_some()),
         ("hugepageLimits", resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
         ("network", resources.network().is_some()),
         ("rdma", resources.rdma().as_ref().is_some_and(|r| !r.is_empty())),
@@ -2333,6 +2419,28 @@ mod tests {
         assert_eq!(limits(json!({"pids": {"limit": 0}})).unwrap().pids, None);
         assert_eq!(limits(json!({"memory": {"limit": -1}})).unwrap().memory_bytes, None);
         assert_eq!(limits(json!({})).unwrap(), crate::spec::Resources::default());
+        // The others: reservation, swap (memory and swap together), shares,
+        // cpuset, the block I/O weight.
+        let r = limits(json!({
+            "memory": {"limit": 268435456, "reservation": 134217728, "swap": 536870912},
+            "cpu": {"shares": 512, "cpus": "0-1,3", "mems": "0"},
+            "blockIO": {"weight": 300}
+        }))
+        .unwrap();
+        assert_eq!(
+            (r.memory_reservation_bytes, r.memory_swap_bytes, r.cpu_shares, r.blkio_weight),
+            (Some(128 << 20), Some(512 << 20), Some(512), Some(300))
+        );
+        assert_eq!((r.cpuset_cpus.as_deref(), r.cpuset_mems.as_deref()), (Some("0-1,3"), Some("0")));
+        let swap = |memory: Value| limits(json!({"memory": memory})).map(|r| r.memory_swap_bytes);
+        assert_eq!(swap(json!({"limit": 268435456, "swap": -1})), Ok(Some(-1)), "unlimited swap");
+        assert_eq!(swap(json!({"limit": 268435456, "swap": 268435456})), Ok(None), "no swap: the default");
+        assert_eq!(swap(json!({"limit": 268435456, "swap": 0})), Ok(None), "0 is unset");
+        assert_eq!(swap(json!({"swap": -1})), Ok(None), "no limit at all");
+        assert_eq!(
+            limits(json!({"cpu": {"shares": 0, "cpus": ""}})).unwrap(),
+            crate::spec::Resources::default()
+        );
         // runc's and podman's device rules: deny all, then the defaults.
         let rules = json!({"devices": [
             {"allow": false, "access": "rwm"},
@@ -2663,14 +2771,16 @@ mod tests {
             ("/linux/resources/memory", json!({"limit": -2}), "linux.resources.memory.limit"),
             (
                 "/linux/resources/memory",
-                json!({"limit": 1073741824, "swap": 2147483648u64}),
+                json!({"limit": 1073741824, "swap": 536870912}),
                 "linux.resources.memory.swap",
             ),
+            ("/linux/resources/memory", json!({"swap": 536870912}), "linux.resources.memory.swap"),
             (
                 "/linux/resources/memory",
-                json!({"reservation": 1073741824}),
-                "linux.resources.memory.reservation",
+                json!({"limit": 1073741824, "swap": -2}),
+                "linux.resources.memory.swap",
             ),
+            ("/linux/resources/memory", json!({"reservation": -2}), "linux.resources.memory.reservation"),
             ("/linux/resources/memory", json!({"swappiness": 0}), "linux.resources.memory.swappiness"),
             (
                 "/linux/resources/memory",
@@ -2687,12 +2797,14 @@ mod tests {
             ),
             ("/linux/resources/cpu", json!({"realtimeRuntime": 1}), "linux.resources.cpu.realtimeRuntime"),
             ("/linux/resources/cpu", json!({"realtimePeriod": 1}), "linux.resources.cpu.realtimePeriod"),
-            ("/linux/resources/cpu", json!({"mems": "0"}), "linux.resources.cpu.mems"),
+            ("/linux/resources/cpu", json!({"mems": "0,"}), "linux.resources.cpu.mems"),
             ("/linux/resources/cpu", json!({"idle": 1}), "linux.resources.cpu.idle"),
             ("/linux/resources/cpu", json!({"burst": 1}), "linux.resources.cpu.burst"),
             ("/linux/resources/cpu", json!({"quota": -5}), "linux.resources.cpu.quota"),
-            ("/linux/resources/cpu", json!({"shares": 1024}), "linux.resources.cpu.shares"),
-            ("/linux/resources/cpu", json!({"cpus": "0-1"}), "linux.resources.cpu.cpus"),
+            ("/linux/resources/cpu", json!({"shares": 1}), "linux.resources.cpu.shares"),
+            ("/linux/resources/cpu", json!({"shares": 262145}), "linux.resources.cpu.shares"),
+            ("/linux/resources/cpu", json!({"cpus": "1-0"}), "linux.resources.cpu.cpus"),
+            ("/linux/resources/cpu", json!({"cpus": "all"}), "linux.resources.cpu.cpus"),
             ("/linux/resources/cpu", json!({"quota": 50000, "period": 10}), "linux.resources.cpu.period"),
             ("/linux/resources/cpu", json!({"quota": 10, "period": 100000}), "linux.resources.cpu.quota"),
             (
@@ -2702,7 +2814,13 @@ mod tests {
             ),
             ("/linux/resources/pids", json!({"limit": 5000000}), "linux.resources.pids.limit"),
             ("/linux/resources/pids", json!({"limit": -7}), "linux.resources.pids.limit"),
-            ("/linux/resources/blockIO", json!({"weight": 10}), "linux.resources.blockIO"),
+            ("/linux/resources/blockIO", json!({"weight": 5}), "linux.resources.blockIO.weight"),
+            ("/linux/resources/blockIO", json!({"leafWeight": 10}), "linux.resources.blockIO.leafWeight"),
+            (
+                "/linux/resources/blockIO",
+                json!({"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}),
+                "linux.resources.blockIO.throttleReadBpsDevice",
+            ),
             (
                 "/linux/resources/hugepageLimits",
                 json!([{"pageSize": "2MB", "limit": 1}]),

@@ -528,8 +528,22 @@ pub struct Resources {
     /// unlimited swap. `None`: no swap (zookeeper's default, so that the
     /// memory limit is real; docker's gives as much swap as memory).
     pub memory_swap_bytes: Option<i64>,
+    /// A soft limit the kernel reclaims the container's memory down to when
+    /// the host runs short (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    pub memory_reservation_bytes: Option<u64>,
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
+    /// The CPU's relative weight against other cgroups, 2 to 262144 (v1
+    /// `cpu.shares`, default 1024; v2 `cpu.weight`, runc's conversion).
+    pub cpu_shares: Option<u64>,
+    /// The CPUs and memory nodes it may use (`0-3,7`); `None`: its
+    /// parent's (the cpuset controller).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Block I/O weight, 10 to 1000 (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`; v2 `io.bfq.weight`, or `io.weight` converted).
+    pub blkio_weight: Option<u16>,
     pub pids: Option<u32>,
     /// A device cgroup's rules, written in order after the cgroup is made
     /// (cgroup v1's devices controller); empty: no device cgroup. For a
@@ -549,7 +563,12 @@ pub struct Resources {
 impl Resources {
     pub fn is_empty(&self) -> bool {
         self.memory_bytes.is_none()
+            && self.memory_reservation_bytes.is_none()
             && self.cpu_percent.is_none()
+            && self.cpu_shares.is_none()
+            && self.cpuset_cpus.is_none()
+            && self.cpuset_mems.is_none()
+            && self.blkio_weight.is_none()
             && self.pids.is_none()
             && self.devices.is_empty()
             && self.cgroup_path.is_none()

@@ -943,3 +943,46 @@ fn cgroups_paths_that_cannot_be() {
     });
     fails_with(&out, 125, "the systemd driver's slice:prefix:name is not supported");
 }
+
+#[test]
+fn resources_beyond_limits_as_root_on_cgroup_v1() {
+    let before = zoo_cgroups();
+    // Read through the container's own cgroup file system (its cgroups,
+    // bound read-only) and /proc.
+    let script = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes \
+                  memory/memory.memsw.limit_in_bytes cpu/cpu.shares cpuset/cpuset.cpus cpuset/cpuset.mems pids/pids.max; \
+                  grep Cpus_allowed_list /proc/self/status | cut -f2";
+    let out = run_script("resources", As::Root, script, |config, _| {
+        config["linux"]["resources"] = json!({
+            "memory": {"limit": 67108864, "reservation": 33554432, "swap": 100663296},
+            "cpu": {"shares": 512, "cpus": "0", "mems": "0"},
+            "pids": {"limit": 20}
+        });
+    });
+    assert_eq!(ok(out), "67108864\n33554432\n100663296\n512\n0\n0\n20\n0\n");
+    assert_eq!(zoo_cgroups(), before, "a zoo-* cgroup was left behind");
+    // The block I/O weight: BFQ's file on this kernel (CFQ's is gone).
+    let out = run_script("blkio", As::Root, "cat /sys/fs/cgroup/blkio/blkio.bfq.weight", |config, _| {
+        config["linux"]["resources"] = json!({"blockIO": {"weight": 300}});
+    });
+    assert_eq!(ok(out), "300\n");
+    assert_eq!(zoo_cgroups(), before, "a zoo-* cgroup was left behind");
+}
+
+#[test]
+fn resources_that_cannot_be() {
+    // Rootless on cgroup v1: no cgroup, so no shares.
+    let out = run_script("shares", USER, "true", |config, _| {
+        config["linux"]["resources"] = json!({"cpu": {"shares": 512}});
+    });
+    fails_with(&out, 125, "need cgroup v2 for a rootless container");
+    // Swap counts memory and swap together: less than the memory is no limit.
+    let out = run_script("swap", As::Root, "true", |config, _| {
+        config["linux"]["resources"] = json!({"memory": {"limit": 67108864, "swap": 33554432}});
+    });
+    fails_with(
+        &out,
+        125,
+        "config.json: linux.resources.memory.swap: 33554432 is below the memory limit 67108864",
+    );
+}
