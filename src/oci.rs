@@ -146,7 +146,12 @@ pub fn find_host_device(kind: NodeKind, major: u32, minor: u32, preferred: &Path
         };
         kind_matches && meta.rdev() == wanted
     };
-    if preferred.starts_with("/dev") && std::fs::symlink_metadata(preferred).is_ok_and(|m| is_it(&m)) {
+    // The ptys are the host's sessions' terminals, not devices to hand out.
+    let pty = |path: &Path| path.starts_with("/dev/pts");
+    if preferred.starts_with("/dev")
+        && !pty(preferred)
+        && std::fs::symlink_metadata(preferred).is_ok_and(|m| is_it(&m))
+    {
         return Some(preferred.to_path_buf());
     }
     let mut pending = vec![(PathBuf::from("/dev"), 0)];
@@ -160,7 +165,7 @@ pub fn find_host_device(kind: NodeKind, major: u32, minor: u32, preferred: &Path
             if is_it(&meta) {
                 return Some(entry.path());
             }
-            if meta.is_dir() && depth < 3 {
+            if meta.is_dir() && depth < 3 && !pty(&entry.path()) {
                 pending.push((entry.path(), depth + 1));
             }
         }

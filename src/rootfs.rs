@@ -675,10 +675,13 @@ fn mount_cgroup(
     // Nothing to execute, no device, no set-id file in a cgroup file system.
     let flags = flags | PSEUDO_FS_FLAGS;
     let own_namespace = spec.namespaces.cgroup == Namespace::New;
+    // A bound hierarchy keeps the host mount's access times (a user
+    // namespace may not change them).
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME | MsFlags::MS_NODIRATIME;
     let bind = |own: &Path, target: &Node| -> Result<()> {
         mount(Some(own), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
             .with_context(|| format!("binding {}", own.display()))?;
-        remount_bind(&target.reopen()?.proc_path(), flags)
+        remount_bind(&target.reopen()?.proc_path(), flags & !atime)
     };
     // cgroup2 in the container's namespace, or the container's directory.
     let cgroup2 = |own: &Path, target: &Node| -> Result<()> {
@@ -699,7 +702,7 @@ fn mount_cgroup(
     if view.hierarchies.is_empty() {
         bail!("the host mounts no cgroup hierarchy under /sys/fs/cgroup");
     }
-    mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), PSEUDO_FS_FLAGS, Some("mode=0755"))
+    mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=0755"))
         .context("mounting a tmpfs for the cgroup hierarchies")?;
     let tmpfs = target.reopen()?;
     for hierarchy in &view.hierarchies {
