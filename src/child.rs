@@ -118,8 +118,10 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
     // Read while /proc/self/cgroup still shows the host's paths.
     let cgroups = crate::rootfs::cgroup_view(spec)?;
-    if spec.namespaces.cgroup == crate::spec::Namespace::New {
-        crate::namespaces::enter_cgroup_namespace()?;
+    match &spec.namespaces.cgroup {
+        crate::spec::Namespace::New => crate::namespaces::enter_cgroup_namespace()?,
+        crate::spec::Namespace::Join(path) => crate::namespaces::join_cgroup_namespace(path)?,
+        crate::spec::Namespace::Host => {}
     }
     become_root(go.setgroups_allowed)?;
     after_credential_change(report)?;

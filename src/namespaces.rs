@@ -70,6 +70,12 @@ pub fn enter_early(ns: &Namespaces) -> Result<()> {
     Ok(())
 }
 
+/// Child side, where [`enter_cgroup_namespace`] would make one: the cgroup
+/// namespace the spec names by path.
+pub fn join_cgroup_namespace(path: &std::path::Path) -> Result<()> {
+    join("cgroup", path, CloneFlags::CLONE_NEWCGROUP)
+}
+
 /// setns(2) into the namespace at `path`, which must be one of `flag`'s kind.
 fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
     let shown = path.display();

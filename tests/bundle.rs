@@ -417,6 +417,28 @@ fn joining_a_network_namespace_by_path() {
 }
 
 #[test]
+fn joining_a_cgroup_namespace_by_path() {
+    // A cgroup namespace held by a sleeping process.
+    let mut holder = std::process::Command::new("unshare").args(["-C", "sleep", "30"]).spawn().unwrap();
+    let path = format!("/proc/{}/ns/cgroup", holder.id());
+    let wanted = loop {
+        let link = std::fs::read_link(&path).unwrap();
+        if link != std::fs::read_link("/proc/self/ns/cgroup").unwrap() {
+            break link;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let out = run_script("join-cgroup", As::Root, "readlink /proc/self/ns/cgroup", |config, _| {
+        let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
+        namespaces.retain(|ns| ns["type"] != "cgroup");
+        namespaces.push(json!({"type": "cgroup", "path": path}));
+    });
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(PathBuf::from(ok(out).trim()), wanted);
+}
+
+#[test]
 fn hooks_run_in_order_with_their_state() {
     for who in BOTH {
         let out = run_script("hooks", who, "echo command", |config, dir| {
