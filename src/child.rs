@@ -89,6 +89,9 @@ fn set_up_early(setup: &Setup) -> Result<()> {
     if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
         nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
     }
+    if spec.namespaces.uts == crate::spec::Namespace::New && !spec.domainname.is_empty() {
+        crate::namespaces::set_domainname(&spec.domainname)?;
+    }
     trace::mark("child: network namespace, loopback, hostname");
     let source = root_source(setup);
     if crate::rootfs::mounts_early(source, setup.spec) {
@@ -119,8 +122,12 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     // non-dumpable process hides.) exec makes the command dumpable again,
     // as every program is.
     nix::sys::prctl::set_dumpable(false).context("making the container's first process non-dumpable")?;
-    if spec.namespaces.cgroup == crate::spec::Namespace::New {
-        crate::namespaces::enter_cgroup_namespace()?;
+    // Read while /proc/self/cgroup still shows the host's paths.
+    let cgroups = crate::rootfs::cgroup_view(spec)?;
+    match &spec.namespaces.cgroup {
+        crate::spec::Namespace::New => crate::namespaces::enter_cgroup_namespace()?,
+        crate::spec::Namespace::Join(path) => crate::namespaces::join_cgroup_namespace(path)?,
+        crate::spec::Namespace::Host => {}
     }
     become_root(go.setgroups_allowed)?;
     after_credential_change(report)?;
@@ -139,9 +146,11 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     }
     let hooks = &spec.hooks;
     let state = || crate::hooks::state_json(&spec.identity, go.pid, "created");
-    crate::rootfs::enter(source, setup.mountpoint, dns, spec, || match hooks.create_container.is_empty() {
-        true => Ok(()),
-        false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+    crate::rootfs::enter(source, setup.mountpoint, dns, spec, &cgroups, || {
+        match hooks.create_container.is_empty() {
+            true => Ok(()),
+            false => crate::hooks::run(&hooks.create_container, "createContainer", &state()),
+        }
     })?;
     trace::mark("child: filesystem");
     if !hooks.start_container.is_empty() {

@@ -283,7 +283,19 @@ where
         memory_swap_bytes: args.memory_swap.or(limits.memory_swap_bytes),
         cpu_percent: args.cpus.or(limits.cpu_percent),
         pids: args.pids.or(limits.pids),
+        // A bundle's others, which the command line has no options for.
+        ..limits.clone()
     };
+    // -m over a bundle whose memory.swap (memory and swap together) is
+    // now below the memory: the kernel would refuse it at the start.
+    if let (Some(memory), Some(total)) = (spec.resources.memory_bytes, spec.resources.memory_swap_bytes)
+        && total != -1
+        && (total as u64) < memory
+    {
+        return Err(UsageError(format!(
+            "--memory {memory} is above the memory and swap total {total}; give --memory-swap too"
+        )));
+    }
     if network != Network::LoopbackOnly && spec.namespaces.network != crate::spec::Namespace::New {
         return Err(UsageError(
             "-n, --network and --publish need a network namespace of the container's own; config.json's is not"

@@ -113,6 +113,9 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
     if spec.namespaces.uts != crate::spec::Namespace::New && !spec.hostname.is_empty() {
         return Err(anyhow!("a hostname needs the container's own uts namespace").into());
     }
+    if spec.namespaces.uts != crate::spec::Namespace::New && !spec.domainname.is_empty() {
+        return Err(anyhow!("a domain name needs the container's own uts namespace").into());
+    }
     let pid = match clone_into_namespaces(clone_flags)? {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel

@@ -70,6 +70,12 @@ pub fn enter_early(ns: &Namespaces) -> Result<()> {
     Ok(())
 }
 
+/// Child side, where [`enter_cgroup_namespace`] would make one: the cgroup
+/// namespace the spec names by path.
+pub fn join_cgroup_namespace(path: &std::path::Path) -> Result<()> {
+    join("cgroup", path, CloneFlags::CLONE_NEWCGROUP)
+}
+
 /// setns(2) into the namespace at `path`, which must be one of `flag`'s kind.
 fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
     let shown = path.display();
@@ -86,6 +92,18 @@ fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
         ),
         errno => anyhow::Error::new(errno).context(format!("joining the {what} namespace {shown}")),
     })
+}
+
+/// setdomainname(2), in the container's own uts namespace (nix has no
+/// wrapper for it).
+pub fn set_domainname(name: &str) -> Result<()> {
+    // SAFETY: the pointer and length describe `name`'s bytes, which outlive
+    // the call; the kernel copies them and needs no terminating NUL.
+    let ret = unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) };
+    if ret != 0 {
+        return Err(std::io::Error::last_os_error()).context("setting the domain name");
+    }
+    Ok(())
 }
 
 /// Child side: a cgroup namespace rooted at the container's own cgroup, so

@@ -24,8 +24,9 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    CapSet, Capabilities, ContainerSpec, Hook, Hooks, IdMaps, Identity, Mount, MountKind, Namespace,
-    Namespaces, Network, Rlimit, Seccomp, User,
+    Atime, CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
+    Identity, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
+    PropagationKind, Rlimit, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -104,6 +105,13 @@ pub struct Host {
     pub hostname: String,
     /// SELinux is enabled (then `linux.mountLabel` cannot be ignored).
     pub selinux: bool,
+    /// `/sys/fs/cgroup` is cgroup v2 (otherwise v1 hierarchies, or a
+    /// hybrid's): what a cgroup mount and the resources can be.
+    pub cgroup2: bool,
+    /// The host's device node of a type and number, for a container that
+    /// cannot mknod (`linux.devices` in a user namespace): given the
+    /// config's path, where it usually is.
+    pub find_device: fn(NodeKind, u32, u32, &Path) -> Option<PathBuf>,
 }
 
 impl Host {
@@ -116,8 +124,53 @@ impl Host {
             ids: IdMapPlan::for_current_caller(),
             hostname,
             selinux: Path::new("/sys/fs/selinux/enforce").exists(),
+            cgroup2: nix::sys::statfs::statfs("/sys/fs/cgroup")
+                .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC),
+            find_device: find_host_device,
         }
     }
+}
+
+/// The host's node of this type and number: `preferred` if it is one (the
+/// config's path, `/dev/fuse`, is where the host has it too), else the
+/// first one found under `/dev`, links not followed, a few levels deep
+/// (`/dev/net/tun`, `/dev/dri/card0`, `/dev/snd/...`).
+pub fn find_host_device(kind: NodeKind, major: u32, minor: u32, preferred: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let wanted = nix::sys::stat::makedev(major.into(), minor.into());
+    let is_it = |meta: &std::fs::Metadata| {
+        let kind_matches = match kind {
+            NodeKind::Char => meta.file_type().is_char_device(),
+            NodeKind::Block => meta.file_type().is_block_device(),
+            NodeKind::Fifo => false,
+        };
+        kind_matches && meta.rdev() == wanted
+    };
+    // The ptys are the host's sessions' terminals, not devices to hand out.
+    let pty = |path: &Path| path.starts_with("/dev/pts");
+    if preferred.starts_with("/dev")
+        && !pty(preferred)
+        && std::fs::symlink_metadata(preferred).is_ok_and(|m| is_it(&m))
+    {
+        return Some(preferred.to_path_buf());
+    }
+    let mut pending = vec![(PathBuf::from("/dev"), 0)];
+    while let Some((dir, depth)) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        // The same answer every time: the first by name.
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let Ok(meta) = std::fs::symlink_metadata(entry.path()) else { continue };
+            if is_it(&meta) {
+                return Some(entry.path());
+            }
+            if meta.is_dir() && depth < 3 && !pty(&entry.path()) {
+                pending.push((entry.path(), depth + 1));
+            }
+        }
+    }
+    None
 }
 
 /// Reads, parses, validates and converts DIR/config.json.
@@ -346,12 +399,25 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
             name.into()
         }
     };
-    if config.domainname().as_deref().is_some_and(|d| !d.is_empty()) {
-        return Err(refuse("domainname", "not supported yet"));
+    if let Some(domain) = config.domainname().as_deref().filter(|d| !d.is_empty()) {
+        check_no_nul("domainname", domain)?;
+        // The kernel's __NEW_UTS_LEN.
+        if domain.len() > 64 {
+            return Err(refuse("domainname", "longer than 64 bytes"));
+        }
+        // setdomainname(2) in a uts namespace that is not the container's
+        // would name the host (or another container).
+        if spec.namespaces.uts != Namespace::New {
+            return Err(refuse(
+                "domainname",
+                "needs the container's own uts namespace (linux.namespaces lists none)",
+            ));
+        }
+        spec.domainname = domain.into();
     }
 
     for (i, mount) in config.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        match convert_mount(i, mount, bundle)? {
+        match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
             Converted::Profile(Standard::Proc) => spec.mount_proc = true,
             Converted::Profile(_) => {}
             Converted::Mount(mount) => spec.mounts.push(mount),
@@ -370,7 +436,7 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
     // solaris, windows, vm, zos: other platforms' sections, ignored as runc
     // ignores them.
 
-    convert_linux(linux, host, &mut spec)?;
+    convert_linux(linux, host, &ids_inside, &mut spec)?;
     // A network namespace of the container's own has loopback, brought up;
     // -n, --network and --publish add a user-space stack from the command line.
     spec.network = Network::LoopbackOnly;
@@ -626,9 +692,7 @@ enum Standard {
     Dev,
     DevPts,
     DevShm,
-    Mqueue,
     Sys,
-    Cgroup,
 }
 
 enum Converted {
@@ -662,18 +726,22 @@ fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool)
         ("/dev", "tmpfs") => Standard::Dev,
         ("/dev/pts", "devpts") => Standard::DevPts,
         ("/dev/shm", "tmpfs") => Standard::DevShm,
-        ("/dev/mqueue", "mqueue") => Standard::Mqueue,
         ("/sys", "sysfs") => Standard::Sys,
         // `runc spec --rootless` binds the host's /sys, which a rootless
         // runtime could not mount: zookeeper's container owns its network
         // namespace and gets a sysfs of its own.
         ("/sys", _) if is_bind && source == Some(Path::new("/sys")) => Standard::Sys,
-        ("/sys/fs/cgroup", "cgroup" | "cgroup2") => Standard::Cgroup,
         _ => return None,
     })
 }
 
-fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converted, BundleError> {
+fn convert_mount(
+    i: usize,
+    mount: &oci::Mount,
+    bundle: &Path,
+    namespaces: &Namespaces,
+    host: &Host,
+) -> Result<Converted, BundleError> {
     let field = format!("mounts[{i}]");
     let destination = mount.destination();
     check_no_nul(&format!("{field}.destination"), &destination.to_string_lossy())?;
@@ -713,24 +781,50 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
         MountKind::Bind { source: bundle.join(source), recursive }
     } else if typ == "tmpfs" {
         MountKind::Tmpfs
+    } else if typ == "mqueue" {
+        // The kernel mounts the queues of the mounter's ipc namespace, and
+        // refuses a user namespace the host's. (Without a user namespace,
+        // root gets the host's queues, which sharing the host's ipc
+        // namespace gives it anyway, as under runc.)
+        if namespaces.ipc == Namespace::Host && namespaces.user != Namespace::Host {
+            return Err(here(
+                "an mqueue mount needs the container's own ipc namespace (linux.namespaces lists none, and the kernel refuses a user namespace the host's queues)".into(),
+            ));
+        }
+        MountKind::Mqueue
+    } else if typ == "cgroup" || typ == "cgroup2" {
+        // Whichever the config names, the host's kind (runc's way).
+        MountKind::Cgroup
     } else if typ.is_empty() {
         return Err(here("no type, and not a bind mount".into()));
     } else {
         return Err(here(format!("mount type {} is not supported yet (bind and tmpfs are)", shown(typ))));
     };
+    let cgroup = kind == MountKind::Cgroup;
     let mut out = Mount {
         kind,
         target: target.clone(),
-        readonly: false,
+        // The cgroup file system is read-only unless the config says rw.
+        readonly: cgroup,
         nosuid: false,
         nodev: false,
         noexec: false,
         data: None,
-        // Made where the target is missing, as runc makes it.
-        if_present: false,
+        // Made where the target is missing, as runc makes it; but
+        // /sys/fs/cgroup only where sysfs has it (a container without a
+        // sysfs of its own has no /sys/fs/cgroup, as it has no /sys).
+        if_present: cgroup && target == "/sys/fs/cgroup",
+        options: MountOptions::default(),
     };
     let mut data = Vec::new();
     for option in options {
+        if let Some(propagation) = propagation(option) {
+            // After the mount is made (as runc applies them). Shared is
+            // shared within the container: its mounts came to it as slaves
+            // of the host's or private, so nothing reaches the host.
+            out.options.propagation = Some(propagation);
+            continue;
+        }
         match option.as_str() {
             "bind" | "rbind" if is_bind => {}
             "ro" => out.readonly = true,
@@ -742,14 +836,11 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
             "noexec" => out.noexec = true,
             "exec" => out.noexec = false,
             "defaults" => {}
-            // zookeeper makes every mount in the container private.
-            "private" | "rprivate" => {}
-            "shared" | "rshared" | "slave" | "rslave" | "unbindable" | "runbindable" => {
-                return Err(here(format!(
-                    "propagation {} is not supported yet (the container's mounts are private)",
-                    shown(option)
-                )));
-            }
+            "strictatime" => out.options.atime = Some(Atime::Strict),
+            "relatime" => out.options.atime = Some(Atime::Relative),
+            "noatime" => out.options.atime = Some(Atime::Never),
+            "nodiratime" => out.options.nodiratime = Some(true),
+            "diratime" => out.options.nodiratime = Some(false),
             "idmap" | "ridmap" => {
                 return Err(here(format!(
                     "option {}: id-mapped mounts are not supported yet",
@@ -775,7 +866,77 @@ fn convert_mount(i: usize, mount: &oci::Mount, bundle: &Path) -> Result<Converte
         }
     }
     out.data = (!data.is_empty()).then(|| data.join(","));
+    if cgroup && !out.readonly && !host.cgroup2 {
+        return Err(here(
+            "rw: this host runs cgroup v1, whose hierarchies a container gets only bound read-only".into(),
+        ));
+    }
     Ok(Converted::Mount(out))
+}
+
+/// `linux.cgroupsPath`, as runc's cgroupfs driver takes it: absolute from
+/// the hierarchy's root, or relative to zookeeper's own cgroup (v1) or its
+/// parent (v2). Nothing that climbs out (`..`); the systemd driver's
+/// `slice:prefix:name` is not this driver's. Where zookeeper may create
+/// cgroups at all is the engine's to check (a rootless v2 container only in
+/// its delegated subtree).
+fn cgroups_path(path: &str, host: &Host) -> Result<String, BundleError> {
+    let field = "linux.cgroupsPath";
+    check_no_nul(field, path)?;
+    if path.contains(':') {
+        return Err(refuse(
+            field,
+            format!(
+                "{}: the systemd driver's slice:prefix:name is not supported (zookeeper makes cgroups in the file system, as runc's cgroupfs driver)",
+                shown(path)
+            ),
+        ));
+    }
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+    if parts.contains(&"..") {
+        return Err(refuse(
+            field,
+            format!("{}: '..' would leave where the container's cgroup may go", shown(path)),
+        ));
+    }
+    if parts.is_empty() {
+        return Err(refuse(field, format!("{}: the root cgroup cannot be a container's", shown(path))));
+    }
+    if !host.cgroup2 && host.uid != 0 {
+        return Err(refuse(
+            field,
+            "a rootless container gets no cgroup on this cgroup v1 host (cgroup v2 delegates one to a user)",
+        ));
+    }
+    let lead = if path.starts_with('/') { "/" } else { "" };
+    Ok(format!("{lead}{}", parts.join("/")))
+}
+
+/// A cpuset list as the kernel takes it: `0-3,7`.
+fn cpu_list_ok(list: &str) -> bool {
+    let number = |n: &str| !n.is_empty() && n.len() <= 5 && n.bytes().all(|b| b.is_ascii_digit());
+    list.split(',').all(|item| match item.split_once('-') {
+        Some((low, high)) => {
+            number(low) && number(high) && low.parse::<u32>().ok() <= high.parse::<u32>().ok()
+        }
+        None => number(item),
+    })
+}
+
+/// A propagation option (`rslave`), as mount(8) and the runtime spec name them.
+fn propagation(option: &str) -> Option<Propagation> {
+    let (recursive, kind) = match option.strip_prefix('r') {
+        Some(rest) => (true, rest),
+        None => (false, option),
+    };
+    let kind = match kind {
+        "private" => PropagationKind::Private,
+        "slave" => PropagationKind::Slave,
+        "shared" => PropagationKind::Shared,
+        "unbindable" => PropagationKind::Unbindable,
+        _ => return None,
+    };
+    Some(Propagation { kind, recursive })
 }
 
 /// tmpfs's `size=`: bytes, with a k/m/g/t/p/e suffix or `%` (checked here
@@ -803,34 +964,20 @@ const DEFAULT_DEVICES: [(&str, i64, i64); 6] = [
     ("/dev/tty", 5, 0),
 ];
 
-fn convert_linux(linux: &oci::Linux, host: &Host, spec: &mut ContainerSpec) -> Result<(), BundleError> {
-    for (i, device) in linux.devices().as_deref().unwrap_or_default().iter().enumerate() {
-        let path = device.path().to_string_lossy();
-        let known = DEFAULT_DEVICES.iter().any(|(p, major, minor)| {
-            *p == path
-                && device.typ() == oci::LinuxDeviceType::C
-                && device.major() == *major
-                && device.minor() == *minor
-        });
-        if !known {
-            return Err(refuse(
-                format!("linux.devices[{i}]"),
-                format!(
-                    "{}: only the default devices (null, zero, full, random, urandom, tty) are supported",
-                    shown_path(&path)
-                ),
-            ));
-        }
-    }
-
+fn convert_linux(
+    linux: &oci::Linux,
+    host: &Host,
+    ids: &IdsInside,
+    spec: &mut ContainerSpec,
+) -> Result<(), BundleError> {
+    let listed = convert_devices(linux.devices().as_deref().unwrap_or_default(), host, ids, spec)?;
+    let rules = linux.resources().as_ref().and_then(|r| r.devices().as_deref()).unwrap_or_default();
+    convert_device_rules(rules, host, &listed, spec)?;
     if let Some(resources) = linux.resources() {
         convert_resources(resources, spec)?;
     }
-    if linux.cgroups_path().as_ref().is_some_and(|p| !p.as_os_str().is_empty()) {
-        return Err(refuse(
-            "linux.cgroupsPath",
-            "not supported yet (zookeeper's cgroup is zoo-<pid>, beside its own; see 'Resource limits' in the README)",
-        ));
+    if let Some(path) = linux.cgroups_path().as_ref().filter(|p| !p.as_os_str().is_empty()) {
+        spec.resources.cgroup_path = Some(cgroups_path(&path.to_string_lossy(), host)?);
     }
     // Sorted, so that the same config writes them in the same order. The
     // engine refuses, naming it, one that is not a parameter of a namespace
@@ -849,15 +996,33 @@ fn convert_linux(linux: &oci::Linux, host: &Host, spec: &mut ContainerSpec) -> R
         }
     }
     spec.sysctl = sysctl;
-    match linux.rootfs_propagation().as_deref() {
-        None | Some("" | "private" | "rprivate") => {}
-        Some(other) => {
-            return Err(refuse(
-                "linux.rootfsPropagation",
-                format!("{} is not supported yet (the container's mounts are private)", shown(other)),
-            ));
-        }
-    }
+    // private and rprivate are what the container's mounts are anyway.
+    spec.root_propagation = match linux.rootfs_propagation().as_deref() {
+        None | Some("" | "private" | "rprivate") => None,
+        Some(value) => match propagation(value) {
+            // runc's rshared without a user namespace sends the container's
+            // mounts (its /proc, its /dev) to the host's; zookeeper never
+            // does. In a user namespace the kernel keeps them from the host.
+            Some(Propagation { kind: PropagationKind::Shared, .. })
+                if spec.namespaces.user == Namespace::Host =>
+            {
+                return Err(refuse(
+                    "linux.rootfsPropagation",
+                    format!(
+                        "{}: without a user namespace the container's mounts would propagate to the host's; not supported",
+                        shown(value)
+                    ),
+                ));
+            }
+            Some(propagation) => Some(propagation),
+            None => {
+                return Err(refuse(
+                    "linux.rootfsPropagation",
+                    format!("{} is not a propagation", shown(value)),
+                ));
+            }
+        },
+    };
     // Absent: zookeeper's defaults (docker's lists). runc would mask
     // nothing, which leaves /proc/sysrq-trigger writable by a container
     // whose root is host root.
@@ -1123,34 +1288,268 @@ fn check_paths(field: &str, paths: &[String]) -> Result<Vec<String>, BundleError
         .collect()
 }
 
-/// What a device cgroup rule may allow: the nodes zookeeper's /dev has,
-/// the pty master and the container's ptys.
-fn allowed_device_rule(rule: &oci::LinuxDeviceCgroup) -> bool {
-    if !rule.allow() {
-        // A denial: zookeeper's /dev has only the default nodes, which runc
-        // allows whatever the config says, and the container cannot make
-        // device nodes (a user namespace's root may not mknod them).
-        return true;
-    }
-    let (Some(oci::LinuxDeviceType::C), Some(major)) = (rule.typ(), rule.major()) else { return false };
-    match rule.minor() {
-        // Every pty of the container's own devpts.
-        None | Some(-1) => major == 136,
-        Some(minor) => {
-            DEFAULT_DEVICES.iter().any(|(_, ma, mi)| *ma == major && *mi == minor) || (major, minor) == (5, 2)
+/// `linux.devices`: beyond the profile's six (its /dev has them, bound
+/// from the host), each made as runc makes it where the kernel lets the
+/// container do so, and bound from the host where it does not:
+/// - a FIFO: mknod, anywhere;
+/// - a device node where container root is host root (no user namespace):
+///   mknod, with the config's mode, uid and gid;
+/// - a device node in a user namespace, where no one may mknod one: the
+///   host's node of that type and number, bound read-only (as `--device`),
+///   so with the host node's mode and owner; none on the host: refused.
+///
+/// Returns the type and numbers of the device nodes listed, which device
+/// cgroup rules may allow.
+fn convert_devices(
+    devices: &[oci::LinuxDevice],
+    host: &Host,
+    ids: &IdsInside,
+    spec: &mut ContainerSpec,
+) -> Result<Vec<(NodeKind, u32, u32)>, BundleError> {
+    let mut listed = Vec::new();
+    for (i, device) in devices.iter().enumerate() {
+        let field = format!("linux.devices[{i}]");
+        let path = device.path().to_string_lossy();
+        check_no_nul(&format!("{field}.path"), &path)?;
+        let Some(target) = clean_absolute(device.path()).filter(|p| p != "/") else {
+            return Err(refuse(
+                format!("{field}.path"),
+                format!("{} is not an absolute path without '..'", shown(&path)),
+            ));
+        };
+        let kind = match device.typ() {
+            oci::LinuxDeviceType::C | oci::LinuxDeviceType::U => NodeKind::Char,
+            oci::LinuxDeviceType::B => NodeKind::Block,
+            oci::LinuxDeviceType::P => NodeKind::Fifo,
+            oci::LinuxDeviceType::A => {
+                return Err(refuse(
+                    format!("{field}.type"),
+                    "\"a\" is a device cgroup rule's type, not a node's",
+                ));
+            }
+        };
+        let number = |n: i64, what: &str| {
+            u32::try_from(n)
+                .map_err(|_| refuse(format!("{field}.{what}"), format!("{n} is not a device number")))
+        };
+        let (major, minor) = (number(device.major(), "major")?, number(device.minor(), "minor")?);
+        if let Some((_, ma, mi)) = DEFAULT_DEVICES.iter().find(|(p, ..)| *p == target) {
+            if kind == NodeKind::Char && (i64::from(major), i64::from(minor)) == (*ma, *mi) {
+                continue;
+            }
+            return Err(refuse(
+                field,
+                format!("{target}: the profile's /dev has it as c {ma}:{mi}; it cannot be another device"),
+            ));
+        }
+        // runc's defaults; the type bits are mknod's.
+        let mode = device.file_mode().unwrap_or(0o666) & 0o7777;
+        let (uid, gid) = (device.uid().unwrap_or(0), device.gid().unwrap_or(0));
+        let in_user_namespace = spec.namespaces.user != Namespace::Host;
+        if kind == NodeKind::Fifo || !in_user_namespace {
+            if let IdsInside::Mapped { uid: uids, gid: gids, .. } = ids
+                && (!is_mapped(uids, uid) || !is_mapped(gids, gid))
+            {
+                return Err(refuse(
+                    field,
+                    format!("{target}: owner {uid}:{gid} is not mapped in the container"),
+                ));
+            }
+            spec.device_nodes.push(DeviceNode { target, kind, major, minor, mode, uid, gid });
+        } else {
+            let Some(source) = (host.find_device)(kind, major, minor, Path::new(&target)) else {
+                let letter = if kind == NodeKind::Char { 'c' } else { 'b' };
+                return Err(refuse(
+                    field,
+                    format!(
+                        "{target}: the host has no {letter} {major}:{minor} node under /dev to bind (in a user namespace no one may make one)"
+                    ),
+                ));
+            };
+            spec.devices.push(Device { source, target });
+        }
+        if kind != NodeKind::Fifo {
+            listed.push((kind, major, minor));
         }
     }
+    Ok(listed)
 }
 
-fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) -> Result<(), BundleError> {
-    for (i, rule) in resources.devices().as_deref().unwrap_or_default().iter().enumerate() {
-        if !allowed_device_rule(rule) {
-            return Err(refuse(
-                format!("linux.resources.devices[{i}]"),
-                "allowing devices beyond the default ones is not supported yet",
+/// The profile's nodes (the default six, the pty master and the ptys),
+/// which a device cgroup always allows, after the config's rules (as runc
+/// appends its own).
+fn profile_device_rules() -> Vec<DeviceRule> {
+    let allow = |major: u32, minor: Option<u32>| DeviceRule {
+        allow: true,
+        kind: 'c',
+        major: Some(major),
+        minor,
+        access: "rwm".into(),
+    };
+    let mut rules: Vec<DeviceRule> =
+        DEFAULT_DEVICES.iter().map(|(_, major, minor)| allow(*major as u32, Some(*minor as u32))).collect();
+    rules.push(allow(5, Some(2)));
+    rules.push(allow(136, None));
+    rules
+}
+
+/// `linux.resources.devices`, the device cgroup's rules.
+///
+/// Where container root is host root (no user namespace) it could open any
+/// device node it makes: on a cgroup v1 host the rules go to a devices
+/// cgroup, in order, followed by the profile's nodes and mknod (`m`) of
+/// the listed ones, which the container's first process makes once in its
+/// cgroup. Elsewhere there is no device cgroup (a user namespace cannot
+/// make a device node, so the nodes it has are all it gets; cgroup v2's
+/// device controller is a BPF program zookeeper does not load yet): a
+/// denial holds by that, and an allowance is accepted only for what the
+/// container has (the profile's nodes and ptys, the listed devices) or for
+/// mknod alone.
+fn convert_device_rules(
+    rules: &[oci::LinuxDeviceCgroup],
+    host: &Host,
+    listed: &[(NodeKind, u32, u32)],
+    spec: &mut ContainerSpec,
+) -> Result<(), BundleError> {
+    let mut converted = Vec::new();
+    for (i, rule) in rules.iter().enumerate() {
+        converted.push(device_rule(&format!("linux.resources.devices[{i}]"), rule)?);
+    }
+    let cgroup = spec.namespaces.user == Namespace::Host && !host.cgroup2;
+    if cgroup && !converted.is_empty() {
+        converted.extend(profile_device_rules());
+        for (kind, major, minor) in listed {
+            let kind = if *kind == NodeKind::Char { 'c' } else { 'b' };
+            let m = DeviceRule {
+                allow: true,
+                kind,
+                major: Some(*major),
+                minor: Some(*minor),
+                access: "m".into(),
+            };
+            converted.push(m);
+        }
+        if let Err((i, reason)) = check_v1_device_rules(&converted) {
+            let field = match i < rules.len() {
+                true => format!("linux.resources.devices[{i}]"),
+                false => "linux.resources.devices".to_string(),
+            };
+            return Err(refuse(field, reason));
+        }
+        spec.resources.devices = converted;
+        return Ok(());
+    }
+    for (i, rule) in converted.iter().enumerate() {
+        let profile = profile_device_rules();
+        let has = |rule: &DeviceRule| {
+            profile.iter().any(|p| (p.kind, p.major, p.minor) == (rule.kind, rule.major, rule.minor))
+                || listed.iter().any(|(kind, major, minor)| {
+                    let kind = if *kind == NodeKind::Char { 'c' } else { 'b' };
+                    (kind, Some(*major), Some(*minor)) == (rule.kind, rule.major, rule.minor)
+                })
+        };
+        if !rule.allow || rule.access == "m" || has(rule) {
+            continue;
+        }
+        let why = match spec.namespaces.user {
+            Namespace::Host => {
+                "that takes a device cgroup, which zookeeper makes on cgroup v1 only (cgroup v2's is a BPF program, not supported yet)"
+            }
+            _ => {
+                "in a user namespace the container has the profile's nodes and those linux.devices lists, and no one there may make another"
+            }
+        };
+        return Err(refuse(
+            format!("linux.resources.devices[{i}]"),
+            format!("allowing {}: {why}", rule.line()),
+        ));
+    }
+    Ok(())
+}
+
+/// One device cgroup rule, checked: a type of `a`, `c` or `b`, numbers or
+/// wildcards (absent or -1), access some of `rwm` (runc refuses none).
+fn device_rule(field: &str, rule: &oci::LinuxDeviceCgroup) -> Result<DeviceRule, BundleError> {
+    let kind = match rule.typ() {
+        None | Some(oci::LinuxDeviceType::A) => 'a',
+        Some(oci::LinuxDeviceType::C | oci::LinuxDeviceType::U) => 'c',
+        Some(oci::LinuxDeviceType::B) => 'b',
+        Some(oci::LinuxDeviceType::P) => {
+            return Err(refuse(format!("{field}.type"), "a FIFO is not a device of a device cgroup"));
+        }
+    };
+    let number = |n: Option<i64>, what: &str| match n {
+        None | Some(-1) => Ok(None),
+        Some(n) => u32::try_from(n)
+            .map(Some)
+            .map_err(|_| refuse(format!("{field}.{what}"), format!("{n} is not a device number"))),
+    };
+    let access = rule.access().clone().unwrap_or_default();
+    if access.is_empty() || !access.chars().all(|c| "rwm".contains(c)) {
+        return Err(refuse(
+            format!("{field}.access"),
+            format!("{} is not some of r, w and m", shown(&access)),
+        ));
+    }
+    let access: String = "rwm".chars().filter(|c| access.contains(*c)).collect();
+    Ok(DeviceRule {
+        allow: rule.allow(),
+        kind,
+        major: number(rule.major(), "major")?,
+        minor: number(rule.minor(), "minor")?,
+        access,
+    })
+}
+
+/// Whether cgroup v1's devices controller takes `rules`, in order, as the
+/// runtime spec means them. Its model is a default (allow or deny) and
+/// exceptions: a rule for all devices (`a`) sets the default for r, w and m
+/// at once and clears the exceptions; a rule against the default adds an
+/// exception; a rule with the default removes an exception only if it is
+/// the very same device, so it cannot carve a part out of a broader earlier
+/// one. Such a rule, or an `a` rule for less than rwm, is refused
+/// (`(index, reason)`).
+fn check_v1_device_rules(rules: &[DeviceRule]) -> Result<(), (usize, String)> {
+    let mut default_allow = true;
+    let mut exceptions: Vec<&DeviceRule> = Vec::new();
+    let overlaps = |a: Option<u32>, b: Option<u32>| a.is_none() || b.is_none() || a == b;
+    for (i, rule) in rules.iter().enumerate() {
+        if rule.kind == 'a' {
+            if rule.major.is_some() || rule.minor.is_some() || rule.access != "rwm" {
+                return Err((
+                    i,
+                    format!(
+                        "{}: cgroup v1 applies a rule for all devices to all of them, for r, w and m",
+                        rule.line()
+                    ),
+                ));
+            }
+            default_allow = rule.allow;
+            exceptions.clear();
+            continue;
+        }
+        if rule.allow != default_allow {
+            exceptions.push(rule);
+            continue;
+        }
+        let partly = exceptions.iter().find(|e| {
+            e.kind == rule.kind
+                && overlaps(e.major, rule.major)
+                && overlaps(e.minor, rule.minor)
+                && (e.major, e.minor) != (rule.major, rule.minor)
+        });
+        if let Some(earlier) = partly {
+            let verb = if rule.allow { "allow" } else { "deny" };
+            return Err((
+                i,
+                format!("{}: cgroup v1 cannot {verb} part of what {} did", rule.line(), earlier.line()),
             ));
         }
     }
+    Ok(())
+}
+
+fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) -> Result<(), BundleError> {
     if let Some(memory) = resources.memory() {
         let field = "linux.resources.memory";
         spec.resources.memory_bytes = match memory.limit() {
@@ -1164,18 +1563,44 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
             Some(limit) => Some(limit as u64),
         };
-        // zookeeper gives a memory-limited container no swap: the runtime
-        // spec says that with swap equal to the limit (memory+swap).
-        if let Some(swap) = memory.swap()
-            && Some(swap) != memory.limit()
-        {
-            return Err(refuse(
-                format!("{field}.swap"),
-                "only a swap equal to the limit (no swap) is supported yet",
-            ));
-        }
+        // The runtime spec's swap is memory and swap together (docker's
+        // --memory-swap): equal to the limit, no swap; -1, unlimited swap.
+        // Absent, zookeeper gives a memory-limited container no swap.
+        spec.resources.memory_swap_bytes = match (memory.swap(), spec.resources.memory_bytes) {
+            // 0 is unset, as runc takes it.
+            (None | Some(0), _) => None,
+            (Some(swap), _) if swap < -1 => {
+                return Err(refuse(format!("{field}.swap"), format!("{swap} is negative")));
+            }
+            // Unlimited memory: swap is not limited either.
+            (Some(-1), None) => None,
+            (Some(swap), None) => {
+                return Err(refuse(
+                    format!("{field}.swap"),
+                    format!(
+                        "{swap}: a swap limit needs a memory limit (swap counts memory and swap together)"
+                    ),
+                ));
+            }
+            (Some(-1), Some(_)) => Some(-1),
+            // No swap: zookeeper's default, which needs no swap accounting.
+            (Some(swap), Some(limit)) if swap as u64 == limit => None,
+            (Some(swap), Some(limit)) if (swap as u64) < limit => {
+                return Err(refuse(
+                    format!("{field}.swap"),
+                    format!("{swap} is below the memory limit {limit}: it counts memory and swap together"),
+                ));
+            }
+            (Some(swap), Some(_)) => Some(swap),
+        };
+        spec.resources.memory_reservation_bytes = match memory.reservation() {
+            None | Some(0 | -1) => None,
+            Some(bytes) if bytes < 0 => {
+                return Err(refuse(format!("{field}.reservation"), format!("{bytes} is negative")));
+            }
+            Some(bytes) => Some(bytes as u64),
+        };
         let refused = [
-            ("reservation", memory.reservation().is_some()),
             ("kernel", memory.kernel().is_some()),
             ("kernelTCP", memory.kernel_tcp().is_some()),
             ("swappiness", memory.swappiness().is_some()),
@@ -1219,12 +1644,31 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
         }
         // A period without a quota limits nothing: accepted.
+        spec.resources.cpu_shares = match cpu.shares() {
+            // 0 is unset, as runc takes it.
+            None | Some(0) => None,
+            // The kernel's range; it would clamp anything else silently.
+            Some(shares @ 2..=262_144) => Some(shares),
+            Some(shares) => {
+                return Err(refuse(format!("{field}.shares"), format!("{shares} is outside 2..262144")));
+            }
+        };
+        for (name, list, slot) in [
+            ("cpus", cpu.cpus(), &mut spec.resources.cpuset_cpus),
+            ("mems", cpu.mems(), &mut spec.resources.cpuset_mems),
+        ] {
+            let Some(list) = list.as_deref().filter(|l| !l.is_empty()) else { continue };
+            if !cpu_list_ok(list) {
+                return Err(refuse(
+                    format!("{field}.{name}"),
+                    format!("{} is not a list of numbers and ranges (0-3,7)", shown(list)),
+                ));
+            }
+            *slot = Some(list.to_string());
+        }
         let refused = [
-            ("shares", cpu.shares().is_some()),
             ("realtimeRuntime", cpu.realtime_runtime().is_some()),
             ("realtimePeriod", cpu.realtime_period().is_some()),
-            ("cpus", cpu.cpus().as_ref().is_some_and(|c| !c.is_empty())),
-            ("mems", cpu.mems().as_ref().is_some_and(|m| !m.is_empty())),
             ("idle", cpu.idle().is_some()),
             ("burst", cpu.burst().is_some()),
         ];
@@ -1246,8 +1690,38 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
         };
     }
+    if let Some(io) = resources.block_io() {
+        let field = "linux.resources.blockIO";
+        spec.resources.blkio_weight = match io.weight() {
+            None | Some(0) => None,
+            // blkio.weight's range (runc converts it for v2's io.weight).
+            Some(weight @ 10..=1000) => Some(weight),
+            Some(weight) => {
+                return Err(refuse(format!("{field}.weight"), format!("{weight} is outside 10..1000")));
+            }
+        };
+        let refused = [
+            ("leafWeight", io.leaf_weight().is_some()),
+            ("weightDevice", io.weight_device().as_ref().is_some_and(|d| !d.is_empty())),
+            ("throttleReadBpsDevice", io.throttle_read_bps_device().as_ref().is_some_and(|d| !d.is_empty())),
+            (
+                "throttleWriteBpsDevice",
+                io.throttle_write_bps_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+            (
+                "throttleReadIOPSDevice",
+                io.throttle_read_iops_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+            (
+                "throttleWriteIOPSDevice",
+                io.throttle_write_iops_device().as_ref().is_some_and(|d| !d.is_empty()),
+            ),
+        ];
+        if let Some((name, _)) = refused.iter().find(|(_, set)| *set) {
+            return Err(refuse(format!("{field}.{name}"), "not supported yet"));
+        }
+    }
     let refused = [
-        ("blockIO", resources.block_io().is_some()),
         ("hugepageLimits", resources.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
         ("network", resources.network().is_some()),
         ("rdma", resources.rdma().as_ref().is_some_and(|r| !r.is_empty())),
@@ -1273,7 +1747,20 @@ mod tests {
 
     fn host(caller: Caller, subids: &str, helpers: bool) -> Host {
         let ids = plan(&caller, subids, subids, |name| helpers.then(|| PathBuf::from("/usr/bin").join(name)));
-        Host { uid: caller.uid, gid: caller.gid, ids, hostname: "thehost".into(), selinux: false }
+        Host {
+            uid: caller.uid,
+            gid: caller.gid,
+            ids,
+            hostname: "thehost".into(),
+            selinux: false,
+            cgroup2: false,
+            find_device: fake_host_device,
+        }
+    }
+
+    /// The test host's only device beyond the profile's: /dev/fuse, c 10:229.
+    fn fake_host_device(kind: NodeKind, major: u32, minor: u32, _: &Path) -> Option<PathBuf> {
+        (kind == NodeKind::Char && (major, minor) == (10, 229)).then(|| "/dev/fuse".into())
     }
 
     /// Root without a subordinate range: the identity map.
@@ -1395,13 +1882,20 @@ mod tests {
             assert!(spec.root_readonly);
             assert_eq!(spec.hostname, "runc");
             assert!(spec.mount_proc);
-            // Every mount of runc's is one zookeeper's profile makes.
-            assert_eq!(spec.mounts, []);
+            // Every mount of runc's is one zookeeper's profile makes, but
+            // for /dev/mqueue and the cgroup file system.
+            assert_eq!(spec.mounts, [runc_mqueue(), runc_cgroup()]);
             assert_eq!(spec.masked_paths.len(), 10);
             assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
             assert_eq!(spec.readonly_paths, READONLY);
             assert_eq!(spec.seccomp, Seccomp::Unconfined);
-            assert!(spec.resources.is_empty());
+            // Its device rules (deny all): a device cgroup on this cgroup v1
+            // test host for root, whose container root is host root.
+            let mut resources = crate::spec::Resources::default();
+            if host.uid == 0 {
+                resources.devices = [deny_all()].into_iter().chain(profile_device_rules()).collect();
+            }
+            assert_eq!(spec.resources, resources);
             assert_eq!(spec.network, Network::LoopbackOnly);
             // runc's lists no user or cgroup namespace: root goes without a
             // user namespace, as under runc; a user cannot, and gets one.
@@ -1425,6 +1919,33 @@ mod tests {
         }
     }
 
+    /// runc's /dev/mqueue, converted.
+    fn runc_mqueue() -> Mount {
+        Mount {
+            kind: MountKind::Mqueue,
+            target: "/dev/mqueue".into(),
+            readonly: false,
+            nosuid: true,
+            nodev: true,
+            noexec: true,
+            data: None,
+            if_present: false,
+            options: MountOptions::default(),
+        }
+    }
+
+    /// runc's /sys/fs/cgroup: read-only, where sysfs has it, relatime.
+    fn runc_cgroup() -> Mount {
+        Mount {
+            kind: MountKind::Cgroup,
+            target: "/sys/fs/cgroup".into(),
+            readonly: true,
+            if_present: true,
+            options: MountOptions { atime: Some(Atime::Relative), ..MountOptions::default() },
+            ..runc_mqueue()
+        }
+    }
+
     const READONLY: [&str; 5] = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
     #[test]
@@ -1435,7 +1956,11 @@ mod tests {
         // Generated as root: container root is host uid 0; root writes any map.
         let spec = convert_value(&config, &root()).unwrap();
         assert!(spec.mount_proc);
-        assert_eq!(spec.mounts, [], "the bind of the host's /sys is the profile's sysfs");
+        assert_eq!(
+            spec.mounts,
+            [runc_mqueue(), runc_cgroup()],
+            "the bind of the host's /sys is the profile's sysfs"
+        );
         assert_eq!(spec.id_maps, IdMaps::Explicit { uid: vec![r(0, 0, 1)], gid: vec![r(0, 0, 1)] });
         assert_eq!(spec.namespaces.user, Namespace::New);
         assert_eq!(
@@ -1514,12 +2039,14 @@ mod tests {
     }
 
     #[test]
-    fn podman_config_converts_but_for_its_cgroup_path() {
+    fn podman_config_converts() {
         use caps::Capability::*;
-        let mut config = value(PODMAN);
-        refused(&config, &root(), "linux.cgroupsPath");
-        remove(&mut config, "/linux/cgroupsPath");
+        let config = value(PODMAN);
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(
+            spec.resources.cgroup_path.as_deref(),
+            Some("/libpod_parent/libpod-2ed21bff588c9077f29dc9454e0fe0cc7d648629bc9467dc517a617a00ea1029")
+        );
         // podman joins the network namespace it made (netavark's), and runs
         // its root containers without a user namespace.
         assert_eq!(
@@ -1567,9 +2094,17 @@ mod tests {
         let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
         assert_eq!(
             targets,
-            ["/etc/resolv.conf", "/etc/hosts", "/dev/shm", "/run/.containerenv", "/etc/hostname"]
+            [
+                "/dev/mqueue",
+                "/etc/resolv.conf",
+                "/etc/hosts",
+                "/dev/shm",
+                "/run/.containerenv",
+                "/etc/hostname",
+                "/sys/fs/cgroup"
+            ]
         );
-        let shm = &spec.mounts[2];
+        let shm = &spec.mounts[3];
         assert!(
             matches!(&shm.kind, MountKind::Bind { recursive: false, source } if source.ends_with("userdata/shm"))
         );
@@ -1599,24 +2134,22 @@ mod tests {
     }
 
     #[test]
-    fn ctr_default_spec_is_refused_field_by_field() {
+    fn ctr_default_spec_converts_once_it_has_a_command() {
         let mut config = value(CTR);
         refused(&config, &root(), "process.args");
         config["process"]["args"] = json!(["sh"]);
-        // Its /run tmpfs asks for strictatime.
-        let text = refused(&config, &root(), "mounts[6]");
-        assert!(text.contains("/run: option \"strictatime\" is not supported yet"), "{text}");
-        remove(&mut config, "/mounts/6/options/1");
-        refused(&config, &root(), "linux.cgroupsPath");
-        remove(&mut config, "/linux/cgroupsPath");
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.resources.cgroup_path.as_deref(), Some("/default"));
         assert_eq!(spec.hostname, "thehost", "no hostname: the new UTS namespace keeps the host's");
         assert!(!spec.process.terminal);
         assert!(!spec.root_readonly);
-        let run = &spec.mounts[0];
+        assert_eq!(spec.mounts[0], runc_mqueue());
+        let run = &spec.mounts[1];
         assert_eq!((run.target.as_str(), &run.kind), ("/run", &MountKind::Tmpfs));
         assert_eq!(run.data.as_deref(), Some("mode=755,size=65536k"));
         assert!(run.nosuid && !run.nodev && !run.noexec && !run.readonly);
+        // Its /run tmpfs asks for strictatime.
+        assert_eq!(run.options, MountOptions { atime: Some(Atime::Strict), ..MountOptions::default() });
         assert!(spec.process.capabilities.bounding.contains(caps::Capability::CAP_MKNOD));
     }
 
@@ -1627,11 +2160,14 @@ mod tests {
         mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]}));
         mounts
             .push(json!({"destination": "/data/rw//", "source": "/srv/x", "options": ["bind", "ro", "rw"]}));
-        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable"]}));
         mounts
-            .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind"], "source": "./rel"}));
+            .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind", "noatime", "relatime", "diratime", "rshared", "slave"], "source": "./rel"}));
         let spec = convert_value(&config, &alice()).unwrap();
+        let propagation = |kind, recursive| Some(Propagation { kind, recursive });
         let expected = [
+            runc_mqueue(),
+            runc_cgroup(),
             Mount {
                 kind: MountKind::Bind { source: "/bundle/data".into(), recursive: true },
                 target: "/data/ro".into(),
@@ -1641,6 +2177,10 @@ mod tests {
                 noexec: true,
                 data: None,
                 if_present: false,
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Private, true),
+                    ..MountOptions::default()
+                },
             },
             Mount {
                 kind: MountKind::Bind { source: "/srv/x".into(), recursive: false },
@@ -1651,6 +2191,7 @@ mod tests {
                 noexec: false,
                 data: None,
                 if_present: false,
+                options: MountOptions::default(),
             },
             Mount {
                 kind: MountKind::Tmpfs,
@@ -1661,6 +2202,11 @@ mod tests {
                 noexec: true,
                 data: Some("size=1m,mode=1777".into()),
                 if_present: false,
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Unbindable, false),
+                    atime: Some(Atime::Strict),
+                    nodiratime: Some(true),
+                },
             },
             // A bind option makes a bind mount whatever the type (as runc).
             Mount {
@@ -1672,6 +2218,12 @@ mod tests {
                 noexec: false,
                 data: None,
                 if_present: false,
+                // The last of each kind wins.
+                options: MountOptions {
+                    propagation: propagation(PropagationKind::Slave, false),
+                    atime: Some(Atime::Relative),
+                    nodiratime: Some(false),
+                },
             },
         ];
         assert_eq!(spec.mounts, expected);
@@ -1679,6 +2231,173 @@ mod tests {
         let mut config = base();
         remove(&mut config, "/mounts/0");
         assert!(!convert_value(&config, &root()).unwrap().mount_proc);
+    }
+
+    fn deny_all() -> DeviceRule {
+        DeviceRule { allow: false, kind: 'a', major: None, minor: None, access: "rwm".into() }
+    }
+
+    fn rule(allow: bool, kind: char, major: u32, minor: Option<u32>, access: &str) -> DeviceRule {
+        DeviceRule { allow, kind, major: Some(major), minor, access: access.into() }
+    }
+
+    #[test]
+    fn devices_made_bound_or_refused() {
+        let mut config = base();
+        set(
+            &mut config,
+            "/linux/devices",
+            json!([
+                {"path": "/dev/null", "type": "c", "major": 1, "minor": 3},
+                {"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 0o20660, "uid": 0, "gid": 5},
+                {"path": "/run/fifo", "type": "p", "fileMode": 0o600},
+                {"path": "/dev/xvda", "type": "b", "major": 202, "minor": 0}
+            ]),
+        );
+        set(
+            &mut config,
+            "/linux/resources/devices",
+            json!([
+                {"allow": false, "access": "rwm"},
+                {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"},
+                {"allow": true, "type": "c", "access": "m"}
+            ]),
+        );
+        // Root without a user namespace: mknod with the config's mode and
+        // owner (the type bits dropped), and, on cgroup v1, a device cgroup:
+        // the config's rules, the profile's nodes, mknod of the listed ones.
+        let spec = convert_value(&config, &root()).unwrap();
+        let node = |target: &str, kind, major, minor, mode, gid| DeviceNode {
+            target: target.into(),
+            kind,
+            major,
+            minor,
+            mode,
+            uid: 0,
+            gid,
+        };
+        assert_eq!(
+            spec.device_nodes,
+            [
+                node("/dev/fuse", NodeKind::Char, 10, 229, 0o660, 5),
+                node("/run/fifo", NodeKind::Fifo, 0, 0, 0o600, 0),
+                node("/dev/xvda", NodeKind::Block, 202, 0, 0o666, 0)
+            ]
+        );
+        assert_eq!(spec.devices, []);
+        let mut rules = vec![deny_all(), rule(true, 'c', 10, Some(229), "rw")];
+        rules.push(DeviceRule { allow: true, kind: 'c', major: None, minor: None, access: "m".into() });
+        rules.extend(profile_device_rules());
+        rules.push(rule(true, 'c', 10, Some(229), "m"));
+        rules.push(rule(true, 'b', 202, Some(0), "m"));
+        assert_eq!(spec.resources.devices, rules);
+        assert_eq!(spec.resources.devices[0].line(), "a *:* rwm");
+        assert_eq!(spec.resources.devices[1].line(), "c 10:229 rw");
+        // On cgroup v2: no device cgroup; what the container has may be allowed.
+        let mut v2 = root();
+        v2.cgroup2 = true;
+        let spec = convert_value(&config, &v2).unwrap();
+        assert_eq!((spec.device_nodes.len(), spec.resources.devices.len()), (3, 0));
+        let mut more = config.clone();
+        set(
+            &mut more,
+            "/linux/resources/devices/3",
+            json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
+        );
+        let text = refused(&more, &v2, "linux.resources.devices[3]");
+        assert!(text.contains("allowing c 10:200 rwm: that takes a device cgroup"), "{text}");
+        convert_value(&more, &root()).unwrap();
+        // In a user namespace: the host's node bound (mode and owner the
+        // host's), a FIFO made; a device the host lacks refused.
+        let text = refused(&config, &alice(), "linux.devices[3]");
+        assert!(text.contains("/dev/xvda: the host has no b 202:0 node under /dev to bind"), "{text}");
+        remove(&mut config, "/linux/devices/3");
+        remove(&mut more, "/linux/devices/3");
+        let spec = convert_value(&config, &alice()).unwrap();
+        assert_eq!(spec.devices, [Device { source: "/dev/fuse".into(), target: "/dev/fuse".into() }]);
+        assert_eq!(spec.device_nodes, [node("/run/fifo", NodeKind::Fifo, 0, 0, 0o600, 0)]);
+        assert!(spec.resources.devices.is_empty());
+        let text = refused(&more, &alice(), "linux.resources.devices[3]");
+        assert!(text.contains("allowing c 10:200 rwm: in a user namespace"), "{text}");
+        // A FIFO's owner must exist in the container.
+        set(&mut config, "/linux/devices/2/uid", json!(70000));
+        refused(&config, &alice(), "linux.devices[2]");
+        // What cgroup v1 cannot say.
+        let carve = [deny_all(), rule(true, 'c', 10, None, "rwm"), rule(false, 'c', 10, Some(200), "rwm")];
+        let (i, reason) = check_v1_device_rules(&carve).unwrap_err();
+        assert_eq!(
+            (i, reason.as_str()),
+            (2, "c 10:200 rwm: cgroup v1 cannot deny part of what c 10:* rwm did")
+        );
+        let exact = [deny_all(), rule(true, 'c', 10, Some(200), "rwm"), rule(false, 'c', 10, Some(200), "w")];
+        assert_eq!(check_v1_device_rules(&exact), Ok(()));
+        let open = [rule(false, 'b', 8, None, "rwm"), rule(true, 'b', 8, Some(1), "r")];
+        assert!(check_v1_device_rules(&open).is_err());
+    }
+
+    #[test]
+    fn domainname_and_cgroups_path() {
+        let mut config = base();
+        set(&mut config, "/domainname", json!("example.org"));
+        set(&mut config, "/linux/cgroupsPath", json!("zk//./test/"));
+        let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.domainname, "example.org");
+        assert_eq!(spec.resources.cgroup_path.as_deref(), Some("zk/test"));
+        assert!(!spec.resources.is_empty(), "a cgroupsPath makes a cgroup");
+        set(&mut config, "/linux/cgroupsPath", json!("/abs/x"));
+        assert_eq!(convert_value(&config, &root()).unwrap().resources.cgroup_path.as_deref(), Some("/abs/x"));
+        // A rootless container gets a cgroup on cgroup v2 only.
+        let text = refused(&config, &alice(), "linux.cgroupsPath");
+        assert!(text.contains("a rootless container gets no cgroup on this cgroup v1 host"), "{text}");
+        let mut v2 = alice();
+        v2.cgroup2 = true;
+        convert_value(&config, &v2).unwrap();
+        // The host's uts namespace: its domain name is the host's to set.
+        remove(&mut config, "/linux/namespaces/3");
+        let text = refused(&config, &root(), "domainname");
+        assert!(text.contains("needs the container's own uts namespace"), "{text}");
+    }
+
+    #[test]
+    fn mqueue_and_the_cgroup_file_system() {
+        // runc's cgroup mount says ro; without it, read-only all the same.
+        let mut config = base();
+        set(&mut config, "/mounts/6/options", json!(["nosuid"]));
+        set(
+            &mut config,
+            "/mounts/7",
+            json!({"destination": "/cgroup", "type": "cgroup2", "source": "cgroup"}),
+        );
+        let spec = convert_value(&config, &root()).unwrap();
+        let options = MountOptions::default();
+        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
+        // Elsewhere than /sys/fs/cgroup, made like any mount point.
+        let elsewhere = &spec.mounts[2];
+        assert_eq!(
+            (elsewhere.kind.clone(), elsewhere.readonly, elsewhere.if_present),
+            (MountKind::Cgroup, true, false)
+        );
+        // rw: cgroup v2's own hierarchy may be writable; v1's hierarchies
+        // are the host's, bound read-only.
+        set(&mut config, "/mounts/6/options", json!(["rw"]));
+        let mut v2 = root();
+        v2.cgroup2 = true;
+        assert!(!convert_value(&config, &v2).unwrap().mounts[1].readonly);
+        let text = refused(&config, &root(), "mounts[6]");
+        assert!(text.contains("/sys/fs/cgroup: rw: this host runs cgroup v1"), "{text}");
+        // mqueue without an ipc namespace of the container's own: refused in
+        // a user namespace (the kernel would), the host's for root without.
+        let mut config = base();
+        remove(&mut config, "/linux/namespaces/2");
+        assert_eq!(convert_value(&config, &root()).unwrap().mounts[0], runc_mqueue());
+        let text = refused(&config, &alice(), "mounts[4]");
+        assert!(
+            text.contains("/dev/mqueue: an mqueue mount needs the container's own ipc namespace"),
+            "{text}"
+        );
+        // Joined: the kernel decides.
+        set(&mut config, "/linux/namespaces/4", json!({"type": "ipc", "path": "/proc/1/ns/ipc"}));
+        convert_value(&config, &alice()).unwrap();
     }
 
     #[test]
@@ -1705,6 +2424,28 @@ mod tests {
         assert_eq!(limits(json!({"pids": {"limit": 0}})).unwrap().pids, None);
         assert_eq!(limits(json!({"memory": {"limit": -1}})).unwrap().memory_bytes, None);
         assert_eq!(limits(json!({})).unwrap(), crate::spec::Resources::default());
+        // The others: reservation, swap (memory and swap together), shares,
+        // cpuset, the block I/O weight.
+        let r = limits(json!({
+            "memory": {"limit": 268435456, "reservation": 134217728, "swap": 536870912},
+            "cpu": {"shares": 512, "cpus": "0-1,3", "mems": "0"},
+            "blockIO": {"weight": 300}
+        }))
+        .unwrap();
+        assert_eq!(
+            (r.memory_reservation_bytes, r.memory_swap_bytes, r.cpu_shares, r.blkio_weight),
+            (Some(128 << 20), Some(512 << 20), Some(512), Some(300))
+        );
+        assert_eq!((r.cpuset_cpus.as_deref(), r.cpuset_mems.as_deref()), (Some("0-1,3"), Some("0")));
+        let swap = |memory: Value| limits(json!({"memory": memory})).map(|r| r.memory_swap_bytes);
+        assert_eq!(swap(json!({"limit": 268435456, "swap": -1})), Ok(Some(-1)), "unlimited swap");
+        assert_eq!(swap(json!({"limit": 268435456, "swap": 268435456})), Ok(None), "no swap: the default");
+        assert_eq!(swap(json!({"limit": 268435456, "swap": 0})), Ok(None), "0 is unset");
+        assert_eq!(swap(json!({"swap": -1})), Ok(None), "no limit at all");
+        assert_eq!(
+            limits(json!({"cpu": {"shares": 0, "cpus": ""}})).unwrap(),
+            crate::spec::Resources::default()
+        );
         // runc's and podman's device rules: deny all, then the defaults.
         let rules = json!({"devices": [
             {"allow": false, "access": "rwm"},
@@ -1852,7 +2593,20 @@ mod tests {
         set(&mut config, "/linux/namespaces/6", json!({"type": "user"}));
         set(&mut config, "/somethingNew", json!({"unknown": "ignored as runc ignores it"}));
         let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.root_propagation, None, "rprivate: what the container's mounts are anyway");
         assert_eq!(spec.masked_paths, ["/proc/kcore", "/sys/firmware"]);
+        for (value, host, kind, recursive) in [
+            ("rslave", root(), PropagationKind::Slave, true),
+            ("slave", root(), PropagationKind::Slave, false),
+            ("runbindable", root(), PropagationKind::Unbindable, true),
+            // In a user namespace the kernel keeps shared from the host.
+            ("rshared", alice(), PropagationKind::Shared, true),
+        ] {
+            let mut config = config.clone();
+            set(&mut config, "/linux/rootfsPropagation", json!(value));
+            let spec = convert_value(&config, &host).unwrap();
+            assert_eq!(spec.root_propagation, Some(Propagation { kind, recursive }), "{value}");
+        }
         assert_eq!(spec.readonly_paths, Vec::<String>::new());
         // Absent: docker's defaults, not runc's nothing.
         remove(&mut config, "/linux/maskedPaths");
@@ -1904,7 +2658,8 @@ mod tests {
             ("/process/scheduler", json!({"policy": "SCHED_BATCH"}), "process.scheduler"),
             ("/process/execCPUAffinity", json!({"initial": "0"}), "process.execCPUAffinity"),
             ("/hostname", json!("h".repeat(65)), "hostname"),
-            ("/domainname", json!("example.org"), "domainname"),
+            ("/domainname", json!("d".repeat(65)), "domainname"),
+            ("/domainname", json!("a\u{0}b"), "domainname"),
             (
                 "/mounts/7",
                 json!({"destination": "data", "type": "bind", "source": "/x", "options": ["bind"]}),
@@ -1924,11 +2679,6 @@ mod tests {
             ("/mounts/7", json!({"destination": "/x", "type": "overlay", "source": "overlay"}), "mounts[7]"),
             ("/mounts/7", json!({"destination": "/x", "source": "/x"}), "mounts[7]"),
             ("/mounts/7", json!({"destination": "/x", "type": "bind"}), "mounts[7].source"),
-            (
-                "/mounts/7",
-                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["rbind", "rshared"]}),
-                "mounts[7]",
-            ),
             (
                 "/mounts/7",
                 json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["rbind", "idmap"]}),
@@ -1988,36 +2738,54 @@ mod tests {
             ("/linux/uidMappings", json!([{"containerID": 0, "hostID": 0, "size": 1}]), "linux.uidMappings"),
             (
                 "/linux/devices",
-                json!([{"path": "/dev/sda", "type": "b", "major": 8, "minor": 0}]),
-                "linux.devices[0]",
-            ),
-            (
-                "/linux/devices",
                 json!([{"path": "/dev/null", "type": "c", "major": 1, "minor": 5}]),
                 "linux.devices[0]",
             ),
             (
+                "/linux/devices",
+                json!([{"path": "dev/x", "type": "c", "major": 1, "minor": 5}]),
+                "linux.devices[0].path",
+            ),
+            ("/linux/devices", json!([{"path": "/dev/x", "type": "a"}]), "linux.devices[0].type"),
+            (
+                "/linux/devices",
+                json!([{"path": "/dev/x", "type": "c", "major": -1}]),
+                "linux.devices[0].major",
+            ),
+            (
                 "/linux/resources/devices/1",
-                json!({"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"}),
+                json!({"allow": true, "type": "a", "access": "r"}),
                 "linux.resources.devices[1]",
             ),
             (
                 "/linux/resources/devices/1",
-                json!({"allow": true, "access": "rwm"}),
-                "linux.resources.devices[1]",
+                json!({"allow": false, "type": "c", "access": ""}),
+                "linux.resources.devices[1].access",
+            ),
+            (
+                "/linux/resources/devices/1",
+                json!({"allow": false, "type": "p", "access": "r"}),
+                "linux.resources.devices[1].type",
+            ),
+            (
+                "/linux/resources/devices/1",
+                json!({"allow": true, "type": "b", "major": 8, "minor": 4294967296u64, "access": "r"}),
+                "linux.resources.devices[1].minor",
             ),
             ("/linux/resources/memory", json!({"limit": 4096}), "linux.resources.memory.limit"),
             ("/linux/resources/memory", json!({"limit": -2}), "linux.resources.memory.limit"),
             (
                 "/linux/resources/memory",
-                json!({"limit": 1073741824, "swap": 2147483648u64}),
+                json!({"limit": 1073741824, "swap": 536870912}),
                 "linux.resources.memory.swap",
             ),
+            ("/linux/resources/memory", json!({"swap": 536870912}), "linux.resources.memory.swap"),
             (
                 "/linux/resources/memory",
-                json!({"reservation": 1073741824}),
-                "linux.resources.memory.reservation",
+                json!({"limit": 1073741824, "swap": -2}),
+                "linux.resources.memory.swap",
             ),
+            ("/linux/resources/memory", json!({"reservation": -2}), "linux.resources.memory.reservation"),
             ("/linux/resources/memory", json!({"swappiness": 0}), "linux.resources.memory.swappiness"),
             (
                 "/linux/resources/memory",
@@ -2034,12 +2802,14 @@ mod tests {
             ),
             ("/linux/resources/cpu", json!({"realtimeRuntime": 1}), "linux.resources.cpu.realtimeRuntime"),
             ("/linux/resources/cpu", json!({"realtimePeriod": 1}), "linux.resources.cpu.realtimePeriod"),
-            ("/linux/resources/cpu", json!({"mems": "0"}), "linux.resources.cpu.mems"),
+            ("/linux/resources/cpu", json!({"mems": "0,"}), "linux.resources.cpu.mems"),
             ("/linux/resources/cpu", json!({"idle": 1}), "linux.resources.cpu.idle"),
             ("/linux/resources/cpu", json!({"burst": 1}), "linux.resources.cpu.burst"),
             ("/linux/resources/cpu", json!({"quota": -5}), "linux.resources.cpu.quota"),
-            ("/linux/resources/cpu", json!({"shares": 1024}), "linux.resources.cpu.shares"),
-            ("/linux/resources/cpu", json!({"cpus": "0-1"}), "linux.resources.cpu.cpus"),
+            ("/linux/resources/cpu", json!({"shares": 1}), "linux.resources.cpu.shares"),
+            ("/linux/resources/cpu", json!({"shares": 262145}), "linux.resources.cpu.shares"),
+            ("/linux/resources/cpu", json!({"cpus": "1-0"}), "linux.resources.cpu.cpus"),
+            ("/linux/resources/cpu", json!({"cpus": "all"}), "linux.resources.cpu.cpus"),
             ("/linux/resources/cpu", json!({"quota": 50000, "period": 10}), "linux.resources.cpu.period"),
             ("/linux/resources/cpu", json!({"quota": 10, "period": 100000}), "linux.resources.cpu.quota"),
             (
@@ -2049,7 +2819,13 @@ mod tests {
             ),
             ("/linux/resources/pids", json!({"limit": 5000000}), "linux.resources.pids.limit"),
             ("/linux/resources/pids", json!({"limit": -7}), "linux.resources.pids.limit"),
-            ("/linux/resources/blockIO", json!({"weight": 10}), "linux.resources.blockIO"),
+            ("/linux/resources/blockIO", json!({"weight": 5}), "linux.resources.blockIO.weight"),
+            ("/linux/resources/blockIO", json!({"leafWeight": 10}), "linux.resources.blockIO.leafWeight"),
+            (
+                "/linux/resources/blockIO",
+                json!({"throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1}]}),
+                "linux.resources.blockIO.throttleReadBpsDevice",
+            ),
             (
                 "/linux/resources/hugepageLimits",
                 json!([{"pageSize": "2MB", "limit": 1}]),
@@ -2058,11 +2834,14 @@ mod tests {
             ("/linux/resources/network", json!({"classID": 1}), "linux.resources.network"),
             ("/linux/resources/rdma", json!({"mlx5_1": {"hcaHandles": 3}}), "linux.resources.rdma"),
             ("/linux/resources/unified", json!({"memory.high": "1G"}), "linux.resources.unified"),
-            ("/linux/cgroupsPath", json!("/mine"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("/mine/../../etc"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("machine.slice:libpod:abc"), "linux.cgroupsPath"),
+            ("/linux/cgroupsPath", json!("/./"), "linux.cgroupsPath"),
             ("/linux/sysctl", json!({"net..ipv4": "1"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"../../etc/passwd": "x"}), "linux.sysctl"),
             ("/linux/sysctl", json!({"net.ipv4.ip_forward": "1\u{0}"}), "linux.sysctl.net.ipv4.ip_forward"),
-            ("/linux/rootfsPropagation", json!("rslave"), "linux.rootfsPropagation"),
+            ("/linux/rootfsPropagation", json!("rshared"), "linux.rootfsPropagation"),
+            ("/linux/rootfsPropagation", json!("sideways"), "linux.rootfsPropagation"),
             ("/linux/maskedPaths/3", json!("proc/keys"), "linux.maskedPaths[3]"),
             ("/linux/readonlyPaths/0", json!("/proc/../etc"), "linux.readonlyPaths[0]"),
             ("/linux/seccomp", json!({"defaultAction": "SCMP_ACT_NOTIFY"}), "linux.seccomp.defaultAction"),

@@ -27,7 +27,11 @@ use nix::sys::stat::{Mode, SFlag, fstat, mkdirat};
 use nix::sys::statvfs::{FsFlags, statvfs};
 use nix::unistd::{Uid, chown, fchdir, pivot_root, symlinkat};
 
-use crate::spec::{ContainerSpec, Mount, MountKind};
+use crate::cgroups::CgroupView;
+use crate::spec::{
+    Atime, ContainerSpec, DeviceNode, Mount, MountKind, MountOptions, Namespace, NodeKind, Propagation,
+    PropagationKind,
+};
 
 /// The host directory `/tmp/zoo.XXXXXX` on which the container's root is
 /// built inside its mount namespace. zookeeper creates it before the
@@ -283,8 +287,15 @@ pub enum RootSource<'a> {
 /// mapped id, so it waits. Runs with full capabilities in the container's
 /// user namespace.
 pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -> Result<()> {
-    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
-        .context("making the mount tree private")?;
+    // Private, or, for a spec that wants the host's mounts to reach the
+    // container, slave: either way nothing made here reaches the host.
+    // (Its own propagation goes to the container's / after pivot_root.)
+    let (tree, what) = match spec.root_propagation.map(|p| p.kind) {
+        Some(PropagationKind::Slave | PropagationKind::Shared) => (MsFlags::MS_SLAVE, "a slave"),
+        _ => (MsFlags::MS_PRIVATE, "private"),
+    };
+    mount(Some("none"), "/", NO_FSTYPE, MsFlags::MS_REC | tree, None::<&str>)
+        .with_context(|| format!("making the mount tree {what}"))?;
     match source {
         RootSource::Dir(rootfs) if spec.overlay.is_some() => {
             mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
@@ -420,6 +431,7 @@ pub fn enter(
     mountpoint: &Path,
     dns: Option<&str>,
     spec: &ContainerSpec,
+    cgroups: &CgroupView,
     before_pivot: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let root = Node::open(mountpoint)?;
@@ -427,10 +439,13 @@ pub fn enter(
     let dev = root.subdir("dev", creatable)?;
     mount_dev(&dev)?;
     for wanted in &spec.mounts {
-        mount_one(&root, wanted).with_context(|| format!("mounting {}", wanted.target))?;
+        mount_one(&root, wanted, spec, cgroups).with_context(|| format!("mounting {}", wanted.target))?;
     }
     for device in &spec.devices {
         bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
+    }
+    for node in &spec.device_nodes {
+        make_device_node(&root, node, spec).with_context(|| format!("making {}", node.target))?;
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
     write_etc_files(&root, &dev.reopen()?, dns, spec)?;
@@ -451,7 +466,52 @@ pub fn enter(
     if matches!(source, RootSource::HostSystem) || spec.root_readonly {
         remount_read_only(Path::new("/")).context("making the root read-only")?;
     }
+    // Applied to the container's own / now, as runc applies it: before
+    // pivot_root it would be the host's.
+    if let Some(propagation) = spec.root_propagation.filter(|p| p.kind != PropagationKind::Private) {
+        if propagation.kind == PropagationKind::Shared && spec.namespaces.user == Namespace::Host {
+            bail!(
+                "shared root propagation without a user namespace would send the container's mounts to the host"
+            );
+        }
+        set_propagation(Path::new("/"), propagation).context("setting the root's propagation")?;
+    }
     Ok(())
+}
+
+/// mount(2)'s propagation change on the mount at `target`.
+fn set_propagation(target: &Path, propagation: Propagation) -> Result<()> {
+    let mut flags = match propagation.kind {
+        PropagationKind::Private => MsFlags::MS_PRIVATE,
+        PropagationKind::Slave => MsFlags::MS_SLAVE,
+        PropagationKind::Shared => MsFlags::MS_SHARED,
+        PropagationKind::Unbindable => MsFlags::MS_UNBINDABLE,
+    };
+    if propagation.recursive {
+        flags |= MsFlags::MS_REC;
+    }
+    let kind = match propagation.kind {
+        PropagationKind::Private => "private",
+        PropagationKind::Slave => "a slave",
+        PropagationKind::Shared => "shared",
+        PropagationKind::Unbindable => "unbindable",
+    };
+    mount(NO_FSTYPE, target, NO_FSTYPE, flags, None::<&str>)
+        .with_context(|| format!("making {} {kind}", target.display()))
+}
+
+/// The mount(2) flags of access-time options: the mode, and nodiratime.
+fn atime_flags(options: &MountOptions) -> MsFlags {
+    let mut flags = match options.atime {
+        None => MsFlags::empty(),
+        Some(Atime::Strict) => MsFlags::MS_STRICTATIME,
+        Some(Atime::Relative) => MsFlags::MS_RELATIME,
+        Some(Atime::Never) => MsFlags::MS_NOATIME,
+    };
+    if options.nodiratime == Some(true) {
+        flags |= MsFlags::MS_NODIRATIME;
+    }
+    flags
 }
 
 /// The spec's masked and read-only paths that `select` picks, where they
@@ -497,7 +557,7 @@ fn container_relative(path: &str) -> Result<&str> {
 /// One of the spec's mounts. Its target is reached, and what is missing of
 /// it created (directories, or an empty file for a bound file), one
 /// component at a time without following symlinks, as for every mount.
-fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
+fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &CgroupView) -> Result<()> {
     let relative = container_relative(&wanted.target)?;
     if wanted.if_present && root.existing(relative)?.is_none() {
         return Ok(());
@@ -513,6 +573,7 @@ fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
             flags |= flag;
         }
     }
+    let atime = atime_flags(&wanted.options);
     match &wanted.kind {
         MountKind::Bind { source, recursive } => {
             let source_fd = open(source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
@@ -527,18 +588,135 @@ fn mount_one(root: &Node, wanted: &Mount) -> Result<()> {
                 MsFlags::MS_BIND | rec,
                 None::<&str>,
             )
-            .with_context(|| format!("binding {}", source.display()))?;
-            if !flags.is_empty() {
-                remount_bind(&target.reopen()?.proc_path(), flags)?;
+            .map_err(|errno| match errno {
+                // The kernel will not uncover what a user namespace's copy of
+                // the host's mounts hides.
+                Errno::EINVAL if !*recursive => anyhow::anyhow!(
+                    "binding {} (bind, not rbind): it has mounts under it, which a bind must take along in a user namespace; use rbind",
+                    source.display()
+                ),
+                errno => anyhow::Error::new(errno).context(format!("binding {}", source.display())),
+            })?;
+            // An atime mode asked for replaces the source's; diratime drops
+            // its nodiratime.
+            let mut clear = MsFlags::empty();
+            if wanted.options.atime.is_some() {
+                clear |= MsFlags::MS_NOATIME | MsFlags::MS_RELATIME;
+            }
+            if wanted.options.nodiratime == Some(false) {
+                clear |= MsFlags::MS_NODIRATIME;
+            }
+            if !(flags | atime | clear).is_empty() {
+                remount_bind_changing(&target.reopen()?.proc_path(), flags | atime, clear).map_err(|err| {
+                    let locked = err.chain().any(|c| c.downcast_ref::<Errno>() == Some(&Errno::EPERM));
+                    match locked && !(atime | clear).is_empty() {
+                        true => err.context(
+                            "in a user namespace a bind keeps the access-time flags of the host's mount (the kernel locks them)",
+                        ),
+                        false => err,
+                    }
+                })?;
             }
         }
         MountKind::Tmpfs => {
             let target = root.make_path(relative, true)?;
-            mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags, wanted.data.as_deref())
+            mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags | atime, wanted.data.as_deref())
                 .context("mounting a tmpfs")?;
         }
+        MountKind::Mqueue => {
+            // The kernel mounts the queues of the mounter's ipc namespace,
+            // and refuses a user namespace the host's.
+            if spec.namespaces.ipc == Namespace::Host && spec.namespaces.user != Namespace::Host {
+                bail!("an mqueue file system needs the container's own ipc namespace");
+            }
+            let target = root.make_path(relative, true)?;
+            mount(Some("mqueue"), &target.proc_path(), Some("mqueue"), flags | atime, None::<&str>)
+                .context("mounting mqueue")?;
+        }
+        // The atime options go to its own file systems; bound hierarchies
+        // keep the host's (locked in a user namespace).
+        MountKind::Cgroup => mount_cgroup(root, relative, flags | atime, spec, cgroups)?,
+    }
+    if let Some(propagation) = wanted.options.propagation {
+        let mounted = root.existing(relative)?.context("the mount vanished")?;
+        set_propagation(&mounted.proc_path(), propagation)?;
     }
     Ok(())
+}
+
+/// What the container's cgroup file system is made of: the host's
+/// hierarchies, read now, while `/proc/self/cgroup` still shows host paths
+/// (before the container enters its cgroup namespace). Empty, and nothing
+/// read, when the spec mounts none.
+pub fn cgroup_view(spec: &ContainerSpec) -> Result<CgroupView> {
+    match spec.mounts.iter().any(|m| m.kind == MountKind::Cgroup) {
+        true => CgroupView::capture().context("reading the host's cgroup hierarchies"),
+        false => Ok(CgroupView::default()),
+    }
+}
+
+/// The cgroup file system at `relative` (the spec's [`MountKind::Cgroup`]):
+/// - on a cgroup v2 host, in the container's own cgroup namespace: cgroup2,
+///   whose root the kernel makes the container's cgroup; without one, the
+///   container's cgroup directory bound (the kernel would show a new
+///   cgroup2 mount's whole tree, or refuse it to a user namespace);
+/// - on a cgroup v1 host, where the kernel refuses a user namespace a v1
+///   hierarchy: a tmpfs with, for each of the host's hierarchies, the
+///   container's cgroup in it bound read-only (rootless runc's way; the
+///   hybrid host's cgroup2 `unified` mounted as above), then the tmpfs
+///   made read-only. Never writable: the binds are the host's cgroups.
+fn mount_cgroup(
+    root: &Node,
+    relative: &str,
+    flags: MsFlags,
+    spec: &ContainerSpec,
+    view: &CgroupView,
+) -> Result<()> {
+    // Nothing to execute, no device, no set-id file in a cgroup file system.
+    let flags = flags | PSEUDO_FS_FLAGS;
+    let own_namespace = spec.namespaces.cgroup == Namespace::New;
+    // A bound hierarchy keeps the host mount's access times (a user
+    // namespace may not change them).
+    let atime = MsFlags::MS_NOATIME | MsFlags::MS_RELATIME | MsFlags::MS_STRICTATIME | MsFlags::MS_NODIRATIME;
+    let bind = |own: &Path, target: &Node| -> Result<()> {
+        mount(Some(own), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+            .with_context(|| format!("binding {}", own.display()))?;
+        remount_bind(&target.reopen()?.proc_path(), flags & !atime)
+    };
+    // cgroup2 in the container's namespace, or the container's directory.
+    let cgroup2 = |own: &Path, target: &Node| -> Result<()> {
+        match own_namespace {
+            true => mount(Some("cgroup2"), &target.proc_path(), Some("cgroup2"), flags, None::<&str>)
+                .context("mounting cgroup2"),
+            false => bind(own, target),
+        }
+    };
+    let target = root.make_path(relative, true)?;
+    if view.unified {
+        let own = &view.hierarchies.first().context("the host's cgroup2 mount")?.own;
+        return cgroup2(own, &target);
+    }
+    if !flags.contains(MsFlags::MS_RDONLY) {
+        bail!("this host runs cgroup v1, whose hierarchies a container gets only read-only");
+    }
+    if view.hierarchies.is_empty() {
+        bail!("the host mounts no cgroup hierarchy under /sys/fs/cgroup");
+    }
+    mount(Some("tmpfs"), &target.proc_path(), Some("tmpfs"), flags & !MsFlags::MS_RDONLY, Some("mode=0755"))
+        .context("mounting a tmpfs for the cgroup hierarchies")?;
+    let tmpfs = target.reopen()?;
+    for hierarchy in &view.hierarchies {
+        let dir = tmpfs.subdir(&hierarchy.name, true)?;
+        match hierarchy.v2 {
+            true => cgroup2(&hierarchy.own, &dir)?,
+            false => bind(&hierarchy.own, &dir)?,
+        }
+    }
+    for (name, target) in &view.links {
+        symlinkat(target.as_str(), tmpfs.fd.as_fd(), name.as_str())
+            .with_context(|| format!("linking {name} to {target}"))?;
+    }
+    remount_read_only(&target.reopen()?.proc_path())
 }
 
 /// `--device`: the host's node, checked by descriptor to be a character
@@ -552,6 +730,64 @@ fn bind_device(root: &Node, device: &crate::spec::Device) -> Result<()> {
     }
     let target = root.make_path(container_relative(&device.target)?, false)?;
     bind_read_only(&fd_path(&fd), &target).with_context(|| format!("binding it on {}", device.target))
+}
+
+/// A device node or FIFO (an OCI config's `linux.devices`), made with
+/// mknod(2) as runc makes it where container root is host root, with the
+/// config's mode and owner; its directories made on the way without
+/// following links. A device node is then bound on itself without
+/// `nodev`, which the /dev tmpfs has: it opens, and a node the container
+/// makes in /dev itself does not. One already there is kept if it is that
+/// very node (runc keeps it, mode and owner too).
+fn make_device_node(root: &Node, node: &DeviceNode, spec: &ContainerSpec) -> Result<()> {
+    let kind = match node.kind {
+        NodeKind::Char => SFlag::S_IFCHR,
+        NodeKind::Block => SFlag::S_IFBLK,
+        NodeKind::Fifo => SFlag::S_IFIFO,
+    };
+    // The kernel asks for CAP_MKNOD over the host's user namespace.
+    if kind != SFlag::S_IFIFO && spec.namespaces.user != Namespace::Host {
+        bail!("in a user namespace no one may make a device node; bind the host's instead");
+    }
+    let relative = container_relative(&node.target)?;
+    let (dir, name) = match relative.rsplit_once('/') {
+        Some((parent, name)) => (Some(root.make_path(parent, true)?), name),
+        None => (None, relative),
+    };
+    let dir = dir.as_ref().unwrap_or(root);
+    let rdev = nix::sys::stat::makedev(node.major.into(), node.minor.into());
+    let made = match nix::sys::stat::mknodat(dir.fd.as_fd(), name, kind, Mode::empty(), rdev) {
+        Ok(()) => true,
+        Err(Errno::EEXIST) => false,
+        Err(errno) => return Err(errno).context("mknod"),
+    };
+    let target = dir.existing(name)?.context("it vanished")?;
+    let stat = fstat(&target.fd).context("fstat")?;
+    if file_type(&target.fd)? != kind || (kind != SFlag::S_IFIFO && stat.st_rdev != rdev) {
+        bail!("something else is there already");
+    }
+    if made {
+        // mknod applied zookeeper's umask; the mode is the config's.
+        nix::sys::stat::fchmodat(
+            nix::fcntl::AT_FDCWD,
+            &target.proc_path(),
+            Mode::from_bits_truncate(node.mode),
+            nix::sys::stat::FchmodatFlags::FollowSymlink,
+        )
+        .context("setting its mode")?;
+        chown(&target.proc_path(), Some(Uid::from_raw(node.uid)), Some(nix::unistd::Gid::from_raw(node.gid)))
+            .context("setting its owner")?;
+    }
+    if kind != SFlag::S_IFIFO {
+        mount(Some(&target.proc_path()), &target.proc_path(), NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+            .context("binding it on itself")?;
+        // Exactly these flags: without nodev. (Root over the host's user
+        // namespace, the only one that gets here, has no locked flags.)
+        let flags = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC;
+        mount(NO_FSTYPE, &target.reopen()?.proc_path(), NO_FSTYPE, flags, None::<&str>)
+            .context("letting it open (remounting it without nodev)")?;
+    }
+    Ok(())
 }
 
 /// A tmpfs with the host's system directories bound read-only, and private
@@ -874,6 +1110,13 @@ fn remount_read_only(target: &Path) -> Result<()> {
 /// `target`, keeping the flags it has: a user namespace may not clear the
 /// locked ones, and a remount sets all of them at once.
 fn remount_bind(target: &Path, flags: MsFlags) -> Result<()> {
+    remount_bind_changing(target, flags, MsFlags::empty())
+}
+
+/// [`remount_bind`], not keeping the flags in `clear` (an access-time mode
+/// asked for in place of the source's). In a user namespace the kernel
+/// refuses to change a locked flag: that is an error, not a flag dropped.
+fn remount_bind_changing(target: &Path, flags: MsFlags, clear: MsFlags) -> Result<()> {
     let current = statvfs(target).with_context(|| format!("statvfs {}", target.display()))?.flags();
     let mut all = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
     for (has, keep) in [
@@ -885,7 +1128,7 @@ fn remount_bind(target: &Path, flags: MsFlags) -> Result<()> {
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
         (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
     ] {
-        if current.contains(has) {
+        if current.contains(has) && !clear.contains(keep) {
             all |= keep;
         }
     }

@@ -31,6 +31,9 @@ pub struct ContainerSpec {
     /// Mount a fresh /proc for the container's pid namespace.
     pub mount_proc: bool,
     pub hostname: String,
+    /// The NIS domain name (setdomainname(2)) in the container's own uts
+    /// namespace; empty: left as the new namespace has it (the host's).
+    pub domainname: String,
     /// Which namespaces are the container's own, joined, or the host's.
     pub namespaces: Namespaces,
     /// Who the container's ids are on the host.
@@ -42,8 +45,19 @@ pub struct ContainerSpec {
     pub user_lookup: Option<String>,
     /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
     pub mounts: Vec<Mount>,
+    /// How the container's mounts propagate (an OCI config's
+    /// `linux.rootfsPropagation`): `None`, today's, makes them all private;
+    /// slave or shared receive the host's mounts (never send the
+    /// container's back: a user namespace's kernel forbids it, and without
+    /// one zookeeper refuses shared), then apply to the container's `/`.
+    pub root_propagation: Option<Propagation>,
     /// Host devices bound into the container (`--device`), after `mounts`.
     pub devices: Vec<Device>,
+    /// Device nodes and FIFOs made in the container (an OCI config's
+    /// `linux.devices`), after `devices`. A device node needs container
+    /// root to be host root (no user namespace: the kernel lets no other
+    /// root mknod one); elsewhere a config's devices are `devices`, binds.
+    pub device_nodes: Vec<DeviceNode>,
     /// Paths hidden from the container: a directory under an empty
     /// read-only tmpfs, a file under /dev/null. Absent ones are skipped.
     pub masked_paths: Vec<String>,
@@ -100,11 +114,14 @@ impl ContainerSpec {
             overlay: None,
             mount_proc: false,
             hostname: HOSTNAME.into(),
+            domainname: String::new(),
             namespaces: Namespaces::default(),
             id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: Vec::new(),
+            root_propagation: None,
             devices: Vec::new(),
+            device_nodes: Vec::new(),
             masked_paths: MASKED_PATHS.iter().map(|p| p.to_string()).collect(),
             readonly_paths: READONLY_PATHS.iter().map(|p| p.to_string()).collect(),
             seccomp: Seccomp::Builtin,
@@ -350,6 +367,52 @@ pub struct Device {
     pub target: String,
 }
 
+/// A node made with mknod(2) in the container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceNode {
+    /// Absolute in the container; the directories on the way are made,
+    /// without following links.
+    pub target: String,
+    pub kind: NodeKind,
+    /// Ignored for a FIFO.
+    pub major: u32,
+    pub minor: u32,
+    /// Permission bits (runc's default: 0666).
+    pub mode: u32,
+    /// Its owner, in the container's ids.
+    pub uid: u32,
+    pub gid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Char,
+    Block,
+    Fifo,
+}
+
+/// One rule of a device cgroup (cgroup v1's `devices.allow` and
+/// `devices.deny`), in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRule {
+    pub allow: bool,
+    /// `a` (all devices), `c` or `b`.
+    pub kind: char,
+    /// `None`: any.
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    /// Some of `rwm`.
+    pub access: String,
+}
+
+impl DeviceRule {
+    /// As cgroup v1's files take it: `c 1:3 rwm`, `a *:* rwm`.
+    pub fn line(&self) -> String {
+        let number = |n: Option<u32>| n.map_or_else(|| "*".to_string(), |n| n.to_string());
+        format!("{} {}:{} {}", self.kind, number(self.major), number(self.minor), self.access)
+    }
+}
+
 /// A mount the spec asks for, beyond the profile's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -366,6 +429,52 @@ pub struct Mount {
     /// Made only where the target already exists (never created): the
     /// writable /tmp and /run of `--read-only`.
     pub if_present: bool,
+    /// Propagation and access times, as an OCI config's options ask.
+    pub options: MountOptions,
+}
+
+/// What a mount's options ask beyond the flags of [`Mount`] (the OCI
+/// runtime spec's propagation and access-time options); the default is
+/// what every mount had before: private, the kernel's access times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MountOptions {
+    /// Applied once it is mounted; `None`: as the mounts around it
+    /// (private, unless [`ContainerSpec::root_propagation`] says otherwise).
+    pub propagation: Option<Propagation>,
+    /// `None`: a new file system's default (relatime), a bind's source's.
+    pub atime: Option<Atime>,
+    /// `Some(true)`: nodiratime; `Some(false)`: diratime (a bind's
+    /// source's nodiratime dropped); `None`: as `atime` leaves it.
+    pub nodiratime: Option<bool>,
+}
+
+/// mount(2)'s propagation types (mount_namespaces(7)).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Propagation {
+    pub kind: PropagationKind,
+    /// For the mounts under it too.
+    pub recursive: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PropagationKind {
+    Private,
+    /// Receives the mounts its master gets (the host's), sends none.
+    Slave,
+    /// Sends its mounts to its peers and receives theirs.
+    Shared,
+    Unbindable,
+}
+
+/// When reading a file updates its access time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Atime {
+    /// strictatime: every access.
+    Strict,
+    /// relatime: when it is older than the last change, or a day old.
+    Relative,
+    /// noatime: never.
+    Never,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -376,6 +485,20 @@ pub enum MountKind {
         recursive: bool,
     },
     Tmpfs,
+    /// The POSIX message queue file system of the container's ipc
+    /// namespace (`/dev/mqueue`), which must be its own: the host's would
+    /// show the host's queues. `mq_open` works without it; the mount
+    /// lists the queues as files.
+    Mqueue,
+    /// The cgroup file system (`/sys/fs/cgroup`), made only where the
+    /// target exists (sysfs has the directory). On a cgroup v2 host:
+    /// cgroup2 mounted in the container's own cgroup namespace (its
+    /// cgroup as the root), or, without one, its cgroup's directory
+    /// bound. On a cgroup v1 host, where a user namespace may not mount a
+    /// v1 hierarchy: a tmpfs with each of the host's hierarchies, the
+    /// container's cgroup in it, bound read-only, as rootless runc does;
+    /// never writable (`readonly` false is refused there).
+    Cgroup,
 }
 
 /// The seccomp filter the command runs under.
@@ -405,14 +528,50 @@ pub struct Resources {
     /// unlimited swap. `None`: no swap (zookeeper's default, so that the
     /// memory limit is real; docker's gives as much swap as memory).
     pub memory_swap_bytes: Option<i64>,
+    /// A soft limit the kernel reclaims the container's memory down to when
+    /// the host runs short (v1 `memory.soft_limit_in_bytes`, v2
+    /// `memory.low`).
+    pub memory_reservation_bytes: Option<u64>,
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
+    /// The CPU's relative weight against other cgroups, 2 to 262144 (v1
+    /// `cpu.shares`, default 1024; v2 `cpu.weight`, runc's conversion).
+    pub cpu_shares: Option<u64>,
+    /// The CPUs and memory nodes it may use (`0-3,7`); `None`: its
+    /// parent's (the cpuset controller).
+    pub cpuset_cpus: Option<String>,
+    pub cpuset_mems: Option<String>,
+    /// Block I/O weight, 10 to 1000 (v1 `blkio.weight` or
+    /// `blkio.bfq.weight`; v2 `io.bfq.weight`, or `io.weight` converted).
+    pub blkio_weight: Option<u16>,
     pub pids: Option<u32>,
+    /// A device cgroup's rules, written in order after the cgroup is made
+    /// (cgroup v1's devices controller); empty: no device cgroup. For a
+    /// container whose root is host root, which could otherwise open any
+    /// device node it makes.
+    pub devices: Vec<DeviceRule>,
+    /// Where the container's cgroup is (an OCI config's
+    /// `linux.cgroupsPath`, as runc's cgroupfs driver places it): absolute,
+    /// from the hierarchy's root; relative, under zookeeper's own cgroup
+    /// (cgroup v1) or its parent (v2, which allows no processes beside
+    /// child cgroups). Made with the directories on the way, and removed
+    /// with those it made, when the container ends. `None`: `zoo-<pid>`
+    /// (README, "Resource limits"), only when there is a limit to apply.
+    pub cgroup_path: Option<String>,
 }
 
 impl Resources {
     pub fn is_empty(&self) -> bool {
-        self.memory_bytes.is_none() && self.cpu_percent.is_none() && self.pids.is_none()
+        self.memory_bytes.is_none()
+            && self.memory_reservation_bytes.is_none()
+            && self.cpu_percent.is_none()
+            && self.cpu_shares.is_none()
+            && self.cpuset_cpus.is_none()
+            && self.cpuset_mems.is_none()
+            && self.blkio_weight.is_none()
+            && self.pids.is_none()
+            && self.devices.is_empty()
+            && self.cgroup_path.is_none()
     }
 }
 

@@ -354,6 +354,7 @@ fn bind_mount(source: &str, target: &str) -> Mount {
         noexec: false,
         data: None,
         if_present: false,
+        options: Default::default(),
     }
 }
 
@@ -367,6 +368,7 @@ fn tmpfs_mount(target: &str, data: Option<String>, noexec: bool) -> Mount {
         noexec,
         data,
         if_present: false,
+        options: Default::default(),
     }
 }
 
