@@ -647,22 +647,37 @@ pub fn cpu_quota_us(percent: u32) -> u64 {
     u64::from(percent) * CPU_PERIOD_US / 100
 }
 
+/// A cgroup left in place by [`ContainerCgroup::keep`] for the OCI
+/// runtime's `delete`: its directories, and those made on the way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Kept {
+    pub dirs: Vec<PathBuf>,
+    pub made_parents: Vec<PathBuf>,
+}
+
 impl ContainerCgroup {
     /// Leaves the directories in place (the OCI runtime's `create`, whose
-    /// `delete` removes them with [`remove_kept`]) and returns them.
-    pub fn keep(self) -> Vec<PathBuf> {
-        let dirs = self.dirs.clone();
-        std::mem::forget(self);
-        dirs
+    /// `delete` removes them with [`remove_kept`]).
+    pub fn keep(self) -> Kept {
+        let mut this = std::mem::ManuallyDrop::new(self);
+        Kept { dirs: std::mem::take(&mut this.dirs), made_parents: std::mem::take(&mut this.made_parents) }
     }
 }
 
-/// Kills what is left in cgroup directories that [`ContainerCgroup::keep`]
-/// returned, and removes them.
-pub fn remove_kept(dirs: &[PathBuf]) -> Result<()> {
+/// Kills what is left in a cgroup that [`ContainerCgroup::keep`] left and
+/// removes it, with the directories made on the way where nothing else
+/// lives in them.
+pub fn remove_kept(kept: &Kept) -> Result<()> {
     let v2 = is_cgroup2(Path::new(CGROUP_ROOT));
-    for dir in dirs.iter().rev() {
+    for dir in kept.dirs.iter().rev() {
         remove(dir, v2).with_context(|| format!("removing cgroup {}", dir.display()))?;
+    }
+    for dir in kept.made_parents.iter().rev() {
+        match std::fs::remove_dir(dir) {
+            Ok(()) => {}
+            Err(err) if matches!(err.raw_os_error(), Some(libc::EBUSY | libc::ENOENT | libc::ENOTEMPTY)) => {}
+            Err(err) => return Err(err).with_context(|| format!("removing cgroup {}", dir.display())),
+        }
     }
     Ok(())
 }

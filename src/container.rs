@@ -38,8 +38,8 @@ pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
 pub struct Created {
     /// The first process, on the caller's side of the pid namespace.
     pub pid: i32,
-    /// The cgroup directories it was put in, left to the runtime's `delete`.
-    pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// The cgroup it was put in, left to the runtime's `delete`.
+    pub cgroup: crate::cgroups::Kept,
     /// With `process.terminal`: the pty's master, for the caller's console
     /// socket.
     pub pty_master: Option<std::os::fd::OwnedFd>,
@@ -272,8 +272,8 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
         // At its gate: the process is the caller's now, its cgroup the
         // runtime's delete's; the mountpoint is pivoted away and goes.
         container.reaped = true;
-        let cgroup_dirs = container.cgroup.take().map(ContainerCgroup::keep).unwrap_or_default();
-        return Ok(Launched::Created(Created { pid: pid.as_raw(), cgroup_dirs, pty_master }));
+        let cgroup = container.cgroup.take().map(ContainerCgroup::keep).unwrap_or_default();
+        return Ok(Launched::Created(Created { pid: pid.as_raw(), cgroup, pty_master }));
     }
     trace::mark("command running");
     // The container's root is pivoted away from /tmp/zoo.XXXXXX now and the

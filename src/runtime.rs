@@ -356,7 +356,7 @@ struct Saved {
     rootfs: String,
     created: String,
     annotations: serde_json::Map<String, Value>,
-    cgroup_dirs: Vec<PathBuf>,
+    cgroup: crate::cgroups::Kept,
     poststart: Vec<Hook>,
     poststop: Vec<Hook>,
 }
@@ -389,6 +389,14 @@ fn hooks_from_json(value: &Value) -> Vec<Hook> {
     })
 }
 
+fn paths_to_json(paths: &[PathBuf]) -> Value {
+    paths.iter().map(|p| Value::String(p.to_string_lossy().into_owned())).collect()
+}
+
+fn paths_from_json(value: &Value) -> Vec<PathBuf> {
+    value.as_array().map_or(Vec::new(), |a| a.iter().filter_map(|d| d.as_str().map(PathBuf::from)).collect())
+}
+
 impl Saved {
     fn to_json(&self) -> Value {
         json!({
@@ -399,7 +407,8 @@ impl Saved {
             "rootfs": self.rootfs,
             "created": self.created,
             "annotations": self.annotations,
-            "cgroupDirs": self.cgroup_dirs.iter().map(|d| d.to_string_lossy()).collect::<Vec<_>>(),
+            "cgroupDirs": paths_to_json(&self.cgroup.dirs),
+            "cgroupMadeParents": paths_to_json(&self.cgroup.made_parents),
             "poststart": hooks_to_json(&self.poststart),
             "poststop": hooks_to_json(&self.poststop),
         })
@@ -414,9 +423,10 @@ impl Saved {
             rootfs: value["rootfs"].as_str().unwrap_or_default().to_string(),
             created: value["created"].as_str().unwrap_or_default().to_string(),
             annotations: value["annotations"].as_object().cloned().unwrap_or_default(),
-            cgroup_dirs: value["cgroupDirs"]
-                .as_array()
-                .map_or(Vec::new(), |a| a.iter().filter_map(|d| d.as_str().map(PathBuf::from)).collect()),
+            cgroup: crate::cgroups::Kept {
+                dirs: paths_from_json(&value["cgroupDirs"]),
+                made_parents: paths_from_json(&value["cgroupMadeParents"]),
+            },
             poststart: hooks_from_json(&value["poststart"]),
             poststop: hooks_from_json(&value["poststop"]),
         })
@@ -614,7 +624,7 @@ fn create_in(
                 .iter()
                 .map(|(k, v)| (k.clone(), Value::String(v.clone())))
                 .collect(),
-            cgroup_dirs: created.cgroup_dirs.clone(),
+            cgroup: created.cgroup.clone(),
             poststart: spec.hooks.poststart.clone(),
             poststop: spec.hooks.poststop.clone(),
         };
@@ -629,7 +639,7 @@ fn create_in(
     let result = setup();
     if result.is_err() {
         let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
-        let _ = crate::cgroups::remove_kept(&created.cgroup_dirs);
+        let _ = crate::cgroups::remove_kept(&created.cgroup);
     }
     result.map(|()| created)
 }
@@ -734,12 +744,12 @@ fn kill(global: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
 /// process's pid namespace.
 fn processes_of(saved: &Saved) -> Vec<i32> {
     let mut pids = Vec::new();
-    for dir in &saved.cgroup_dirs {
+    for dir in &saved.cgroup.dirs {
         if let Ok(text) = std::fs::read_to_string(dir.join("cgroup.procs")) {
             pids.extend(text.split_whitespace().filter_map(|p| p.parse::<i32>().ok()));
         }
     }
-    if saved.cgroup_dirs.is_empty() {
+    if saved.cgroup.dirs.is_empty() {
         let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
         if let (Some(own), Ok(entries)) = (ns(&saved.pid.to_string()), std::fs::read_dir("/proc")) {
             for entry in entries.flatten() {
@@ -797,7 +807,7 @@ fn wait_gone(saved: &Saved) -> Result<()> {
 
 /// The cgroup, the poststop hooks, the state directory.
 fn destroy(dir: &ContainerDir, saved: &Saved) -> Result<()> {
-    crate::cgroups::remove_kept(&saved.cgroup_dirs)?;
+    crate::cgroups::remove_kept(&saved.cgroup)?;
     if !saved.poststop.is_empty() {
         let state = crate::hooks::state_json(&saved.identity(), saved.pid, "stopped");
         if let Err(err) = crate::hooks::run(&saved.poststop, "poststop", &state) {
@@ -988,7 +998,10 @@ mod tests {
             rootfs: "/b/rootfs".into(),
             created: "2026-11-30T00:00:00.000000000Z".into(),
             annotations: [("k".to_string(), Value::String("v".into()))].into_iter().collect(),
-            cgroup_dirs: vec![PathBuf::from("/sys/fs/cgroup/pids/zoo-42")],
+            cgroup: crate::cgroups::Kept {
+                dirs: vec![PathBuf::from("/sys/fs/cgroup/pids/zk/c1")],
+                made_parents: vec![PathBuf::from("/sys/fs/cgroup/pids/zk")],
+            },
             poststart: vec![],
             poststop: vec![Hook {
                 path: "/bin/true".into(),
