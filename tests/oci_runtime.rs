@@ -392,3 +392,66 @@ fn version_and_usage_of_the_separate_binary() {
     let out = zookeeper(As::Root, &["-r", fixture().rootfs.to_str().unwrap(), "create"]).output().unwrap();
     common::fails_with(&out, 127, "create");
 }
+
+/// Debian's podman (4.3) with `--runtime zookeeper-oci`, as root, on a
+/// private storage (vfs: no mounts left behind) and run directory, removed
+/// after; the image is the test rootfs, imported offline. On this cgroup v1
+/// host podman's default rlimits need CAP_SYS_RESOURCE, which the sandbox
+/// lacks, hence the --ulimit flags (runc needs them too).
+#[test]
+fn podman_runs_containers_through_zookeeper_oci() {
+    if !Path::new("/usr/bin/podman").exists() {
+        eprintln!("SKIPPED: no /usr/bin/podman");
+        return;
+    }
+    // podman refuses a run directory longer than 50 characters.
+    let dir = PathBuf::from(format!("/tmp/zkpm-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let podman = |args: &[&str]| -> Output {
+        let mut command = Command::new("/usr/bin/podman");
+        command.arg("--root").arg(dir.join("storage")).arg("--runroot").arg(dir.join("runroot"));
+        command.arg("--tmpdir").arg(dir.join("tmp")).arg("--runtime").arg(runtime_binary());
+        command.args(["--cgroup-manager=cgroupfs", "--events-backend=file", "--storage-driver=vfs"]);
+        command.args(args).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        command.stdin(Stdio::null()).output().unwrap()
+    };
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&fixture().rootfs)
+        .arg("-cf")
+        .arg(dir.join("rootfs.tar"))
+        .arg(".")
+        .status();
+    assert!(tar.unwrap().success());
+    let out = podman(&["import", dir.join("rootfs.tar").to_str().unwrap(), "localhost/zk-busybox:1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = |extra: &[&str], command: &[&str]| -> Output {
+        let mut args =
+            vec!["run", "--network", "none", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"];
+        args.extend_from_slice(extra);
+        args.push("localhost/zk-busybox:1");
+        args.extend_from_slice(command);
+        podman(&args)
+    };
+    assert_eq!(ok(run(&["--rm"], &["echo", "ok"])), "ok\n");
+    assert_eq!(run(&["--rm"], &["sh", "-c", "exit 7"]).status.code(), Some(7));
+    // A missing command fails at create, with the shell's status.
+    let out = run(&["--rm"], &["/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // Detached, listed, stopped (sleep as pid 1 ignores TERM: podman kills),
+    // removed.
+    let id = ok(run(&["-d", "--name", "zk-c1"], &["sleep", "100"]));
+    assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-c1 Up"));
+    assert!(podman(&["stop", "-t", "1", "zk-c1"]).status.success());
+    let out = podman(&["rm", "zk-c1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!Path::new("/run/zookeeper").join(id.trim()).exists());
+}
