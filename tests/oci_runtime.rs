@@ -455,3 +455,92 @@ fn podman_runs_containers_through_zookeeper_oci() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!Path::new("/run/zookeeper").join(id.trim()).exists());
 }
+
+/// Debian's containerd (1.6) started by the test on a private socket and
+/// state, and its runc v2 shim told to use zookeeper-oci (`ctr run
+/// --runc-binary`), with a private runtime root; stopped by its pid after.
+/// The shim passes `--root --log --log-format json` before every verb and
+/// deletes twice after every exit.
+#[test]
+fn containerd_runs_containers_through_zookeeper_oci() {
+    if !Path::new("/usr/bin/containerd").exists() || !Path::new("/usr/bin/ctr").exists() {
+        eprintln!("SKIPPED: no containerd or ctr");
+        return;
+    }
+    let dir = PathBuf::from(format!("/tmp/zkctr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // The shim's sockets go to /run/containerd/s whatever the config says:
+    // removed after only if this test made it.
+    let run_dir_existed = Path::new("/run/containerd").exists();
+    let d = dir.to_str().unwrap();
+    let config = format!(
+        "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+         [grpc]\n  address = \"{d}/c.sock\"\n[ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
+         [debug]\n  address = \"{d}/debug.sock\"\n"
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
+    let daemon = Command::new("/usr/bin/containerd")
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    struct Stop {
+        daemon: std::process::Child,
+        dir: PathBuf,
+        run_dir_existed: bool,
+    }
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let pid = nix::unistd::Pid::from_raw(self.daemon.id() as i32);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            let _ = self.daemon.wait();
+            let _ = std::fs::remove_dir_all(&self.dir);
+            if !self.run_dir_existed {
+                let _ = std::fs::remove_dir_all("/run/containerd");
+            }
+        }
+    }
+    let _stop = Stop { daemon, dir: dir.clone(), run_dir_existed };
+    wait_for("containerd's socket", || dir.join("c.sock").exists());
+    let rootfs = dir.join("rootfs");
+    assert!(Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&rootfs).status().unwrap().success());
+    let ctr = |args: &[&str]| -> Output {
+        let mut command = Command::new("/usr/bin/ctr");
+        command.arg("-a").arg(dir.join("c.sock")).args(args).stdin(Stdio::null());
+        command.output().unwrap()
+    };
+    let with_runtime = |verb: &str, rest: &[&str]| -> Output {
+        let mut args = vec!["run", "--runc-binary", runtime_binary().to_str().unwrap()];
+        let (runc_root, fifo_dir) = (dir.join("runc"), dir.join("fifo"));
+        let (runc_root, fifo_dir) =
+            (runc_root.to_str().unwrap().to_string(), fifo_dir.to_str().unwrap().to_string());
+        args.extend(["--runc-root", &runc_root, "--fifo-dir", &fifo_dir]);
+        if !verb.is_empty() {
+            args.push(verb);
+        }
+        args.extend(["--rootfs", rootfs.to_str().unwrap()]);
+        args.extend_from_slice(rest);
+        ctr(&args)
+    };
+    let out = with_runtime("--rm", &["c1", "/bin/sh", "-c", "echo ok; exit 3"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "ok\n");
+    let out = with_runtime("-d", &["c2", "/bin/sleep", "100"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ok(ctr(&["task", "ls"])).contains("RUNNING"));
+    assert!(ctr(&["task", "kill", "-s", "KILL", "c2"]).status.success());
+    wait_for("the task to stop", || stdout(&ctr(&["task", "ls"])).contains("STOPPED"));
+    let out = ctr(&["task", "rm", "c2"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(ctr(&["container", "rm", "c2"]).status.success());
+    // Nothing left in the runtime's root.
+    let left: Vec<_> =
+        std::fs::read_dir(dir.join("runc/default")).map_or(Vec::new(), |d| d.flatten().collect());
+    assert!(left.is_empty(), "{left:?}");
+}
