@@ -240,6 +240,26 @@ fn create_start_state_kill_delete() {
         assert!(alive(pid));
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap();
         assert_eq!(comm, "zookeeper-gate\n", "{who:?}");
+        // Holding only its stdio and the gate, non-dumpable (its /proc
+        // files are root's, even a user's container's), nothing of the
+        // caller's command line or environment.
+        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .map(|e| std::fs::read_link(e.unwrap().path()).unwrap().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(fds.len(), 4, "{who:?}: {fds:?}");
+        assert!(fds.iter().any(|fd| fd.ends_with("/exec.fifo")), "{fds:?}");
+        // The rest is create's stdio (/dev/null and the files it wrote to).
+        let stdio = |fd: &String| fd == "/dev/null" || fd.contains("/oci/create-");
+        assert!(fds.iter().filter(|fd| !fd.ends_with("/exec.fifo")).all(stdio), "{fds:?}");
+        let owner =
+            std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(format!("/proc/{pid}/fd")).unwrap());
+        assert_eq!(owner, 0, "{who:?}: dumpable");
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+        assert!(cmdline.starts_with(b"zookeeper-gate\0"), "{:?}", String::from_utf8_lossy(&cmdline));
+        assert!(!String::from_utf8_lossy(&cmdline).contains("bundle"));
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap();
+        assert!(environ.iter().all(|b| *b == 0), "{who:?}: {:?}", String::from_utf8_lossy(&environ));
         std::thread::sleep(Duration::from_millis(100));
         assert!(!world.out.join("effect").exists(), "{who:?}: the command ran before start");
         // The id is taken.
@@ -295,6 +315,27 @@ fn delete_force_kills_a_running_container_and_delete_kills_a_created_one() {
         assert!(!world.out.join("effect").exists());
         assert_gone(&world, &id);
     }
+}
+
+#[test]
+fn kill_all_reaches_every_process_of_the_container() {
+    let world =
+        World::new("killall", As::Root, &["sh", "-c", "sleep 1000 & echo $! > /out/child; exec sleep 1000"]);
+    assert!(world.create("ka").status.success());
+    assert!(world.oci(&["start", "ka"]).status.success());
+    wait_for("the child", || {
+        std::fs::read_to_string(world.out.join("child")).is_ok_and(|t| t.ends_with('\n'))
+    });
+    let pid = world.pid();
+    let children = children_of(pid as u32);
+    assert_eq!(children.len(), 1, "{children:?}");
+    // TERM: pid 1 of a pid namespace ignores it, the others do not.
+    assert!(world.oci(&["kill", "--all", "ka", "TERM"]).status.success());
+    wait_for("the child to die", || !alive(children[0] as i32));
+    assert!(alive(pid));
+    assert!(world.oci(&["kill", "ka", "--all", "KILL"]).status.success());
+    wait_for("the container to stop", || world.status("ka") == "stopped");
+    assert!(world.oci(&["delete", "ka"]).status.success());
 }
 
 #[test]
