@@ -317,6 +317,64 @@ fn delete_force_kills_a_running_container_and_delete_kills_a_created_one() {
     }
 }
 
+/// `process.terminal`: create sends the pty's master to the caller's
+/// console socket (conmon's and the shim's way); the command's terminal is
+/// that pty.
+#[test]
+fn the_terminal_goes_to_the_console_socket() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let world = World::new("console", As::Root, &["sh", "-c", "tty; echo via-pty"]);
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = json!(true);
+    std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    // Without a console socket, create refuses, as runc does.
+    oci_fails_with(&world.create("tty"), 1, "--console-socket");
+    let socket = world.root.with_file_name("console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || -> OwnedFd {
+        let (stream, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        for cmsg in message.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: the kernel just installed this descriptor for us.
+                return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            }
+        }
+        panic!("no descriptor came with the message");
+    });
+    let bundle = world.bundle.to_str().unwrap();
+    let args = ["--root", world.root.to_str().unwrap(), "create", "-b", bundle, "--console-socket"];
+    let mut create = oci(As::Root, &args);
+    create.arg(&socket).arg("tty");
+    let out = detached_output(create);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let master = std::fs::File::from(receiver.join().unwrap());
+    assert!(world.oci(&["start", "tty"]).status.success());
+    let mut text = String::new();
+    let mut reader = std::io::BufReader::new(master);
+    while !text.contains("via-pty") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        text.push_str(&line);
+    }
+    assert!(text.starts_with("/dev/pts/0"), "{text:?}");
+    assert!(text.contains("via-pty"), "{text:?}");
+    wait_for("the container to stop", || world.status("tty") == "stopped");
+    assert!(world.oci(&["delete", "tty"]).status.success());
+}
+
 #[test]
 fn kill_all_reaches_every_process_of_the_container() {
     let world =
