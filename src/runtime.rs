@@ -43,6 +43,8 @@ commands:
   kill [-a|--all] ID [SIGNAL]
   delete [-f|--force] ID
   run [-b BUNDLE] [--pid-file FILE] [-d|--detach] [--keep] ID
+  ps [--format table|json] ID
+  list [--format table|json] [-q]
   spec [-b BUNDLE] [--rootless]
   features
 
@@ -292,6 +294,18 @@ fn dispatch(verb: &str, args: Vec<String>, global: &Global) -> Result<i32> {
                 parse_verb(verb, args, &[("--bundle", Some("-b"), true), ("--rootless", None, false)])?;
             args.at_most(verb, 0)?;
             spec(args.value("--bundle"), args.flag("--rootless")).map(|()| 0)
+        }
+        "ps" => {
+            let args = parse_verb(verb, args, &[("--format", Some("-f"), true)])?;
+            // runc passes what follows the id to ps(1); zookeeper has no table of its own.
+            args.at_most(verb, 1)?;
+            ps(global, args.id(verb)?, args.value("--format").unwrap_or("table")).map(|()| 0)
+        }
+        "list" => {
+            let args =
+                parse_verb(verb, args, &[("--format", Some("-f"), true), ("--quiet", Some("-q"), false)])?;
+            args.at_most(verb, 0)?;
+            list(global, args.value("--format").unwrap_or("table"), args.flag("--quiet")).map(|()| 0)
         }
         "features" => {
             let args = parse_verb(verb, args, &[])?;
@@ -764,6 +778,77 @@ fn processes_of(saved: &Saved) -> Vec<i32> {
     pids.sort_unstable();
     pids.dedup();
     pids
+}
+
+/// `ps`: the container's processes, as pids on the caller's side (`json`:
+/// an array, as containerd's shim reads it; `table`: one per line).
+fn ps(global: &Global, id: &str, format: &str) -> Result<()> {
+    let dir = ContainerDir::existing(global, id)?;
+    let (saved, status) = dir.load_created(id)?;
+    let pids = match status {
+        Status::Created | Status::Running => processes_of(&saved),
+        _ => Vec::new(),
+    };
+    let text = match format {
+        "json" => serde_json::to_string(&pids).context("writing the process list")?,
+        "table" => std::iter::once("PID".to_string())
+            .chain(pids.iter().map(|p| p.to_string()))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        other => bail!("unknown --format {other:?}: table or json"),
+    };
+    let _ = writeln!(std::io::stdout(), "{text}");
+    Ok(())
+}
+
+/// `list`: the containers under the root, as runc lists them.
+fn list(global: &Global, format: &str, quiet: bool) -> Result<()> {
+    let root = root_dir(global);
+    let mut ids: Vec<String> = match std::fs::read_dir(&root) {
+        Ok(entries) => entries.flatten().filter_map(|e| e.file_name().into_string().ok()).collect(),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(err) => return Err(err).with_context(|| format!("reading {}", root.display())),
+    };
+    ids.retain(|id| check_id(id).is_ok());
+    ids.sort();
+    let mut rows = Vec::new();
+    for id in &ids {
+        let dir = ContainerDir::of(global, id);
+        let Ok(saved) = dir.load() else { continue };
+        let status = dir.status(saved.as_ref());
+        let (pid, bundle, created) = match &saved {
+            Some(s) => {
+                (if status == Status::Stopped { 0 } else { s.pid }, s.bundle.clone(), s.created.clone())
+            }
+            None => (0, String::new(), String::new()),
+        };
+        rows.push((id.clone(), pid, status.name(), bundle, created));
+    }
+    let mut out = std::io::stdout();
+    match (format, quiet) {
+        (_, true) => {
+            for (id, ..) in &rows {
+                let _ = writeln!(out, "{id}");
+            }
+        }
+        ("json", false) => {
+            let value: Vec<Value> = rows
+                .iter()
+                .map(|(id, pid, status, bundle, created)| {
+                    json!({"ociVersion": OCI_VERSION, "id": id, "pid": pid, "status": status, "bundle": bundle, "created": created, "owner": ""})
+                })
+                .collect();
+            let _ = writeln!(out, "{}", Value::Array(value));
+        }
+        ("table", false) => {
+            let _ = writeln!(out, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER");
+            for (id, pid, status, bundle, created) in &rows {
+                let _ = writeln!(out, "{id}\t{pid}\t{status}\t{bundle}\t{created}\t");
+            }
+        }
+        (other, false) => bail!("unknown --format {other:?}: table or json"),
+    }
+    Ok(())
 }
 
 /// `delete`: a stopped (or created) container's cgroup and state removed,

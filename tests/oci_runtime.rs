@@ -270,6 +270,12 @@ fn create_start_state_kill_delete() {
         wait_for("the command's effect", || world.out.join("effect").exists());
         assert_eq!(std::fs::read_to_string(world.out.join("effect")).unwrap(), "started\n");
         assert_eq!(world.status(&id), "running");
+        // containerd's shim asks for the processes as JSON.
+        let pids: Vec<i32> = serde_json::from_str(&ok(world.oci(&["ps", "--format", "json", &id]))).unwrap();
+        assert!(pids.contains(&pid), "{who:?}: {pids:?}");
+        assert_eq!(ok(world.oci(&["list", "-q"])), format!("{id}\n"));
+        let listed: Value = serde_json::from_str(&ok(world.oci(&["list", "--format", "json"]))).unwrap();
+        assert_eq!(listed[0]["status"], "running");
         oci_fails_with(&world.oci(&["start", &id]), 1, "already running");
         // Running: delete without --force refuses.
         oci_fails_with(&world.oci(&["delete", &id]), 1, "not stopped");
@@ -633,6 +639,9 @@ fn containerd_runs_containers_through_zookeeper_oci() {
     let out = with_runtime("-d", &["c2", "/bin/sleep", "100"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(ok(ctr(&["task", "ls"])).contains("RUNNING"));
+    // The shim's `ps --format json`.
+    let listed = ok(ctr(&["task", "ps", "c2"]));
+    assert!(listed.lines().count() >= 2, "{listed}");
     assert!(ctr(&["task", "kill", "-s", "KILL", "c2"]).status.success());
     wait_for("the task to stop", || stdout(&ctr(&["task", "ls"])).contains("STOPPED"));
     let out = ctr(&["task", "rm", "c2"]);
