@@ -68,10 +68,15 @@ pub fn run(ctx: ChildContext) -> ! {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
     };
+    let go_pid = go.pid;
     let failure = match (set_up(&setup, &go, &report), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
         (Ok(()), None) => match &setup.gate {
-            Some(gate) => crate::exec::wait_at_gate(&argv, &env, gate, report),
+            Some(gate) => {
+                let hooks = &setup.spec.hooks.start_container;
+                let state = crate::hooks::state_json(&setup.spec.identity, go_pid, "created");
+                crate::exec::wait_at_gate(&argv, &env, gate, report, (hooks, &state))
+            }
             None => crate::exec::exec_command(&argv, &env),
         },
         (Err(err), _) => Failure { exit_code: 125, message: format!("{err:#}") },
@@ -153,7 +158,9 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
         }
     })?;
     trace::mark("child: filesystem");
-    if !hooks.start_container.is_empty() {
+    // Held at an exec gate (the OCI runtime's create), they run once start
+    // has opened it, as runc runs them (exec.rs, wait_at_gate).
+    if !hooks.start_container.is_empty() && setup.gate.is_none() {
         crate::hooks::run(&hooks.start_container, "startContainer", &state())?;
     }
     reset_signals()?;

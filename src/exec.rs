@@ -69,10 +69,17 @@ fn failure_for(shown: &str, path: &CStr, errno: Errno) -> Failure {
 /// and confined: checks that the command can be found (so that `create`
 /// fails with the shell's 127 or 126, as runc's callers expect), tells the
 /// creating zookeeper so by closing `report`, and waits for `start` to
-/// write a byte to the gate FIFO; then execs. Meanwhile it holds only the
+/// write a byte to the gate FIFO; then runs the startContainer hooks and
+/// execs. Meanwhile it holds only the
 /// gate, its stdio and nothing of the caller's command line or
 /// environment, and stays non-dumpable (child.rs made it so).
-pub fn wait_at_gate(argv: &[CString], env: &[CString], gate: &OwnedFd, report: ReportTx) -> ! {
+pub fn wait_at_gate(
+    argv: &[CString],
+    env: &[CString],
+    gate: &OwnedFd,
+    report: ReportTx,
+    (start_hooks, state): (&[crate::spec::Hook], &str),
+) -> ! {
     if let Some(failure) = check_command(argv, env) {
         let code = failure.exit_code.into();
         report.send_failure(&failure);
@@ -104,8 +111,15 @@ pub fn wait_at_gate(argv: &[CString], env: &[CString], gate: &OwnedFd, report: R
             _ => exit_now(125),
         }
     }
-    let failure = exec_command(argv, env);
+    // startContainer: in the container, once started, before the command.
     let mut stderr = std::io::stderr();
+    if !start_hooks.is_empty() {
+        if let Err(err) = crate::hooks::run(start_hooks, "startContainer", state) {
+            let _ = writeln!(stderr, "zookeeper: {err:#}");
+            exit_now(125);
+        }
+    }
+    let failure = exec_command(argv, env);
     let _ = writeln!(stderr, "zookeeper: {}", failure.message);
     exit_now(failure.exit_code.into())
 }

@@ -381,6 +381,38 @@ fn the_terminal_goes_to_the_console_socket() {
     assert!(world.oci(&["delete", "tty"]).status.success());
 }
 
+/// startContainer hooks run in the container once start opens the gate,
+/// before the command (runc's order), not at create.
+#[test]
+fn start_container_hooks_run_at_start() {
+    for who in BOTH {
+        let world = World::new(
+            "hooks",
+            who,
+            &["sh", "-c", "cat /out/hook > /out/saw && mv /out/saw /out/command-saw"],
+        );
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+        config["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "cat > /out/hook"]}
+        ]});
+        std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        let id = format!("hooks-{}", who_name(who));
+        let out = world.create(&id);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(!world.out.join("hook").exists(), "{who:?}: the hook ran at create");
+        assert!(world.oci(&["start", &id]).status.success());
+        wait_for("the command", || world.out.join("command-saw").exists());
+        let state: Value =
+            serde_json::from_slice(&std::fs::read(world.out.join("command-saw")).unwrap()).unwrap();
+        assert_eq!(state["id"], id.as_str(), "{who:?}");
+        assert_eq!(state["status"], "created");
+        wait_for("the container to stop", || world.status(&id) == "stopped");
+        assert!(world.oci(&["delete", &id]).status.success());
+    }
+}
+
 #[test]
 fn kill_all_reaches_every_process_of_the_container() {
     let world =
