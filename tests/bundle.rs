@@ -397,7 +397,8 @@ fn namespaces_the_config_leaves_out_are_the_hosts() {
 
 /// A namespace of `kind` (`net`, `cgroup`) made by `unshare FLAG` and held
 /// by a sleeping process, the holder, and the path to join it by and what
-/// that path names.
+/// that path names. (The caller kills and waits for the holder.)
+#[allow(clippy::zombie_processes)]
 fn held_namespace(flag: &str, kind: &str) -> (std::process::Child, String, PathBuf) {
     let holder = std::process::Command::new("unshare").args([flag, "sleep", "30"]).spawn().unwrap();
     let path = format!("/proc/{}/ns/{kind}", holder.id());
