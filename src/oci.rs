@@ -827,14 +827,7 @@ fn convert_mount(
         }
         match option.as_str() {
             "bind" | "rbind" if is_bind => {}
-            "ro" => out.readonly = true,
-            "rw" => out.readonly = false,
-            "nosuid" => out.nosuid = true,
-            "suid" => out.nosuid = false,
-            "nodev" => out.nodev = true,
-            "dev" => out.nodev = false,
-            "noexec" => out.noexec = true,
-            "exec" => out.noexec = false,
+            flag if out.set_flag(flag) => {}
             "defaults" => {}
             "strictatime" => out.options.atime = Some(Atime::Strict),
             "relatime" => out.options.atime = Some(Atime::Relative),

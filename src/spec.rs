@@ -433,6 +433,27 @@ pub struct Mount {
     pub options: MountOptions,
 }
 
+impl Mount {
+    /// Applies one of mount(8)'s flag options (`ro`, `rw`, `nosuid`,
+    /// `suid`, `nodev`, `dev`, `noexec`, `exec`); false if `option` is none
+    /// of them.
+    pub fn set_flag(&mut self, option: &str) -> bool {
+        let (field, on) = match option {
+            "ro" => (&mut self.readonly, true),
+            "rw" => (&mut self.readonly, false),
+            "nosuid" => (&mut self.nosuid, true),
+            "suid" => (&mut self.nosuid, false),
+            "nodev" => (&mut self.nodev, true),
+            "dev" => (&mut self.nodev, false),
+            "noexec" => (&mut self.noexec, true),
+            "exec" => (&mut self.noexec, false),
+            _ => return false,
+        };
+        *field = on;
+        true
+    }
+}
+
 /// What a mount's options ask beyond the flags of [`Mount`] (the OCI
 /// runtime spec's propagation and access-time options); the default is
 /// what every mount had before: private, the kernel's access times.

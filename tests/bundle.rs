@@ -395,19 +395,27 @@ fn namespaces_the_config_leaves_out_are_the_hosts() {
     assert_eq!(parse_map(&lines[2..].join("\n")), [(0, uid, 1)]);
 }
 
-#[test]
-fn joining_a_network_namespace_by_path() {
-    // A network namespace held by a sleeping process.
-    let mut holder = std::process::Command::new("unshare").args(["-n", "sleep", "30"]).spawn().unwrap();
-    let path = format!("/proc/{}/ns/net", holder.id());
+/// A namespace of `kind` (`net`, `cgroup`) made by `unshare FLAG` and held
+/// by a sleeping process, the holder, and the path to join it by and what
+/// that path names. (The caller kills and waits for the holder.)
+#[allow(clippy::zombie_processes)]
+fn held_namespace(flag: &str, kind: &str) -> (std::process::Child, String, PathBuf) {
+    let holder = std::process::Command::new("unshare").args([flag, "sleep", "30"]).spawn().unwrap();
+    let path = format!("/proc/{}/ns/{kind}", holder.id());
     // (unshare has made it once its child execs sleep.)
-    let wanted = loop {
+    let own = std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap();
+    loop {
         let link = std::fs::read_link(&path).unwrap();
-        if link != std::fs::read_link("/proc/self/ns/net").unwrap() {
-            break link;
+        if link != own {
+            return (holder, path, link);
         }
         std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    }
+}
+
+#[test]
+fn joining_a_network_namespace_by_path() {
+    let (mut holder, path, wanted) = held_namespace("-n", "net");
     let out = run_script("join-net", As::Root, "readlink /proc/self/ns/net", |config, _| {
         config["linux"]["namespaces"][1]["path"] = json!(path);
     });
@@ -418,16 +426,7 @@ fn joining_a_network_namespace_by_path() {
 
 #[test]
 fn joining_a_cgroup_namespace_by_path() {
-    // A cgroup namespace held by a sleeping process.
-    let mut holder = std::process::Command::new("unshare").args(["-C", "sleep", "30"]).spawn().unwrap();
-    let path = format!("/proc/{}/ns/cgroup", holder.id());
-    let wanted = loop {
-        let link = std::fs::read_link(&path).unwrap();
-        if link != std::fs::read_link("/proc/self/ns/cgroup").unwrap() {
-            break link;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    };
+    let (mut holder, path, wanted) = held_namespace("-C", "cgroup");
     let out = run_script("join-cgroup", As::Root, "readlink /proc/self/ns/cgroup", |config, _| {
         let namespaces = config["linux"]["namespaces"].as_array_mut().unwrap();
         namespaces.retain(|ns| ns["type"] != "cgroup");

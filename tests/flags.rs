@@ -31,24 +31,6 @@ fn host_dir(name: &str, who: As) -> PathBuf {
     dir
 }
 
-/// A private copy of the fixture's rootfs that container root may write
-/// (mount points and working directories are made in it), `who`'s own.
-fn own_rootfs(name: &str, who: As) -> PathBuf {
-    let dir = fixture().dir.join(format!("rootfs-{name}-{}", matches!(who, As::Root)));
-    let _ = std::fs::remove_dir_all(&dir);
-    let status =
-        std::process::Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&dir).status().unwrap();
-    assert!(status.success());
-    if let As::User(user) = who {
-        // Group too: --overlay copies a file up with its group, which the
-        // container must map.
-        let owner = format!("{user}:{user}");
-        let status = std::process::Command::new("chown").args(["-R", &owner]).arg(&dir).status().unwrap();
-        assert!(status.success());
-    }
-    dir
-}
-
 fn run(who: As, rootfs: &Path, args: &[&str]) -> std::process::Output {
     let mut all = vec!["-r", rootfs.to_str().unwrap(), "-P"];
     all.extend_from_slice(args);
@@ -62,7 +44,7 @@ fn volumes_bind_read_write_and_read_only() {
         let dir = host_dir("volume", who);
         let spec_rw = format!("{}:/data", dir.display());
         let spec_ro = format!("{}:/ro:ro", dir.display());
-        let rootfs = own_rootfs("volume", who);
+        let rootfs = own_rootfs_copy("flags", "volume", who);
         let out = ok(run(
             who,
             &rootfs,
@@ -88,7 +70,7 @@ fn docker_mount_and_tmpfs_flags() {
     for who in WHO {
         let dir = host_dir("mount", who);
         let bind = format!("type=bind,source={},target=/m,readonly", dir.display());
-        let rootfs = own_rootfs("mount", who);
+        let rootfs = own_rootfs_copy("flags", "mount", who);
         let out = ok(run(
             who,
             &rootfs,
@@ -118,7 +100,7 @@ fn docker_mount_and_tmpfs_flags() {
 fn a_missing_workdir_is_made_even_on_a_read_only_root() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("workdir-ro", who);
+        let rootfs = own_rootfs_copy("flags", "workdir-ro", who);
         let out = ok(run(
             who,
             &rootfs,
@@ -133,7 +115,7 @@ fn a_missing_workdir_is_made_even_on_a_read_only_root() {
 fn read_only_root_keeps_tmp_and_run_writable() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("read-only", who);
+        let rootfs = own_rootfs_copy("flags", "read-only", who);
         std::fs::create_dir(rootfs.join("run")).unwrap();
         let out = ok(run(
             who,
@@ -153,7 +135,7 @@ fn read_only_root_keeps_tmp_and_run_writable() {
 fn user_workdir_and_hostname() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("user", who);
+        let rootfs = own_rootfs_copy("flags", "user", who);
         std::fs::write(
         rootfs.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\nweb:x:1000:1000:web:/home/web:/bin/sh\nnobody:x:65534:65534::/:/bin/false\n",
@@ -188,7 +170,7 @@ fn user_workdir_and_hostname() {
         assert_eq!(out, "4321\n50\n/h\n", "{who:?}");
         fails_with(&run(who, &rootfs, &["-u", "ghost", "true"]), 125, "no user 'ghost'");
     }
-    let rootfs = own_rootfs("user-norange", As::Root);
+    let rootfs = own_rootfs_copy("flags", "user-norange", As::Root);
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nstaff:x:50:nobody\n").unwrap();
     // A one-id map cannot give supplementary groups: said, not dropped.
     // (Its first line is the one-id map's note.)
@@ -351,7 +333,7 @@ fn docker_habits_are_accepted() {
 
 /// A rootfs without /etc/hostname, /etc/hosts and /etc/resolv.conf.
 fn rootfs_without_names(name: &str, who: As) -> PathBuf {
-    let rootfs = own_rootfs(name, who);
+    let rootfs = own_rootfs_copy("flags", name, who);
     for file in ["hostname", "hosts", "resolv.conf"] {
         std::fs::remove_file(rootfs.join("etc").join(file)).unwrap();
     }
@@ -529,7 +511,7 @@ fn a_seccomp_profile_file_replaces_the_built_in_filter() {
 #[test]
 fn allow_setid_lets_a_package_manager_make_set_id_files_where_root_is_not_host_root() {
     let _turn = turn();
-    let rootfs = own_rootfs("setid", USER);
+    let rootfs = own_rootfs_copy("flags", "setid", USER);
     let script = "touch /tmp/prog && chmod 4755 /tmp/prog && echo made";
     // The strict default refuses, as before.
     let out = run(USER, &rootfs, &["sh", "-c", script]);
@@ -540,7 +522,7 @@ fn allow_setid_lets_a_package_manager_make_set_id_files_where_root_is_not_host_r
     assert_eq!(mode & 0o7777, 0o4755);
     std::fs::remove_file(rootfs.join("tmp/prog")).unwrap();
     // Root without a range: container root is host root; refused.
-    let rootfs = own_rootfs("setid", As::Root);
+    let rootfs = own_rootfs_copy("flags", "setid", As::Root);
     let out = run(As::Root, &rootfs, &["--security-opt", "allow-setid", "true"]);
     fails_with(&out, 125, "container root is host root here");
 }
@@ -549,7 +531,7 @@ fn allow_setid_lets_a_package_manager_make_set_id_files_where_root_is_not_host_r
 fn devices_are_bound_under_their_names() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("device", who);
+        let rootfs = own_rootfs_copy("flags", "device", who);
         let out = ok(run(
             who,
             &rootfs,
@@ -581,7 +563,7 @@ fn devices_are_bound_under_their_names() {
 fn userns_keep_id_keeps_the_callers_own_ids() {
     let _turn = turn();
     let (uid, gid) = ids_of(RANGED_USER);
-    let rootfs = own_rootfs("keep-id", USER);
+    let rootfs = own_rootfs_copy("flags", "keep-id", USER);
     let out = ok(run(USER, &rootfs, &["--userns", "keep-id", "sh", "-c", "id -u; id -g; touch /tmp/mine"]));
     assert_eq!(out, format!("{uid}\n{gid}\n"));
     // What it writes is the caller's own on the host.

@@ -27,23 +27,6 @@ fn tag(who: As) -> &'static str {
     if who == As::Root { "root" } else { "user" }
 }
 
-/// A copy of the fixture's rootfs that is `who`'s own, owner and group:
-/// the overlay copies a file up with its owner, which the container must
-/// map (a rootless container does not map the host's root).
-fn own_rootfs(name: &str, who: As) -> PathBuf {
-    let dir = fixture().dir.join(format!("overlay-{name}-{}", tag(who)));
-    let _ = std::fs::remove_dir_all(&dir);
-    let status =
-        std::process::Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&dir).status().unwrap();
-    assert!(status.success());
-    if let As::User(user) = who {
-        let owner = format!("{user}:{user}");
-        let status = std::process::Command::new("chown").args(["-R", &owner]).arg(&dir).status().unwrap();
-        assert!(status.success());
-    }
-    dir
-}
-
 /// A directory both containers (and the test) can write, for handshakes.
 fn shared_dir(name: &str, who: As) -> PathBuf {
     let dir = fixture().dir.join(format!("overlay-{name}-shared-{}", tag(who)));
@@ -109,7 +92,7 @@ const WRITES: &str = "echo $ME > /mine; echo only > /only-$ME; echo $ME >> /etc/
 fn two_containers_on_one_dir_never_see_each_others_writes() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("two", who);
+        let rootfs = own_rootfs_copy("overlay", "two", who);
         let sync = shared_dir("two", who);
         let before = checksum(&rootfs);
         let tmp_before = zoo_tmp_dirs();
@@ -169,7 +152,7 @@ fn two_containers_on_one_dir_never_see_each_others_writes() {
 fn the_writable_layer_goes_with_a_sigkilled_zookeeper() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("kill", who);
+        let rootfs = own_rootfs_copy("overlay", "kill", who);
         let before = checksum(&rootfs);
         let tmp_before = zoo_tmp_dirs();
         let mut child = zookeeper(
@@ -212,7 +195,7 @@ fn the_writable_layer_goes_with_a_sigkilled_zookeeper() {
 fn read_only_and_mount_points_over_an_overlay() {
     let _turn = turn();
     for who in WHO {
-        let rootfs = own_rootfs("ro", who);
+        let rootfs = own_rootfs_copy("overlay", "ro", who);
         std::fs::create_dir(rootfs.join("run")).unwrap();
         if let As::User(user) = who {
             let (uid, gid) = ids_of(user);

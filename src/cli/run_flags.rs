@@ -465,14 +465,7 @@ fn parse_tmpfs(text: &str) -> Result<Mount, String> {
     let mut data = Vec::new();
     for option in options.into_iter().flat_map(|o| o.split(',')) {
         match option {
-            "ro" => mount.readonly = true,
-            "rw" => mount.readonly = false,
-            "exec" => mount.noexec = false,
-            "noexec" => mount.noexec = true,
-            "suid" => mount.nosuid = false,
-            "nosuid" => mount.nosuid = true,
-            "dev" => mount.nodev = false,
-            "nodev" => mount.nodev = true,
+            _ if mount.set_flag(option) => {}
             _ if ["size=", "mode=", "nr_inodes=", "uid=", "gid="].iter().any(|p| option.starts_with(p)) => {
                 data.push(option.to_string())
             }

@@ -253,3 +253,21 @@ pub fn assert_no_zoo_tmp_dir_left(before: &std::collections::BTreeSet<String>, c
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// A copy of the fixture's rootfs that is `who`'s own, owner and group, for
+/// tests that write in it (mount points, working directories; an overlay
+/// copies a file up with its owner, which a rootless container must map).
+/// Named `{test}-{name}-{root|user}` in the fixture's directory.
+pub fn own_rootfs_copy(test: &str, name: &str, who: As) -> PathBuf {
+    let tag = if who == As::Root { "root" } else { "user" };
+    let dir = fixture().dir.join(format!("{test}-{name}-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&dir).status().unwrap();
+    assert!(status.success());
+    if let As::User(user) = who {
+        let owner = format!("{user}:{user}");
+        let status = Command::new("chown").args(["-R", &owner]).arg(&dir).status().unwrap();
+        assert!(status.success());
+    }
+    dir
+}
