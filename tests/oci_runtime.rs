@@ -515,6 +515,25 @@ fn the_default_root_for_root_with_podmans_empty_xdg_runtime_dir() {
 }
 
 #[test]
+fn the_default_root_for_a_user_is_under_xdg_runtime_dir() {
+    let world = World::new("xdguser", USER, &["true"]);
+    let xdg = world.root.with_file_name("xdg");
+    std::fs::create_dir(&xdg).unwrap();
+    chown(&xdg, USER);
+    let bundle = world.bundle.to_str().unwrap();
+    let mut create = oci(USER, &["create", "--bundle", bundle, "u1"]);
+    create.env("XDG_RUNTIME_DIR", &xdg);
+    let out = detached_output(create);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(xdg.join("zookeeper/u1/state.json").exists());
+    let mode = std::fs::metadata(xdg.join("zookeeper")).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let out = oci(USER, &["delete", "u1"]).env("XDG_RUNTIME_DIR", &xdg).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!xdg.join("zookeeper/u1").exists());
+}
+
+#[test]
 fn version_and_usage_of_the_separate_binary() {
     let out = oci(As::Root, &["--version"]).output().unwrap();
     let text = ok(out);
