@@ -129,7 +129,10 @@ fn parse_global(args: &mut Vec<String>, global: &mut Global) -> Result<Option<St
             }
         };
         match name.as_str() {
-            "--root" => global.root = Some(PathBuf::from(value("--root")?)),
+            "--root" => match value("--root")? {
+                root if root.is_empty() => bail!("--root needs a directory"),
+                root => global.root = Some(PathBuf::from(root)),
+            },
             "--log" => global.log.file = Some(PathBuf::from(value("--log")?)),
             "--log-format" => log_format = Some(value("--log-format")?),
             "--criu" | "--cgroup-manager" => {

@@ -533,6 +533,62 @@ fn the_default_root_for_a_user_is_under_xdg_runtime_dir() {
     assert!(!xdg.join("zookeeper/u1").exists());
 }
 
+/// Bad command lines: one line, status 1, nothing made.
+#[test]
+fn bad_command_lines_are_one_line_errors() {
+    let root = scratch("bad", As::Root).join("state");
+    let root = root.to_str().unwrap();
+    let cases: &[(&[&str], &str)] = &[
+        (&[], "no command given"),
+        (&["--root"], "--root needs a value"),
+        (&["--root", "", "state", "x"], "--root needs a directory"),
+        (&["--log-format", "xml", "state", "x"], "unknown --log-format"),
+        (&["--bogus", "state", "x"], "unknown global option --bogus"),
+        (&["--root", root, "kill"], "a container id is needed"),
+        (&["--root", root, "kill", "x", "NOPE"], "invalid signal"),
+        (&["--root", root, "kill", "x", "99"], "invalid signal"),
+        (&["--root", root, "state", "x", "y"], "unexpected argument"),
+        (&["--root", root, "state", "../x"], "invalid container id"),
+        (&["--root", root, "create", "--bundle"], "--bundle needs a value"),
+        (&["--root", root, "create", "--frob", "x"], "unknown option --frob"),
+        (&["--root", root, "delete", "--force=yes", "x"], "takes no value"),
+        (&["--root", root, "start", "nothere"], "container does not exist"),
+        (&["--root", root, "kill", "nothere", "9"], "container does not exist"),
+        (&["--root", root, "ps", "nothere"], "container does not exist"),
+    ];
+    for (args, needle) in cases {
+        let out = oci(As::Root, args).output().unwrap();
+        oci_fails_with(&out, 1, needle);
+    }
+    assert!(!Path::new(root).exists());
+}
+
+/// `spec` writes a config that runs (with a rootfs beside it), and refuses
+/// to overwrite one.
+#[test]
+fn spec_writes_a_config_that_runs() {
+    for who in BOTH {
+        let world = World::new("spec", who, &["true"]);
+        std::fs::remove_file(world.bundle.join("config.json")).unwrap();
+        let bundle = world.bundle.to_str().unwrap();
+        let args: &[&str] = match who {
+            As::Root => &["spec", "--bundle", bundle],
+            As::User(_) => &["spec", "--rootless", "-b", bundle],
+        };
+        assert!(oci(who, args).output().unwrap().status.success());
+        oci_fails_with(&oci(who, args).output().unwrap(), 1, "exists");
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+        assert_eq!(config["root"]["path"], "rootfs");
+        config["process"]["args"] = json!(["sh", "-c", "echo from-spec"]);
+        config["process"]["terminal"] = json!(false);
+        std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        let out = world.oci(&["run", "-b", bundle, "spec1"]);
+        assert_eq!(stdout(&out), "from-spec\n", "{who:?}: {}", stderr(&out));
+        assert!(out.status.success());
+    }
+}
+
 #[test]
 fn version_and_usage_of_the_separate_binary() {
     let out = oci(As::Root, &["--version"]).output().unwrap();
