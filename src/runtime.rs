@@ -501,6 +501,28 @@ impl ContainerDir {
         }
     }
 
+    /// Takes the container's lock (an exclusive flock on its directory),
+    /// held until the returned file goes: start, kill and delete of one
+    /// container do not interleave. A directory a delete removed meanwhile
+    /// is "does not exist".
+    fn lock(&self, id: &str) -> Result<std::fs::File> {
+        let dir = std::fs::File::open(&self.path).map_err(|_| anyhow!("container does not exist: {id}"))?;
+        loop {
+            // SAFETY: flock on a descriptor this function owns; no memory is passed.
+            if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
+                break;
+            }
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() != Some(libc::EINTR) {
+                return Err(err).context("locking the container's state");
+            }
+        }
+        if !self.path.exists() {
+            bail!("container does not exist: {id}");
+        }
+        Ok(dir)
+    }
+
     /// What create saved; `None` while it is still creating.
     fn load(&self) -> Result<Option<Saved>> {
         let text = match std::fs::read(self.path.join(STATE_FILE)) {
@@ -682,6 +704,7 @@ fn send_console(socket: &Path, master: OwnedFd) -> Result<()> {
 /// `start`: opens the gate, so the waiting process execs the command.
 fn start(global: &Global, id: &str) -> Result<()> {
     let dir = ContainerDir::existing(global, id)?;
+    let _lock = dir.lock(id)?;
     let (saved, status) = dir.load_created(id)?;
     match status {
         Status::Created => {}
@@ -741,6 +764,7 @@ fn state(global: &Global, id: &str) -> Result<()> {
 /// every process of its cgroup (or of its pid namespace, without one).
 fn kill(global: &Global, id: &str, signal: Signal, all: bool) -> Result<()> {
     let dir = ContainerDir::existing(global, id)?;
+    let _lock = dir.lock(id)?;
     let (saved, status) = dir.load_created(id)?;
     if !matches!(status, Status::Created | Status::Running) {
         bail!("container not running");
@@ -858,6 +882,7 @@ fn list(global: &Global, format: &str, quiet: bool) -> Result<()> {
 /// its poststop hooks run; `--force` kills a running one first.
 fn delete(global: &Global, id: &str, force: bool) -> Result<()> {
     let dir = ContainerDir::existing(global, id)?;
+    let _lock = dir.lock(id)?;
     let saved = dir.load()?;
     let status = dir.status(saved.as_ref());
     let Some(saved) = saved else {

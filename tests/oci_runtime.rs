@@ -434,6 +434,29 @@ fn kill_all_reaches_every_process_of_the_container() {
     assert!(world.oci(&["delete", "ka"]).status.success());
 }
 
+/// containerd's shim and podman may race on one container: the verbs take
+/// its lock, so of four forced deletes at once one deletes and the others
+/// find nothing.
+#[test]
+fn concurrent_deletes_are_serialised() {
+    let world = World::new("race", As::Root, &["sleep", "1000"]);
+    assert!(world.create("race").status.success());
+    assert!(world.oci(&["start", "race"]).status.success());
+    let root = world.root.to_str().unwrap().to_string();
+    let deleting: Vec<_> = (0..4)
+        .map(|_| {
+            let mut delete = oci(As::Root, &["--root", &root, "delete", "--force", "race"]);
+            delete.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+        })
+        .collect();
+    let outs: Vec<Output> = deleting.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    assert_eq!(outs.iter().filter(|o| o.status.success()).count(), 1);
+    for out in outs.iter().filter(|o| !o.status.success()) {
+        oci_fails_with(out, 1, "container does not exist");
+    }
+    assert_gone(&world, "race");
+}
+
 #[test]
 fn kill_a_created_container_by_signal_name_then_start_fails() {
     let world = World::new("killcreated", As::Root, &["true"]);
