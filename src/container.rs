@@ -148,7 +148,7 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
     };
     // Declared before the container, so it goes after it: the poststop
     // hooks run once everything of the container is torn down.
-    let _poststop = (!detached).then_some(Poststop { spec, pid: pid.as_raw() });
+    let _poststop = (!detached).then(|| Poststop { spec, pid: pid.as_raw() });
     let mut container = Container {
         pid,
         reaped: false,

@@ -434,6 +434,30 @@ fn kill_all_reaches_every_process_of_the_container() {
     assert!(world.oci(&["delete", "ka"]).status.success());
 }
 
+/// poststart runs in start's process once the gate is open, poststop in
+/// delete's once the container is gone; both on the host, with the state.
+#[test]
+fn poststart_and_poststop_hooks_run_at_start_and_delete() {
+    let world = World::new("posthooks", As::Root, &["sleep", "1000"]);
+    let out = world.out.to_str().unwrap();
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    config["hooks"] = json!({
+        "poststart": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {out}/poststart")]}],
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", format!("cat > {out}/poststop")]}],
+    });
+    std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    assert!(world.create("ph").status.success());
+    assert!(!world.out.join("poststart").exists());
+    assert!(world.oci(&["start", "ph"]).status.success());
+    let state: Value = serde_json::from_slice(&std::fs::read(world.out.join("poststart")).unwrap()).unwrap();
+    assert_eq!((state["id"].as_str(), state["status"].as_str()), (Some("ph"), Some("running")));
+    assert!(!world.out.join("poststop").exists());
+    assert!(world.oci(&["delete", "--force", "ph"]).status.success());
+    let state: Value = serde_json::from_slice(&std::fs::read(world.out.join("poststop")).unwrap()).unwrap();
+    assert_eq!((state["id"].as_str(), state["status"].as_str()), (Some("ph"), Some("stopped")));
+}
+
 /// containerd's shim and podman may race on one container: the verbs take
 /// its lock, so of four forced deletes at once one deletes and the others
 /// find nothing.
