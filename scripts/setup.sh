@@ -17,6 +17,8 @@ fi
 packages=(
     uidmap slirp4netns passt iproute2 util-linux procps
     busybox-static gcc libc6-dev pkg-config libseccomp-dev valgrind debootstrap
+    # tests/bundle.rs: `runc spec` writes the configs the bundle tests run.
+    runc
 )
 missing=()
 for pkg in "${packages[@]}"; do

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use crate::spec::{CapSet, ContainerSpec, Device, Mount, MountKind, Overlay, Rlimit, Seccomp};
 
-#[derive(Debug, Clone, clap::Args)]
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct RunFlags {
     /// The container's hostname (default: zoo)
     #[arg(long = "hostname", value_name = "NAME", value_parser = parse_hostname)]
