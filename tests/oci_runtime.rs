@@ -458,6 +458,46 @@ fn poststart_and_poststop_hooks_run_at_start_and_delete() {
     assert_eq!((state["id"].as_str(), state["status"].as_str()), (Some("ph"), Some("stopped")));
 }
 
+/// As root, a cgroupsPath: create puts the container there, kill --all
+/// goes through its cgroup.procs, delete removes it (and the directory
+/// made on the way). The cgroup is this test's own.
+#[test]
+fn the_cgroup_outlives_create_and_goes_with_delete() {
+    let world = World::new("cgroup", As::Root, &["sh", "-c", "sleep 1000 & exec sleep 1000"]);
+    let name = format!("zkoci-test-{}", std::process::id());
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    config["linux"]["cgroupsPath"] = json!(format!("{name}/c1"));
+    config["linux"]["resources"] = json!({"pids": {"limit": 64}});
+    std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    let out = world.create("cg");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = world.pid();
+    let own = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let pids_line =
+        own.lines().find(|l| l.split(':').nth(1).is_some_and(|c| c.split(',').any(|c| c == "pids")));
+    let within = match pids_line {
+        Some(line) => line.splitn(3, ':').nth(2).unwrap().to_string(),
+        // cgroup v2: the one line.
+        None => own.lines().find_map(|l| l.strip_prefix("0::")).unwrap().to_string(),
+    };
+    assert!(within.ends_with(&format!("/{name}/c1")), "{own}");
+    let dir = match pids_line {
+        Some(_) => PathBuf::from(format!("/sys/fs/cgroup/pids{within}")),
+        None => PathBuf::from(format!("/sys/fs/cgroup{within}")),
+    };
+    assert_eq!(std::fs::read_to_string(dir.join("pids.max")).unwrap().trim(), "64");
+    assert!(world.oci(&["start", "cg"]).status.success());
+    wait_for("two processes", || {
+        std::fs::read_to_string(dir.join("cgroup.procs")).unwrap().lines().count() == 2
+    });
+    assert!(world.oci(&["kill", "--all", "cg", "KILL"]).status.success());
+    wait_for("the container to stop", || world.status("cg") == "stopped");
+    assert!(world.oci(&["delete", "cg"]).status.success());
+    assert!(!dir.exists(), "{}", dir.display());
+    assert!(!dir.parent().unwrap().exists(), "{}", dir.parent().unwrap().display());
+}
+
 /// containerd's shim and podman may race on one container: the verbs take
 /// its lock, so of four forced deletes at once one deletes and the others
 /// find nothing.
