@@ -17,8 +17,10 @@ fi
 packages=(
     uidmap slirp4netns passt iproute2 util-linux procps
     busybox-static gcc libc6-dev pkg-config libseccomp-dev valgrind debootstrap
-    # tests/bundle.rs: `runc spec` writes the configs the bundle tests run.
-    runc
+    # tests/bundle.rs: `runc spec` writes the configs the bundle tests run;
+    # tests/oci_runtime.rs: podman and containerd drive zookeeper-oci (the
+    # tests start and stop them themselves).
+    runc podman containerd
 )
 missing=()
 for pkg in "${packages[@]}"; do
