@@ -203,7 +203,9 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
             )
             .into());
         }
-        _ => true,
+        // zookeeper's own: setgroups works unless whoever made this user
+        // namespace (a caller's, as `unshare -r` makes) denied it.
+        _ => std::fs::read_to_string("/proc/self/setgroups").map_or(true, |text| text.trim() != "deny"),
     };
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.

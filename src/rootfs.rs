@@ -246,7 +246,10 @@ fn check_nobody_else_can_change(
         let name =
             || std::fs::read_link(fd_path(&dir)).map_or_else(|_| "?".into(), |p| p.display().to_string());
         let what = if is_rootfs { "it".to_string() } else { format!("the directory above it, {}", name()) };
-        if stat.st_uid != 0 && stat.st_uid != me {
+        let trusted = stat.st_uid == 0
+            || stat.st_uid == me
+            || (!is_rootfs && Some(stat.st_uid) == unmapped_owner_in_a_callers_namespace());
+        if !trusted {
             return Err(format!(
                 "{what} belongs to uid {}, who could change it under the container; \
                  only the caller's or root's directories can be a rootfs",
@@ -267,6 +270,22 @@ fn check_nobody_else_can_change(
             .map_err(|e| format!("opening the directory above: {e}"))?;
         is_rootfs = false;
     }
+}
+
+/// Inside a user namespace that another runtime made (rootless podman runs
+/// zookeeper-oci as root of its own), the host's root, which owns `/`,
+/// `/home` and `/tmp`, maps to no id and shows as the kernel's overflow uid
+/// (65534). Above the rootfs such a directory is taken as root's: whoever
+/// made the namespace chose to leave it unmapped, and from inside root and
+/// any other unmapped owner look alike. The rootfs itself must still be the
+/// caller's or root's. In the host's own user namespace: `None`.
+fn unmapped_owner_in_a_callers_namespace() -> Option<u32> {
+    let map = std::fs::read_to_string("/proc/self/uid_map").ok()?;
+    let whole = map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"];
+    if whole {
+        return None;
+    }
+    std::fs::read_to_string("/proc/sys/kernel/overflowuid").ok()?.trim().parse().ok()
 }
 
 /// What becomes `/`.

@@ -843,3 +843,46 @@ fn containerd_runs_containers_through_zookeeper_oci() {
         std::fs::read_dir(dir.join("runc/default")).map_or(Vec::new(), |d| d.flatten().collect());
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Rootless podman runs its runtime as root of a user namespace of its own,
+/// with a config that has no user namespace: there the host's root, which
+/// owns `/tmp` and the directories above a rootfs, shows as an unmapped
+/// owner (65534), and setgroups may be denied. `unshare -r -m`, run by the
+/// test user, makes such a namespace.
+#[test]
+fn runs_as_root_of_a_callers_user_namespace_as_rootless_podman_runs_it() {
+    let who = As::User(RANGED_USER);
+    let world = World::new("callers-userns", who, &["sh", "-c", "id -u; echo inside > /out/file"]);
+    // What podman's config for a rootless container looks like: no user
+    // namespace, no resources (no cgroup to make).
+    let path = world.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let linux = config["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
+    linux.remove("resources");
+    linux["namespaces"].as_array_mut().unwrap().retain(|ns| ns["type"] != "user");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    // podman writes it as the user, root of its namespace.
+    chown(&path, who);
+    std::fs::create_dir_all(&world.root).unwrap();
+    chown(&world.root, who);
+    let script = format!(
+        "cd {} && exec {} --root {} run --bundle {} podman-like",
+        world.bundle.display(),
+        runtime_binary().display(),
+        world.root.join("inner").display(),
+        world.bundle.display()
+    );
+    let out = Command::new("/usr/bin/setpriv")
+        .args([&format!("--reuid={RANGED_USER}"), &format!("--regid={RANGED_USER}"), "--init-groups", "--"])
+        .args(["unshare", "-r", "-m", "sh", "-c", &script])
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
+    assert_eq!(stdout(&out), "0\n");
+    assert_eq!(std::fs::read_to_string(world.out.join("file")).unwrap(), "inside\n");
+}
