@@ -752,6 +752,84 @@ fn podman_runs_containers_through_zookeeper_oci() {
     assert!(!Path::new("/run/zookeeper").join(id.trim()).exists());
 }
 
+/// Debian's podman as the test user (rootless): it runs zookeeper-oci as
+/// root of its own user namespace, with a config that has none, the rootfs
+/// on its private vfs storage. Its pause process (catatonit) is stopped by
+/// the pid it records, and everything removed, after.
+#[test]
+fn rootless_podman_runs_containers_through_zookeeper_oci() {
+    assert!(Path::new("/usr/bin/podman").exists(), "podman is missing: run scripts/setup.sh as root first");
+    let who = As::User(RANGED_USER);
+    // podman refuses a run directory longer than 50 characters.
+    let dir = PathBuf::from(format!("/tmp/zkpr-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("xdg")).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(dir.join("xdg"), std::fs::Permissions::from_mode(0o700)).unwrap();
+    chown(&dir, who);
+    chown(&dir.join("xdg"), who);
+    struct Cleanup(PathBuf);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            // The pause process podman keeps for the user namespace, named in
+            // its --tmpdir.
+            let pause = self.0.join("tmp/pause.pid");
+            if let Some(pid) = std::fs::read_to_string(pause).ok().and_then(|t| t.trim().parse::<i32>().ok())
+            {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let _cleanup = Cleanup(dir.clone());
+    let tar = Command::new("tar")
+        .arg("-C")
+        .arg(&fixture().rootfs)
+        .arg("-cf")
+        .arg(dir.join("rootfs.tar"))
+        .arg(".")
+        .status();
+    assert!(tar.unwrap().success());
+    chown(&dir.join("rootfs.tar"), who);
+    let podman = |args: &[&str]| -> Output {
+        let mut command = Command::new("/usr/bin/setpriv");
+        command.args([
+            &format!("--reuid={RANGED_USER}"),
+            &format!("--regid={RANGED_USER}"),
+            "--init-groups",
+            "--",
+        ]);
+        command.arg("/usr/bin/podman");
+        command.arg("--root").arg(dir.join("storage")).arg("--runroot").arg(dir.join("runroot"));
+        command.arg("--tmpdir").arg(dir.join("tmp")).arg("--runtime").arg(runtime_binary());
+        command.args(["--cgroup-manager=cgroupfs", "--events-backend=file", "--storage-driver=vfs"]);
+        command.args(args).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+        command.env("HOME", dir.join("xdg")).env("XDG_RUNTIME_DIR", dir.join("xdg"));
+        command.current_dir(&dir).stdin(Stdio::null()).output().unwrap()
+    };
+    let out = podman(&["import", dir.join("rootfs.tar").to_str().unwrap(), "localhost/zk-busybox:1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let run = |extra: &[&str], command: &[&str]| -> Output {
+        let mut args = vec!["run", "--network", "none"];
+        args.extend_from_slice(extra);
+        args.push("localhost/zk-busybox:1");
+        args.extend_from_slice(command);
+        podman(&args)
+    };
+    assert_eq!(ok(run(&["--rm"], &["sh", "-c", "id -u; echo ok"])), "0\nok\n");
+    assert_eq!(run(&["--rm"], &["sh", "-c", "exit 7"]).status.code(), Some(7));
+    let out = run(&["--rm"], &["/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    ok(run(&["-d", "--name", "zk-r1"], &["sleep", "100"]));
+    assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-r1 Up"));
+    assert!(podman(&["stop", "-t", "1", "zk-r1"]).status.success());
+    let out = podman(&["rm", "zk-r1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Debian's containerd (1.6) started by the test on a private socket and
 /// state, and its runc v2 shim told to use zookeeper-oci (`ctr run
 /// --runc-binary`), with a private runtime root; stopped by its pid after.
