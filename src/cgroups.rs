@@ -469,8 +469,8 @@ fn create_dir(dir: &Path) -> Result<()> {
 /// `--cleanup`: removes the `zoo-<pid>` cgroups that killed zookeepers left
 /// where this zookeeper would create them: empty, and their container
 /// process gone. Returns the paths removed.
-pub fn remove_stale() -> Vec<PathBuf> {
-    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else { return Vec::new() };
+pub fn remove_stale() -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
+    let Ok(own) = std::fs::read_to_string("/proc/self/cgroup") else { return (Vec::new(), Vec::new()) };
     let mut parents = Vec::new();
     if is_cgroup2(Path::new(CGROUP_ROOT)) {
         parents.extend(v2_parent(&own).ok());
@@ -486,7 +486,7 @@ pub fn remove_stale() -> Vec<PathBuf> {
             }
         }
     }
-    let mut removed = Vec::new();
+    let (mut removed, mut failed) = (Vec::new(), Vec::new());
     for parent in parents {
         let Ok(entries) = std::fs::read_dir(&parent) else { continue };
         for entry in entries.flatten() {
@@ -494,12 +494,17 @@ pub fn remove_stale() -> Vec<PathBuf> {
             let Some(pid) = name.strip_prefix("zoo-").and_then(|p| p.parse::<u32>().ok()) else { continue };
             let empty = read(&entry.path().join("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty());
             let gone = !Path::new(&format!("/proc/{pid}")).exists();
-            if empty && gone && std::fs::remove_dir(entry.path()).is_ok() {
-                removed.push(entry.path());
+            if !(empty && gone) {
+                continue;
+            }
+            // A stale one that stays is said, as a stale directory is.
+            match std::fs::remove_dir(entry.path()) {
+                Ok(()) => removed.push(entry.path()),
+                Err(err) => failed.push((entry.path(), err.to_string())),
             }
         }
     }
-    removed
+    (removed, failed)
 }
 
 impl ContainerCgroup {

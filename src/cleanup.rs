@@ -43,7 +43,9 @@ pub struct Report {
 pub fn run() -> Report {
     let mut report = Report::default();
     remove_stale_mountpoints(Path::new(TMP), &mut report);
-    report.removed.extend(crate::cgroups::remove_stale());
+    let (removed, failed) = crate::cgroups::remove_stale();
+    report.removed.extend(removed);
+    report.failed.extend(failed);
     report
 }
 
