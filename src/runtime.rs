@@ -25,6 +25,8 @@ use serde_json::{Value, json};
 
 use crate::spec::Hook;
 
+mod join;
+
 /// The runtime-spec version `state` and `--version` report.
 const OCI_VERSION: &str = "1.2.0";
 const STATE_FILE: &str = "state.json";
@@ -43,6 +45,8 @@ commands:
   kill [-a|--all] ID [SIGNAL]
   delete [-f|--force] ID
   run [-b BUNDLE] [--pid-file FILE] [-d|--detach] [--keep] ID
+  exec [-p|--process FILE | --cwd DIR -e|--env K=V -u|--user UID[:GID]]
+       [-d|--detach] [-t|--tty] [--console-socket SOCKET] [--pid-file FILE] ID [COMMAND...]
   ps [--format table|json] ID
   list [--format table|json] [-q]
   spec [-b BUNDLE] [--rootless]
@@ -219,11 +223,42 @@ const CREATE_OPTIONS: &[OptionSpec] = &[
     ("--no-new-keyring", None, false),
 ];
 const RUN_OPTIONS: &[OptionSpec] = &[("--detach", Some("-d"), false), ("--keep", None, false)];
+const EXEC_OPTIONS: &[OptionSpec] = &[
+    ("--process", Some("-p"), true),
+    ("--cwd", None, true),
+    ("--env", Some("-e"), true),
+    ("--user", Some("-u"), true),
+    ("--detach", Some("-d"), false),
+    ("--tty", Some("-t"), false),
+    ("--console-socket", None, true),
+    ("--pid-file", None, true),
+    ("--preserve-fds", None, true),
+    ("--process-label", None, true),
+    ("--apparmor", None, true),
+    ("--no-new-privs", None, false),
+    ("--ignore-paused", None, false),
+];
 
 fn parse_verb(verb: &str, args: Vec<String>, options: &[OptionSpec]) -> Result<VerbArgs> {
+    parse_verb_until(verb, args, options, usize::MAX)
+}
+
+/// [`parse_verb`], but once `operands` operands are read the rest are
+/// operands whatever they look like (exec's command and its options).
+fn parse_verb_until(
+    verb: &str,
+    args: Vec<String>,
+    options: &[OptionSpec],
+    operands: usize,
+) -> Result<VerbArgs> {
     let mut parsed = VerbArgs::default();
     let mut rest = args.into_iter();
     while let Some(arg) = rest.next() {
+        if parsed.operands.len() >= operands {
+            parsed.operands.push(arg);
+            parsed.operands.extend(rest.by_ref());
+            break;
+        }
         if arg == "--" {
             parsed.operands.extend(rest.by_ref());
             break;
@@ -271,6 +306,12 @@ fn dispatch(verb: &str, args: Vec<String>, global: &Global) -> Result<i32> {
             let args = parse_verb(verb, args, &options)?;
             args.at_most(verb, 1)?;
             run(global, &args, args.id(verb)?)
+        }
+        "exec" => {
+            // The id, then the command's first word: from there on all is
+            // the command's.
+            let args = parse_verb_until(verb, args, EXEC_OPTIONS, 2)?;
+            join::exec(global, &args, args.id(verb)?)
         }
         "start" | "state" => {
             let args = parse_verb(verb, args, &[])?;
@@ -557,7 +598,11 @@ fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time in a /proc/PID/stat line, `None` for a zombie.
+fn parse_start_time(stat: &str) -> Option<u64> {
     // The command name, field 2, may hold spaces and parentheses.
     let after = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after.split_whitespace().collect();

@@ -964,3 +964,103 @@ fn runs_as_root_of_a_callers_user_namespace_as_rootless_podman_runs_it() {
     assert_eq!(stdout(&out), "0\n");
     assert_eq!(std::fs::read_to_string(world.out.join("file")).unwrap(), "inside\n");
 }
+
+/// A running container for `exec`: the config's process with a seccomp
+/// profile of its own (runc's spec has none), created and started.
+fn running_for_exec(name: &str, who: As, id: &str) -> (World, i32) {
+    let world = World::new(name, who, &["sleep", "1000"]);
+    let path = world.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}],
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    std::fs::write(world.bundle.join("rootfs/only-in-the-container"), "here\n").unwrap();
+    let out = world.create(id);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    let out = world.oci(&["start", id]);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    let pid = world.pid();
+    wait_for("the command to run", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+    });
+    (world, pid)
+}
+
+/// The status lines of /proc/PID/status that say how a process is confined.
+fn confinement_lines(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| {
+            ["CapBnd:", "CapEff:", "CapPrm:", "NoNewPrivs:", "Seccomp:"].iter().any(|k| l.starts_with(k))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn exec_joins_the_running_container_and_its_confinement() {
+    for who in BOTH {
+        let id = format!("ex-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec", who, &id);
+        let script = "hostname; cat /proc/1/cmdline; echo; cat /only-in-the-container; \
+                      echo $$; ls /proc/$$/fd | tr '\\n' ' '; echo; cat /proc/self/status";
+        let out = world.oci(&["exec", &id, "sh", "-c", script]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "runc", "{who:?}: the container's hostname: {text}");
+        assert_eq!(lines[1], "sleep\u{0}1000\u{0}", "{who:?}: pid 1 is the container's: {text}");
+        assert_eq!(lines[2], "here", "{who:?}: the container's mount namespace: {text}");
+        let own: i32 = lines[3].parse().unwrap();
+        assert!(own > 1 && own < 100, "{who:?}: a pid of the container's namespace: {own}");
+        assert_eq!(lines[4].trim(), "0 1 2", "{who:?}: only stdio: {text}");
+        let host = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let expected = confinement_lines(&host);
+        assert!(expected.iter().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')), "{expected:?}");
+        assert!(expected.iter().any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')), "{expected:?}");
+        assert_eq!(confinement_lines(&text), expected, "{who:?}");
+        // The caller's environment stays out: the config's is the process's.
+        let out = world.oci(&["exec", "--env", "EXTRA=1", "--cwd", "/tmp", &id, "sh", "-c", "env; pwd"]);
+        let text = ok(out);
+        assert!(text.contains("EXTRA=1\n") && text.contains("TERM=xterm\n"), "{who:?}: {text}");
+        assert!(!text.contains("/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"), "{who:?}: {text}");
+        assert!(text.ends_with("/tmp\n"), "{who:?}: {text}");
+        // Its exit status is exec's.
+        assert_eq!(world.oci(&["exec", &id, "sh", "-c", "exit 7"]).status.code(), Some(7), "{who:?}");
+        let out = world.oci(&["exec", &id, "no-such-command"]);
+        oci_fails_with(&out, 127, "not found");
+        // Detached: the pid file names it, in the container.
+        let pid_file = world.pid_file.with_file_name("exec-pid");
+        let out = detached_output(oci(
+            who,
+            &[
+                "--root",
+                world.root.to_str().unwrap(),
+                "exec",
+                "--detach",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                &id,
+                "sleep",
+                "999",
+            ],
+        ));
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        assert!(alive(exec_pid), "{who:?}");
+        let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+        assert_eq!(ns(exec_pid), ns(pid), "{who:?}");
+        let cgroup = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+        assert_eq!(cgroup(exec_pid), cgroup(pid), "{who:?}");
+        let pids: Vec<i32> = serde_json::from_str(&ok(world.oci(&["ps", "--format", "json", &id]))).unwrap();
+        assert!(pids.contains(&exec_pid), "{who:?}: {pids:?}");
+        // Stopped, then gone: runc's words.
+        assert!(world.oci(&["kill", "--all", &id, "KILL"]).status.success());
+        wait_for("the container to stop", || world.status(&id) == "stopped");
+        oci_fails_with(&world.oci(&["exec", &id, "true"]), 1, "cannot exec in a stopped container");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+        oci_fails_with(&world.oci(&["exec", &id, "true"]), 1, "container does not exist");
+    }
+}
