@@ -1064,3 +1064,112 @@ fn exec_joins_the_running_container_and_its_confinement() {
         oci_fails_with(&world.oci(&["exec", &id, "true"]), 1, "container does not exist");
     }
 }
+
+/// CVE-2019-5736: while zookeeper's code runs in the container (held there
+/// by the debug build's ZOOKEEPER_TEST_STALL_MS, just before exec), the
+/// exec'd process is non-dumpable: nothing in the container can read its
+/// /proc/PID/exe (the host's binary) nor its environment.
+#[test]
+fn an_execd_process_is_not_dumpable_before_it_execs() {
+    for who in BOTH {
+        let id = format!("exd-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec-dump", who, &id);
+        let mut stalled = oci(who, &["--root", world.root.to_str().unwrap(), "exec", &id, "true"]);
+        let log = world.root.with_file_name("stalled.err");
+        stalled.env("ZOOKEEPER_TEST_STALL_MS", "3000").stdout(Stdio::null());
+        stalled.stderr(std::fs::File::create(&log).unwrap());
+        let mut stalled = stalled.spawn().unwrap();
+        let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let host_pid = loop {
+            // Found as root: the user's ps cannot see a non-dumpable
+            // process's namespaces (that is the point).
+            let pids = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
+            if let Some(p) =
+                pids.into_iter().find(|p: &i32| *p != pid && ns(*p).is_some() && ns(*p) == ns(pid))
+            {
+                break p;
+            }
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(Instant::now() < deadline, "{who:?}: no exec'd process: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap();
+        let ns_pid =
+            status.lines().find(|l| l.starts_with("NSpid:")).unwrap().split_whitespace().last().unwrap();
+        for file in ["exe", "environ"] {
+            let path = format!("/proc/{ns_pid}/{file}");
+            let out = world.oci(&["exec", &id, "sh", "-c", &format!("cat {path} > /dev/null && echo READ")]);
+            assert!(!stdout(&out).contains("READ"), "{who:?}: {path} was readable from the container");
+        }
+        assert!(stalled.wait().unwrap().success(), "{who:?}");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// `exec --process FILE` runs that process (its args, env, user), and
+/// `--tty` with `--console-socket` hands its pty's master over as create does.
+#[test]
+fn exec_with_a_process_file_and_with_a_terminal() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let (world, _) = running_for_exec("exec-proc", As::Root, "exp");
+    let process = world.root.with_file_name("process.json");
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    let spec = json!({
+        "capabilities": config["process"]["capabilities"],
+        "args": ["sh", "-c", "id -u; id -g; echo $ONLY"],
+        "env": ["PATH=/bin", "ONLY=from-the-file"],
+        "cwd": "/",
+        "user": {"uid": 1000, "gid": 1000},
+        "terminal": false,
+    });
+    std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), "exp"]));
+    assert_eq!(text, "1000\n1000\nfrom-the-file\n");
+    assert_eq!(ok(world.oci(&["exec", "--user", "7:8", "exp", "sh", "-c", "id -u; id -g"])), "7\n8\n");
+    // A terminal without a console socket is refused.
+    oci_fails_with(&world.oci(&["exec", "--tty", "exp", "true"]), 1, "--console-socket");
+    let socket = world.root.with_file_name("exec-console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || -> OwnedFd {
+        let (stream, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        for cmsg in message.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: the kernel just installed this descriptor for us.
+                return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            }
+        }
+        panic!("no descriptor came with the message");
+    });
+    let root = world.root.to_str().unwrap();
+    let mut exec = oci(As::Root, &["--root", root, "exec", "--tty", "--detach", "--console-socket"]);
+    exec.arg(&socket).args(["exp", "sh", "-c", "tty; echo via-exec-pty; sleep 2"]);
+    let out = detached_output(exec);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let master = std::fs::File::from(receiver.join().unwrap());
+    let mut text = String::new();
+    let mut reader = std::io::BufReader::new(master);
+    while !text.contains("via-exec-pty") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        text.push_str(&line);
+    }
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(text.contains("via-exec-pty"), "{text:?}");
+    assert!(world.oci(&["delete", "--force", "exp"]).status.success());
+}
