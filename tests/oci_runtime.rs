@@ -746,6 +746,11 @@ fn podman_runs_containers_through_zookeeper_oci() {
     // removed.
     let id = ok(run(&["-d", "--name", "zk-c1"], &["sleep", "100"]));
     assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-c1 Up"));
+    // podman exec: conmon runs `exec --pid-file P --process F --detach ID`.
+    assert_eq!(ok(podman(&["exec", "zk-c1", "sh", "-c", "echo in; cat /proc/1/comm"])), "in\nsleep\n");
+    assert_eq!(podman(&["exec", "zk-c1", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    let out = podman(&["exec", "zk-c1", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     assert!(podman(&["stop", "-t", "1", "zk-c1"]).status.success());
     let out = podman(&["rm", "zk-c1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -825,6 +830,10 @@ fn rootless_podman_runs_containers_through_zookeeper_oci() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     ok(run(&["-d", "--name", "zk-r1"], &["sleep", "100"]));
     assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-r1 Up"));
+    assert_eq!(ok(podman(&["exec", "zk-r1", "sh", "-c", "echo in; cat /proc/1/comm"])), "in\nsleep\n");
+    assert_eq!(podman(&["exec", "zk-r1", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    let out = podman(&["exec", "zk-r1", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     assert!(podman(&["stop", "-t", "1", "zk-r1"]).status.success());
     let out = podman(&["rm", "zk-r1"]);
     assert!(out.status.success(), "{}", stderr(&out));
