@@ -920,6 +920,12 @@ fn containerd_runs_containers_through_zookeeper_oci() {
     // The shim's `ps --format json`.
     let listed = ok(ctr(&["task", "ps", "c2"]));
     assert!(listed.lines().count() >= 2, "{listed}");
+    // The shim runs `exec --process F --detach --pid-file P ID` and waits for the pid.
+    assert_eq!(
+        ok(ctr(&["task", "exec", "--exec-id", "e1", "c2", "sh", "-c", "echo in; cat /proc/1/comm"])),
+        "in\nsleep\n"
+    );
+    assert_eq!(ctr(&["task", "exec", "--exec-id", "e2", "c2", "sh", "-c", "exit 5"]).status.code(), Some(5));
     assert!(ctr(&["task", "kill", "-s", "KILL", "c2"]).status.success());
     wait_for("the task to stop", || stdout(&ctr(&["task", "ls"])).contains("STOPPED"));
     let out = ctr(&["task", "rm", "c2"]);
