@@ -31,6 +31,8 @@ mod join;
 const OCI_VERSION: &str = "1.2.0";
 const STATE_FILE: &str = "state.json";
 const GATE_FIFO: &str = "exec.fifo";
+/// The config create converted, kept for exec.
+const CONFIG_FILE: &str = "config.json";
 
 const USAGE: &str = "\
 usage: zookeeper-oci [global options] COMMAND [options] ID
@@ -636,7 +638,11 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container::Created> {
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;
-    let mut spec = crate::oci::load_bundle(&bundle).map_err(|err| anyhow!("{err}"))?;
+    // Read once: the bytes converted are the bytes kept for exec.
+    let config = crate::oci::read_config(&bundle).map_err(|err| anyhow!("{err}"))?;
+    let parsed = crate::oci::parse_config(&config).map_err(|err| anyhow!("{err}"))?;
+    let mut spec = crate::oci::convert(&parsed, &bundle, &crate::oci::Host::current())
+        .map_err(|err| anyhow!("{err}"))?;
     spec.identity.id = id.to_string();
     let console = args.value("--console-socket").map(PathBuf::from);
     match (spec.process.terminal, &console) {
@@ -667,7 +673,7 @@ fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container
             return Err(err).with_context(|| format!("creating the state directory {}", dir.path.display()));
         }
     }
-    let created = create_in(&dir, &spec, &bundle, console.as_deref(), args.value("--pid-file"));
+    let created = create_in(&dir, &spec, &bundle, &config, console.as_deref(), args.value("--pid-file"));
     if created.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
     }
@@ -678,6 +684,7 @@ fn create_in(
     dir: &ContainerDir,
     spec: &crate::spec::ContainerSpec,
     bundle: &Path,
+    config: &[u8],
     console: Option<&Path>,
     pid_file: Option<&str>,
 ) -> Result<crate::container::Created> {
@@ -713,6 +720,10 @@ fn create_in(
             poststop: spec.hooks.poststop.clone(),
         };
         let text = serde_json::to_vec(&saved.to_json()).context("writing the container's state")?;
+        // exec's process is converted from this copy, not from the bundle,
+        // which its owner may change meanwhile: the same seccomp profile,
+        // compiled again, and the same capabilities.
+        write_atomically(&dir.path.join(CONFIG_FILE), config, 0o600)?;
         write_atomically(&dir.path.join(STATE_FILE), &text, 0o600)?;
         if let Some(pid_file) = pid_file {
             let pid_file = std::path::absolute(pid_file).context("finding the pid file")?;

@@ -1019,6 +1019,13 @@ fn exec_joins_the_running_container_and_its_confinement() {
     for who in BOTH {
         let id = format!("ex-{}", who_name(who));
         let (world, pid) = running_for_exec("exec", who, &id);
+        // A bundle changed after create changes nothing: exec's process
+        // comes from the config create kept.
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["linux"]["seccomp"] = Value::Null;
+        config["process"]["noNewPrivileges"] = json!(false);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let script = "hostname; cat /proc/1/cmdline; echo; cat /only-in-the-container; \
                       echo $$; ls /proc/$$/fd | tr '\\n' ' '; echo; cat /proc/self/status";
         let out = world.oci(&["exec", &id, "sh", "-c", script]);

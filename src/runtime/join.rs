@@ -52,7 +52,7 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
         bail!("cannot exec in a stopped container");
     }
     let console = args.value("--console-socket").map(std::path::PathBuf::from);
-    let spec = process_spec(&saved, args)?;
+    let spec = process_spec(&dir, &saved, args)?;
     match (spec.process.terminal, &console) {
         (true, None) => bail!("exec: a terminal needs --console-socket to hand it over"),
         (false, Some(_)) => bail!("exec: --console-socket is given but no terminal is asked for"),
@@ -158,10 +158,14 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
 /// The process to run: `--process FILE` in place of the config's
 /// `process`, or the config's with the command line's command, `--cwd`,
 /// `--env`, `--user` and `--tty`; then converted as create converts the
-/// whole config (so its seccomp profile is compiled again from it).
-fn process_spec(saved: &Saved, args: &VerbArgs) -> Result<ContainerSpec> {
+/// whole config, the copy create kept in the state directory (so its
+/// seccomp profile is compiled again from the very bytes create compiled).
+fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<ContainerSpec> {
     let bundle = std::path::Path::new(&saved.bundle);
-    let bytes = crate::oci::read_config(bundle).map_err(|err| anyhow!("{err}"))?;
+    // The copy create kept (a container created before it kept one: the bundle's).
+    let kept = dir.path.join(super::CONFIG_FILE).exists();
+    let bytes =
+        crate::oci::read_config(if kept { &dir.path } else { bundle }).map_err(|err| anyhow!("{err}"))?;
     let mut config: Value = serde_json::from_slice(&bytes).context("reading the bundle's config.json")?;
     let command = &args.operands[1..];
     let process = match args.value("--process") {
