@@ -1110,6 +1110,24 @@ mod tests {
     }
 
     #[test]
+    fn exec_options_end_at_the_command() {
+        let args = parse_verb_until(
+            "exec",
+            argv(&["-d", "c1", "-e", "A=1", "sh", "-c", "x", "--tty"]),
+            EXEC_OPTIONS,
+            2,
+        )
+        .unwrap();
+        assert_eq!(args.operands, argv(&["c1", "sh", "-c", "x", "--tty"]));
+        assert!(args.flag("--detach") && !args.flag("--tty"));
+        assert_eq!(args.value("--env"), Some("A=1"));
+        let args = parse_verb_until("exec", argv(&["c1", "--tty", "--", "-x"]), EXEC_OPTIONS, 2).unwrap();
+        assert_eq!(args.operands, argv(&["c1", "-x"]));
+        assert!(args.flag("--tty"));
+        assert!(parse_verb_until("exec", argv(&["--bogus", "c1", "sh"]), EXEC_OPTIONS, 2).is_err());
+    }
+
+    #[test]
     fn global_options_then_the_verb() {
         let mut global = Global { root: None, log: Log { file: None, json: false } };
         let mut args = argv(&[

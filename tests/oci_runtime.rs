@@ -1152,6 +1152,11 @@ fn exec_with_a_process_file_and_with_a_terminal() {
     let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), "exp"]));
     assert_eq!(text, "1000\n1000\nfrom-the-file\n");
     assert_eq!(ok(world.oci(&["exec", "--user", "7:8", "exp", "sh", "-c", "id -u; id -g"])), "7\n8\n");
+    // Bad command lines: one line each.
+    oci_fails_with(&world.oci(&["exec", "exp"]), 1, "a command is needed");
+    oci_fails_with(&world.oci(&["exec", "--user", "me", "exp", "true"]), 1, "UID[:GID]");
+    oci_fails_with(&world.oci(&["exec", "--env", "NOEQUALS", "exp", "true"]), 1, "KEY=VALUE");
+    oci_fails_with(&world.oci(&["exec", "-p", process.to_str().unwrap(), "exp", "true"]), 1, "exclude");
     // A terminal without a console socket is refused.
     oci_fails_with(&world.oci(&["exec", "--tty", "exp", "true"]), 1, "--console-socket");
     let socket = world.root.with_file_name("exec-console.sock");
