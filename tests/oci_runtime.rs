@@ -1027,7 +1027,7 @@ fn exec_joins_the_running_container_and_its_confinement() {
         config["process"]["noNewPrivileges"] = json!(false);
         std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let script = "hostname; cat /proc/1/cmdline; echo; cat /only-in-the-container; \
-                      echo $$; ls /proc/$$/fd | tr '\\n' ' '; echo; cat /proc/self/status";
+                      echo $$; cat /proc/self/status";
         let out = world.oci(&["exec", &id, "sh", "-c", script]);
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
         let text = stdout(&out);
@@ -1037,7 +1037,6 @@ fn exec_joins_the_running_container_and_its_confinement() {
         assert_eq!(lines[2], "here", "{who:?}: the container's mount namespace: {text}");
         let own: i32 = lines[3].parse().unwrap();
         assert!(own > 1 && own < 100, "{who:?}: a pid of the container's namespace: {own}");
-        assert_eq!(lines[4].trim(), "0 1 2", "{who:?}: only stdio: {text}");
         let host = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         let expected = confinement_lines(&host);
         assert!(expected.iter().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')), "{expected:?}");
@@ -1072,6 +1071,7 @@ fn exec_joins_the_running_container_and_its_confinement() {
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
         let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
         assert!(alive(exec_pid), "{who:?}");
+        assert_eq!(fds_of(exec_pid), ["0", "1", "2"], "{who:?}: only stdio");
         let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
         assert_eq!(ns(exec_pid), ns(pid), "{who:?}");
         let cgroup = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
@@ -1199,4 +1199,56 @@ fn exec_with_a_process_file_and_with_a_terminal() {
     assert!(text.starts_with("/dev/pts/"), "{text:?}");
     assert!(text.contains("via-exec-pty"), "{text:?}");
     assert!(world.oci(&["delete", "--force", "exp"]).status.success());
+}
+
+/// The descriptors a process holds, by number.
+fn fds_of(pid: i32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// CVE-2024-21626: a directory of the host's that the caller leaks to
+/// zookeeper-oci (fd 7 here) and the caller's working directory do not
+/// reach the exec'd process: it holds 0-2 only, its cwd and root are the
+/// container's root.
+#[test]
+fn a_leaked_host_directory_does_not_reach_an_execd_process() {
+    for who in BOTH {
+        let id = format!("exl-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec-leak", who, &id);
+        let pid_file = world.pid_file.with_file_name("leak-pid");
+        let script = format!(
+            "exec 7< /; cd /etc; exec {} --root {} exec --detach --pid-file {} {id} sleep 999",
+            runtime_binary().display(),
+            world.root.display(),
+            pid_file.display()
+        );
+        let mut command = match who {
+            As::Root => Command::new("/bin/sh"),
+            As::User(user) => {
+                let mut c = Command::new("/usr/bin/setpriv");
+                c.args([
+                    &format!("--reuid={user}"),
+                    &format!("--regid={user}"),
+                    "--init-groups",
+                    "--",
+                    "/bin/sh",
+                ]);
+                c
+            }
+        };
+        command.args(["-c", &script]).env_clear().env("PATH", "/usr/bin:/bin");
+        let out = detached_output(command);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        assert_eq!(fds_of(exec_pid), ["0", "1", "2"], "{who:?}");
+        let link = |p: i32, what: &str| std::fs::read_link(format!("/proc/{p}/{what}")).unwrap();
+        assert_eq!(link(exec_pid, "root"), link(pid, "root"), "{who:?}");
+        assert_eq!(link(exec_pid, "cwd"), link(pid, "root"), "{who:?}");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
 }
