@@ -224,9 +224,9 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
     crate::oci::convert(&parsed, bundle, &crate::oci::Host::current()).map_err(|err| anyhow!("{err}"))
 }
 
-/// The container's first process, held by descriptors: its /proc
-/// directory (checked to be the one state.json names) and the namespaces
-/// of its that are not ours.
+/// The container's first process's namespaces that are not ours, held by
+/// descriptors opened through its /proc directory, which was checked
+/// (before and after) to be the process state.json names.
 struct Target {
     namespaces: Vec<(&'static str, CloneFlags, OwnedFd)>,
     setgroups_allowed: bool,
@@ -322,8 +322,8 @@ fn helper(h: Helper) -> ! {
     keep.extend(pty.as_ref().map(|p| p.as_raw_fd()));
     close_all_but(&mut keep);
     // SAFETY: the helper is single-threaded (forked from a single-threaded
-    // zookeeper-oci); the child runs only async-signal-safe set-up of its
-    // own memory's copy, then execs or exits.
+    // zookeeper-oci), so its child's copy of the address space holds no
+    // lock another thread would release; the child execs or exits.
     match unsafe { nix::unistd::fork() } {
         Err(err) => fail(report, anyhow!("forking the exec'd process: {err}")),
         Ok(ForkResult::Parent { child }) => {
