@@ -174,14 +174,21 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     if let Some(stdio) = &setup.stdio {
         stdio.attach()?;
     }
-    confine(spec, go, report)?;
+    confine(spec, go.setgroups_allowed, &|| after_credential_change(report))?;
     trace::mark("child: confined, exec");
     Ok(())
 }
 
 /// The process's own limits, identity and confinement, in the order the
 /// kernel allows: what needs container root's capabilities first.
-fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
+/// `after_change` runs after a change of user (which resets the dumpable
+/// flag and the parent-death signal): the container's first process and
+/// `zookeeper-oci exec` (runtime/exec.rs) re-arm different things.
+pub(crate) fn confine(
+    spec: &ContainerSpec,
+    setgroups_allowed: bool,
+    after_change: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let process = &spec.process;
     for limit in &process.rlimits {
         let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
@@ -201,7 +208,7 @@ fn confine(spec: &ContainerSpec, go: &Go, report: &ReportTx) -> Result<()> {
     crate::capabilities::limit_bounding(process.capabilities.bounding)?;
     let user = &process.user;
     if (user.uid, user.gid) != (0, 0) || !user.additional_gids.is_empty() {
-        switch_user(user, go.setgroups_allowed, report)?;
+        switch_user(user, setgroups_allowed, after_change)?;
     }
     if process.cwd != "/" {
         nix::unistd::chdir(process.cwd.as_str())
@@ -232,7 +239,7 @@ fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
 /// From container root to the process's user: groups first (setgroups
 /// needs a range: a one-id map denies it), capabilities kept across the
 /// change (capabilities::set then narrows them).
-fn switch_user(user: &User, setgroups_allowed: bool, report: &ReportTx) -> Result<()> {
+fn switch_user(user: &User, setgroups_allowed: bool, after_change: &dyn Fn() -> Result<()>) -> Result<()> {
     if setgroups_allowed {
         let groups: Vec<Gid> = user.additional_gids.iter().map(|g| Gid::from_raw(*g)).collect();
         nix::unistd::setgroups(&groups).context("setting the supplementary groups")?;
@@ -258,7 +265,7 @@ fn switch_user(user: &User, setgroups_allowed: bool, report: &ReportTx) -> Resul
     let uid = Uid::from_raw(user.uid);
     nix::unistd::setresuid(uid, uid, uid).map_err(unmapped("user", user.uid))?;
     nix::sys::prctl::set_keepcaps(false).context("keeping capabilities across the user change")?;
-    after_credential_change(report)
+    after_change()
 }
 
 /// Takes the container's root identity, now that the parent has mapped it,
@@ -290,7 +297,7 @@ fn after_credential_change(report: &ReportTx) -> Result<()> {
 /// holds the child this long between its credential change and re-arming
 /// the parent-death signal, the window a killed zookeeper must not slip
 /// through. Release builds have no such hook.
-fn stall_for_tests() {
+pub(crate) fn stall_for_tests() {
     #[cfg(debug_assertions)]
     if let Some(ms) = std::env::var_os("ZOOKEEPER_TEST_STALL_MS").and_then(|v| v.to_str()?.parse().ok()) {
         std::thread::sleep(std::time::Duration::from_millis(ms));
@@ -300,7 +307,7 @@ fn stall_for_tests() {
 /// The command starts with every signal at its default action and none
 /// blocked, as under docker: not with zookeeper's blocked set, nor with the
 /// SIGPIPE that Rust's runtime ignores.
-fn reset_signals() -> Result<()> {
+pub(crate) fn reset_signals() -> Result<()> {
     for sig in Signal::iterator() {
         if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
             continue;

@@ -25,10 +25,14 @@ use serde_json::{Value, json};
 
 use crate::spec::Hook;
 
+mod join;
+
 /// The runtime-spec version `state` and `--version` report.
 const OCI_VERSION: &str = "1.2.0";
 const STATE_FILE: &str = "state.json";
 const GATE_FIFO: &str = "exec.fifo";
+/// The config create converted, kept for exec.
+const CONFIG_FILE: &str = "config.json";
 
 const USAGE: &str = "\
 usage: zookeeper-oci [global options] COMMAND [options] ID
@@ -43,6 +47,8 @@ commands:
   kill [-a|--all] ID [SIGNAL]
   delete [-f|--force] ID
   run [-b BUNDLE] [--pid-file FILE] [-d|--detach] [--keep] ID
+  exec [-p|--process FILE | --cwd DIR -e|--env K=V -u|--user UID[:GID]]
+       [-d|--detach] [-t|--tty] [--console-socket SOCKET] [--pid-file FILE] ID [COMMAND...]
   ps [--format table|json] ID
   list [--format table|json] [-q]
   spec [-b BUNDLE] [--rootless]
@@ -219,11 +225,42 @@ const CREATE_OPTIONS: &[OptionSpec] = &[
     ("--no-new-keyring", None, false),
 ];
 const RUN_OPTIONS: &[OptionSpec] = &[("--detach", Some("-d"), false), ("--keep", None, false)];
+const EXEC_OPTIONS: &[OptionSpec] = &[
+    ("--process", Some("-p"), true),
+    ("--cwd", None, true),
+    ("--env", Some("-e"), true),
+    ("--user", Some("-u"), true),
+    ("--detach", Some("-d"), false),
+    ("--tty", Some("-t"), false),
+    ("--console-socket", None, true),
+    ("--pid-file", None, true),
+    ("--preserve-fds", None, true),
+    ("--process-label", None, true),
+    ("--apparmor", None, true),
+    ("--no-new-privs", None, false),
+    ("--ignore-paused", None, false),
+];
 
 fn parse_verb(verb: &str, args: Vec<String>, options: &[OptionSpec]) -> Result<VerbArgs> {
+    parse_verb_until(verb, args, options, usize::MAX)
+}
+
+/// [`parse_verb`], but once `operands` operands are read the rest are
+/// operands whatever they look like (exec's command and its options).
+fn parse_verb_until(
+    verb: &str,
+    args: Vec<String>,
+    options: &[OptionSpec],
+    operands: usize,
+) -> Result<VerbArgs> {
     let mut parsed = VerbArgs::default();
     let mut rest = args.into_iter();
     while let Some(arg) = rest.next() {
+        if parsed.operands.len() >= operands {
+            parsed.operands.push(arg);
+            parsed.operands.extend(rest.by_ref());
+            break;
+        }
         if arg == "--" {
             parsed.operands.extend(rest.by_ref());
             break;
@@ -271,6 +308,12 @@ fn dispatch(verb: &str, args: Vec<String>, global: &Global) -> Result<i32> {
             let args = parse_verb(verb, args, &options)?;
             args.at_most(verb, 1)?;
             run(global, &args, args.id(verb)?)
+        }
+        "exec" => {
+            // The id, then the command's first word: from there on all is
+            // the command's.
+            let args = parse_verb_until(verb, args, EXEC_OPTIONS, 2)?;
+            join::exec(global, &args, args.id(verb)?)
         }
         "start" | "state" => {
             let args = parse_verb(verb, args, &[])?;
@@ -557,7 +600,11 @@ fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start_time(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// The start time in a /proc/PID/stat line, `None` for a zombie.
+fn parse_start_time(stat: &str) -> Option<u64> {
     // The command name, field 2, may hold spaces and parentheses.
     let after = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after.split_whitespace().collect();
@@ -591,7 +638,11 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container::Created> {
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;
-    let mut spec = crate::oci::load_bundle(&bundle).map_err(|err| anyhow!("{err}"))?;
+    // Read once: the bytes converted are the bytes kept for exec.
+    let config = crate::oci::read_config(&bundle).map_err(|err| anyhow!("{err}"))?;
+    let parsed = crate::oci::parse_config(&config).map_err(|err| anyhow!("{err}"))?;
+    let mut spec = crate::oci::convert(&parsed, &bundle, &crate::oci::Host::current())
+        .map_err(|err| anyhow!("{err}"))?;
     spec.identity.id = id.to_string();
     let console = args.value("--console-socket").map(PathBuf::from);
     match (spec.process.terminal, &console) {
@@ -622,7 +673,7 @@ fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container
             return Err(err).with_context(|| format!("creating the state directory {}", dir.path.display()));
         }
     }
-    let created = create_in(&dir, &spec, &bundle, console.as_deref(), args.value("--pid-file"));
+    let created = create_in(&dir, &spec, &bundle, &config, console.as_deref(), args.value("--pid-file"));
     if created.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
     }
@@ -633,6 +684,7 @@ fn create_in(
     dir: &ContainerDir,
     spec: &crate::spec::ContainerSpec,
     bundle: &Path,
+    config: &[u8],
     console: Option<&Path>,
     pid_file: Option<&str>,
 ) -> Result<crate::container::Created> {
@@ -668,6 +720,10 @@ fn create_in(
             poststop: spec.hooks.poststop.clone(),
         };
         let text = serde_json::to_vec(&saved.to_json()).context("writing the container's state")?;
+        // exec's process is converted from this copy, not from the bundle,
+        // which its owner may change meanwhile: the same seccomp profile,
+        // compiled again, and the same capabilities.
+        write_atomically(&dir.path.join(CONFIG_FILE), config, 0o600)?;
         write_atomically(&dir.path.join(STATE_FILE), &text, 0o600)?;
         if let Some(pid_file) = pid_file {
             let pid_file = std::path::absolute(pid_file).context("finding the pid file")?;
@@ -1051,6 +1107,24 @@ mod tests {
         }
         assert!(parse_verb("create", argv(&["--bogus", "c1"]), CREATE_OPTIONS).is_err());
         assert!(parse_verb("create", argv(&["c1", "--bundle"]), CREATE_OPTIONS).is_err());
+    }
+
+    #[test]
+    fn exec_options_end_at_the_command() {
+        let args = parse_verb_until(
+            "exec",
+            argv(&["-d", "c1", "-e", "A=1", "sh", "-c", "x", "--tty"]),
+            EXEC_OPTIONS,
+            2,
+        )
+        .unwrap();
+        assert_eq!(args.operands, argv(&["c1", "sh", "-c", "x", "--tty"]));
+        assert!(args.flag("--detach") && !args.flag("--tty"));
+        assert_eq!(args.value("--env"), Some("A=1"));
+        let args = parse_verb_until("exec", argv(&["c1", "--tty", "--", "-x"]), EXEC_OPTIONS, 2).unwrap();
+        assert_eq!(args.operands, argv(&["c1", "-x"]));
+        assert!(args.flag("--tty"));
+        assert!(parse_verb_until("exec", argv(&["--bogus", "c1", "sh"]), EXEC_OPTIONS, 2).is_err());
     }
 
     #[test]

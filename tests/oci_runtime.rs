@@ -746,6 +746,11 @@ fn podman_runs_containers_through_zookeeper_oci() {
     // removed.
     let id = ok(run(&["-d", "--name", "zk-c1"], &["sleep", "100"]));
     assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-c1 Up"));
+    // podman exec: conmon runs `exec --pid-file P --process F --detach ID`.
+    assert_eq!(ok(podman(&["exec", "zk-c1", "sh", "-c", "echo in; cat /proc/1/comm"])), "in\nsleep\n");
+    assert_eq!(podman(&["exec", "zk-c1", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    let out = podman(&["exec", "zk-c1", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     assert!(podman(&["stop", "-t", "1", "zk-c1"]).status.success());
     let out = podman(&["rm", "zk-c1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -825,6 +830,10 @@ fn rootless_podman_runs_containers_through_zookeeper_oci() {
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     ok(run(&["-d", "--name", "zk-r1"], &["sleep", "100"]));
     assert!(ok(podman(&["ps", "--format", "{{.Names}} {{.Status}}"])).contains("zk-r1 Up"));
+    assert_eq!(ok(podman(&["exec", "zk-r1", "sh", "-c", "echo in; cat /proc/1/comm"])), "in\nsleep\n");
+    assert_eq!(podman(&["exec", "zk-r1", "sh", "-c", "exit 5"]).status.code(), Some(5));
+    let out = podman(&["exec", "zk-r1", "/no/such/program"]);
+    assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     assert!(podman(&["stop", "-t", "1", "zk-r1"]).status.success());
     let out = podman(&["rm", "zk-r1"]);
     assert!(out.status.success(), "{}", stderr(&out));
@@ -911,6 +920,12 @@ fn containerd_runs_containers_through_zookeeper_oci() {
     // The shim's `ps --format json`.
     let listed = ok(ctr(&["task", "ps", "c2"]));
     assert!(listed.lines().count() >= 2, "{listed}");
+    // The shim runs `exec --process F --detach --pid-file P ID` and waits for the pid.
+    assert_eq!(
+        ok(ctr(&["task", "exec", "--exec-id", "e1", "c2", "sh", "-c", "echo in; cat /proc/1/comm"])),
+        "in\nsleep\n"
+    );
+    assert_eq!(ctr(&["task", "exec", "--exec-id", "e2", "c2", "sh", "-c", "exit 5"]).status.code(), Some(5));
     assert!(ctr(&["task", "kill", "-s", "KILL", "c2"]).status.success());
     wait_for("the task to stop", || stdout(&ctr(&["task", "ls"])).contains("STOPPED"));
     let out = ctr(&["task", "rm", "c2"]);
@@ -963,4 +978,277 @@ fn runs_as_root_of_a_callers_user_namespace_as_rootless_podman_runs_it() {
     assert!(out.status.success(), "{:?}: {}", out.status, stderr(&out));
     assert_eq!(stdout(&out), "0\n");
     assert_eq!(std::fs::read_to_string(world.out.join("file")).unwrap(), "inside\n");
+}
+
+/// A running container for `exec`: the config's process with a seccomp
+/// profile of its own (runc's spec has none), created and started.
+fn running_for_exec(name: &str, who: As, id: &str) -> (World, i32) {
+    let world = World::new(name, who, &["sleep", "1000"]);
+    let path = world.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}],
+    });
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    std::fs::write(world.bundle.join("rootfs/only-in-the-container"), "here\n").unwrap();
+    let out = world.create(id);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    let out = world.oci(&["start", id]);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    let pid = world.pid();
+    wait_for("the command to run", || {
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "sleep\n")
+    });
+    (world, pid)
+}
+
+/// The status lines of /proc/PID/status that say how a process is confined.
+fn confinement_lines(status: &str) -> Vec<String> {
+    status
+        .lines()
+        .filter(|l| {
+            ["CapBnd:", "CapEff:", "CapPrm:", "NoNewPrivs:", "Seccomp:"].iter().any(|k| l.starts_with(k))
+        })
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn exec_joins_the_running_container_and_its_confinement() {
+    for who in BOTH {
+        let id = format!("ex-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec", who, &id);
+        // A bundle changed after create changes nothing: exec's process
+        // comes from the config create kept.
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["linux"]["seccomp"] = Value::Null;
+        config["process"]["noNewPrivileges"] = json!(false);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let script = "hostname; cat /proc/1/cmdline; echo; cat /only-in-the-container; \
+                      echo $$; cat /proc/self/status";
+        let out = world.oci(&["exec", &id, "sh", "-c", script]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], "runc", "{who:?}: the container's hostname: {text}");
+        assert_eq!(lines[1], "sleep\u{0}1000\u{0}", "{who:?}: pid 1 is the container's: {text}");
+        assert_eq!(lines[2], "here", "{who:?}: the container's mount namespace: {text}");
+        let own: i32 = lines[3].parse().unwrap();
+        assert!(own > 1 && own < 100, "{who:?}: a pid of the container's namespace: {own}");
+        let host = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let expected = confinement_lines(&host);
+        assert!(expected.iter().any(|l| l.starts_with("Seccomp:") && l.ends_with('2')), "{expected:?}");
+        assert!(expected.iter().any(|l| l.starts_with("NoNewPrivs:") && l.ends_with('1')), "{expected:?}");
+        assert_eq!(confinement_lines(&text), expected, "{who:?}");
+        // The caller's environment stays out: the config's is the process's.
+        let out = world.oci(&["exec", "--env", "EXTRA=1", "--cwd", "/tmp", &id, "sh", "-c", "env; pwd"]);
+        let text = ok(out);
+        assert!(text.contains("EXTRA=1\n") && text.contains("TERM=xterm\n"), "{who:?}: {text}");
+        assert!(!text.contains("/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"), "{who:?}: {text}");
+        assert!(text.ends_with("/tmp\n"), "{who:?}: {text}");
+        // Its exit status is exec's.
+        assert_eq!(world.oci(&["exec", &id, "sh", "-c", "exit 7"]).status.code(), Some(7), "{who:?}");
+        let out = world.oci(&["exec", &id, "no-such-command"]);
+        oci_fails_with(&out, 127, "not found");
+        // Detached: the pid file names it, in the container.
+        let pid_file = world.pid_file.with_file_name("exec-pid");
+        let out = detached_output(oci(
+            who,
+            &[
+                "--root",
+                world.root.to_str().unwrap(),
+                "exec",
+                "--detach",
+                "--pid-file",
+                pid_file.to_str().unwrap(),
+                &id,
+                "sleep",
+                "999",
+            ],
+        ));
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        assert!(alive(exec_pid), "{who:?}");
+        assert_eq!(fds_of(exec_pid), ["0", "1", "2"], "{who:?}: only stdio");
+        let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).unwrap();
+        assert_eq!(ns(exec_pid), ns(pid), "{who:?}");
+        let cgroup = |p: i32| std::fs::read_to_string(format!("/proc/{p}/cgroup")).unwrap();
+        assert_eq!(cgroup(exec_pid), cgroup(pid), "{who:?}");
+        let pids: Vec<i32> = serde_json::from_str(&ok(world.oci(&["ps", "--format", "json", &id]))).unwrap();
+        assert!(pids.contains(&exec_pid), "{who:?}: {pids:?}");
+        // Stopped, then gone: runc's words.
+        assert!(world.oci(&["kill", "--all", &id, "KILL"]).status.success());
+        wait_for("the container to stop", || world.status(&id) == "stopped");
+        oci_fails_with(&world.oci(&["exec", &id, "true"]), 1, "cannot exec in a stopped container");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+        oci_fails_with(&world.oci(&["exec", &id, "true"]), 1, "container does not exist");
+    }
+}
+
+/// CVE-2019-5736: while zookeeper's code runs in the container (held there
+/// by the debug build's ZOOKEEPER_TEST_STALL_MS, just before exec), the
+/// exec'd process is non-dumpable: nothing in the container can read its
+/// /proc/PID/exe (the host's binary) nor its environment.
+#[test]
+fn an_execd_process_is_not_dumpable_before_it_execs() {
+    for who in BOTH {
+        let id = format!("exd-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec-dump", who, &id);
+        let mut stalled = oci(who, &["--root", world.root.to_str().unwrap(), "exec", &id, "true"]);
+        let log = world.root.with_file_name("stalled.err");
+        stalled.env("ZOOKEEPER_TEST_STALL_MS", "3000").stdout(Stdio::null());
+        stalled.stderr(std::fs::File::create(&log).unwrap());
+        let mut stalled = stalled.spawn().unwrap();
+        let ns = |p: i32| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let host_pid = loop {
+            // Found as root: the user's ps cannot see a non-dumpable
+            // process's namespaces (that is the point).
+            let pids = std::fs::read_dir("/proc")
+                .unwrap()
+                .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok());
+            if let Some(p) =
+                pids.into_iter().find(|p: &i32| *p != pid && ns(*p).is_some() && ns(*p) == ns(pid))
+            {
+                break p;
+            }
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(Instant::now() < deadline, "{who:?}: no exec'd process: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let status = std::fs::read_to_string(format!("/proc/{host_pid}/status")).unwrap();
+        let ns_pid =
+            status.lines().find(|l| l.starts_with("NSpid:")).unwrap().split_whitespace().last().unwrap();
+        for file in ["exe", "environ"] {
+            let path = format!("/proc/{ns_pid}/{file}");
+            let out = world.oci(&["exec", &id, "sh", "-c", &format!("cat {path} > /dev/null && echo READ")]);
+            assert!(!stdout(&out).contains("READ"), "{who:?}: {path} was readable from the container");
+        }
+        assert!(stalled.wait().unwrap().success(), "{who:?}");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// `exec --process FILE` runs that process (its args, env, user), and
+/// `--tty` with `--console-socket` hands its pty's master over as create does.
+#[test]
+fn exec_with_a_process_file_and_with_a_terminal() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let (world, _) = running_for_exec("exec-proc", As::Root, "exp");
+    let process = world.root.with_file_name("process.json");
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    let spec = json!({
+        "capabilities": config["process"]["capabilities"],
+        "args": ["sh", "-c", "id -u; id -g; echo $ONLY"],
+        "env": ["PATH=/bin", "ONLY=from-the-file"],
+        "cwd": "/",
+        "user": {"uid": 1000, "gid": 1000},
+        "terminal": false,
+    });
+    std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
+    let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), "exp"]));
+    assert_eq!(text, "1000\n1000\nfrom-the-file\n");
+    assert_eq!(ok(world.oci(&["exec", "--user", "7:8", "exp", "sh", "-c", "id -u; id -g"])), "7\n8\n");
+    // Bad command lines: one line each.
+    oci_fails_with(&world.oci(&["exec", "exp"]), 1, "a command is needed");
+    oci_fails_with(&world.oci(&["exec", "--user", "me", "exp", "true"]), 1, "UID[:GID]");
+    oci_fails_with(&world.oci(&["exec", "--env", "NOEQUALS", "exp", "true"]), 1, "KEY=VALUE");
+    oci_fails_with(&world.oci(&["exec", "-p", process.to_str().unwrap(), "exp", "true"]), 1, "exclude");
+    // A terminal without a console socket is refused.
+    oci_fails_with(&world.oci(&["exec", "--tty", "exp", "true"]), 1, "--console-socket");
+    let socket = world.root.with_file_name("exec-console.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    let receiver = std::thread::spawn(move || -> OwnedFd {
+        let (stream, _) = listener.accept().unwrap();
+        let mut byte = [0u8; 64];
+        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let message = nix::sys::socket::recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            nix::sys::socket::MsgFlags::empty(),
+        )
+        .unwrap();
+        for cmsg in message.cmsgs().unwrap() {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
+                // SAFETY: the kernel just installed this descriptor for us.
+                return unsafe { OwnedFd::from_raw_fd(fds[0]) };
+            }
+        }
+        panic!("no descriptor came with the message");
+    });
+    let root = world.root.to_str().unwrap();
+    let mut exec = oci(As::Root, &["--root", root, "exec", "--tty", "--detach", "--console-socket"]);
+    exec.arg(&socket).args(["exp", "sh", "-c", "tty; echo via-exec-pty; sleep 2"]);
+    let out = detached_output(exec);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let master = std::fs::File::from(receiver.join().unwrap());
+    let mut text = String::new();
+    let mut reader = std::io::BufReader::new(master);
+    while !text.contains("via-exec-pty") {
+        let mut line = String::new();
+        if std::io::BufRead::read_line(&mut reader, &mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        text.push_str(&line);
+    }
+    assert!(text.starts_with("/dev/pts/"), "{text:?}");
+    assert!(text.contains("via-exec-pty"), "{text:?}");
+    assert!(world.oci(&["delete", "--force", "exp"]).status.success());
+}
+
+/// The descriptors a process holds, by number.
+fn fds_of(pid: i32) -> Vec<String> {
+    let mut fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    fds.sort();
+    fds
+}
+
+/// CVE-2024-21626: a directory of the host's that the caller leaks to
+/// zookeeper-oci (fd 7 here) and the caller's working directory do not
+/// reach the exec'd process: it holds 0-2 only, its cwd and root are the
+/// container's root.
+#[test]
+fn a_leaked_host_directory_does_not_reach_an_execd_process() {
+    for who in BOTH {
+        let id = format!("exl-{}", who_name(who));
+        let (world, pid) = running_for_exec("exec-leak", who, &id);
+        let pid_file = world.pid_file.with_file_name("leak-pid");
+        let script = format!(
+            "exec 7< /; cd /etc; exec {} --root {} exec --detach --pid-file {} {id} sleep 999",
+            runtime_binary().display(),
+            world.root.display(),
+            pid_file.display()
+        );
+        let mut command = match who {
+            As::Root => Command::new("/bin/sh"),
+            As::User(user) => {
+                let mut c = Command::new("/usr/bin/setpriv");
+                c.args([
+                    &format!("--reuid={user}"),
+                    &format!("--regid={user}"),
+                    "--init-groups",
+                    "--",
+                    "/bin/sh",
+                ]);
+                c
+            }
+        };
+        command.args(["-c", &script]).env_clear().env("PATH", "/usr/bin:/bin");
+        let out = detached_output(command);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let exec_pid: i32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+        assert_eq!(fds_of(exec_pid), ["0", "1", "2"], "{who:?}");
+        let link = |p: i32, what: &str| std::fs::read_link(format!("/proc/{p}/{what}")).unwrap();
+        assert_eq!(link(exec_pid, "root"), link(pid, "root"), "{who:?}");
+        assert_eq!(link(exec_pid, "cwd"), link(pid, "root"), "{who:?}");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
 }

@@ -1,0 +1,417 @@
+//! `zookeeper-oci exec`: a new process in a running container, as runc
+//! puts one there.
+//!
+//! zookeeper-oci (a subreaper meanwhile) forks a helper that joins the
+//! container's namespaces by descriptor, user first, from
+//! `/proc/<init pid>/ns/*` (the pid checked against state.json's start
+//! time); zookeeper-oci puts it in the container's cgroup; the helper
+//! forks the process (a pid namespace is entered only by a child), says its
+//! pid and exits. The process is confined as the container's is
+//! (`child::confine`: rlimits, seccomp, capabilities' five sets,
+//! no_new_privs, user, umask, cwd) and execs with exactly the process's
+//! environment. The README's rule holds: non-dumpable from before the
+//! first setns to exec, no descriptor but 0-2 at exec (none of the host's
+//! directories ever after the mount namespace is joined), its root and
+//! cwd the container's (setns into a mount namespace moves both there).
+
+use std::ffi::CString;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::fcntl::{OFlag, openat};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use nix::sys::wait::waitpid;
+use nix::unistd::{ForkResult, Pid};
+use serde_json::Value;
+
+use super::{ContainerDir, Global, Saved, Status, VerbArgs, write_atomically};
+use crate::spec::ContainerSpec;
+use crate::sync::{Failure, ReportTx, report_channel};
+
+/// The namespaces joined, in this order: the user namespace first, so that
+/// its root may join the others; the pid namespace last (it applies to the
+/// children only).
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("pid", CloneFlags::CLONE_NEWPID),
+];
+
+/// `exec`: runs the process in container `id`; its exit status (128+N for
+/// signal N), 0 with `--detach`, 127 or 126 when the command cannot be run.
+pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
+    let dir = ContainerDir::existing(global, id)?;
+    let (saved, status) = dir.load_created(id)?;
+    if !matches!(status, Status::Created | Status::Running) {
+        bail!("cannot exec in a stopped container");
+    }
+    let console = args.value("--console-socket").map(std::path::PathBuf::from);
+    let spec = process_spec(&dir, &saved, args)?;
+    match (spec.process.terminal, &console) {
+        (true, None) => bail!("exec: a terminal needs --console-socket to hand it over"),
+        (false, Some(_)) => bail!("exec: --console-socket is given but no terminal is asked for"),
+        _ => {}
+    }
+    if let Some(count) = args.value("--preserve-fds") {
+        if count != "0" {
+            bail!("--preserve-fds {count}: passing descriptors into the container is not supported");
+        }
+    }
+    let target = Target::open(&saved)?;
+    let argv = to_cstrings(&spec.process.args, "the command")?;
+    let env = to_cstrings(&spec.process.env, "the environment")?;
+    let (pty_parent, pty_child) = match spec.process.terminal {
+        true => {
+            use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+            let pair = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+                .context("creating the terminal socket")?;
+            (Some(pair.0), Some(pair.1))
+        }
+        false => (None, None),
+    };
+    let (go_rx, go_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
+    let (pid_rx, pid_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
+    let (report_tx, report_rx) = report_channel().context("creating the exec channels")?;
+    // The process is orphaned when the helper exits: it comes to us.
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
+    // Before the fork, so that no signal to forward is lost; the process
+    // unblocks them all before exec.
+    let supervisor = crate::signals::Supervisor::block(std::time::Duration::from_secs(
+        crate::spec::DEFAULT_STOP_TIMEOUT_SECS,
+    ))?;
+    // SAFETY: zookeeper-oci is single-threaded, so the child's copy of the
+    // address space holds no lock another thread would release; the child
+    // only joins namespaces, forks and exits (helper never returns).
+    let helper = match unsafe { nix::unistd::fork() }.context("forking the exec helper")? {
+        ForkResult::Child => {
+            drop((go_tx, pid_rx, report_rx, pty_parent));
+            helper(Helper {
+                target,
+                go: go_rx,
+                pid: pid_tx,
+                report: report_tx,
+                pty: pty_child,
+                spec: &spec,
+                argv,
+                env,
+            })
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((go_rx, pid_tx, report_tx, pty_child, target));
+    // The helper is put in the container's cgroup before it forks, so
+    // that the process is born there.
+    let placed = (|| -> Result<()> {
+        for cgroup in &saved.cgroup.dirs {
+            std::fs::write(cgroup.join("cgroup.procs"), helper.as_raw().to_string())
+                .with_context(|| format!("joining the container's cgroup {}", cgroup.display()))?;
+        }
+        nix::unistd::write(&go_tx, b"G").context("releasing the exec helper")?;
+        Ok(())
+    })();
+    drop(go_tx);
+    let helper_status = waitpid(helper, None).context("waiting for the exec helper")?;
+    placed?;
+    let mut pid_bytes = Vec::new();
+    std::fs::File::from(pid_rx).read_to_end(&mut pid_bytes).context("reading the process's pid")?;
+    let pid = match <[u8; 4]>::try_from(pid_bytes.as_slice()) {
+        Ok(bytes) => Pid::from_raw(i32::from_le_bytes(bytes)),
+        // The helper failed before it forked, and says why on the report.
+        Err(_) => {
+            let failure = report_rx.read_failure().context("reading the exec report")?;
+            return Err(match failure {
+                Some(failure) => anyhow!("{}", failure.message),
+                None => anyhow!("the exec helper ended without a word ({helper_status:?})"),
+            });
+        }
+    };
+    if let (Some(socket), Some(path)) = (&pty_parent, &console) {
+        if let Some(master) = crate::terminal::receive_master(socket)? {
+            super::send_console(path, master)?;
+        }
+    }
+    if let Some(failure) = report_rx.read_failure().context("reading the exec report")? {
+        let _ = waitpid(pid, None);
+        global.log.error(&failure.message);
+        return Ok(failure.exit_code.into());
+    }
+    if let Some(pid_file) = args.value("--pid-file") {
+        let pid_file = std::path::absolute(pid_file).context("finding the pid file")?;
+        write_atomically(&pid_file, pid.as_raw().to_string().as_bytes(), 0o644)?;
+    }
+    if args.flag("--detach") {
+        return Ok(0);
+    }
+    let ended = supervisor.wait_forwarding(pid, None, None)?;
+    Ok(match ended {
+        crate::status::ExitState::Exited(code) => code,
+        crate::status::ExitState::Signaled(sig) => 128 + sig as i32,
+    })
+}
+
+/// The process to run: `--process FILE` in place of the config's
+/// `process`, or the config's with the command line's command, `--cwd`,
+/// `--env`, `--user` and `--tty`; then converted as create converts the
+/// whole config, the copy create kept in the state directory (so its
+/// seccomp profile is compiled again from the very bytes create compiled).
+fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<ContainerSpec> {
+    let bundle = std::path::Path::new(&saved.bundle);
+    // The copy create kept (a container created before it kept one: the bundle's).
+    let kept = dir.path.join(super::CONFIG_FILE).exists();
+    let bytes =
+        crate::oci::read_config(if kept { &dir.path } else { bundle }).map_err(|err| anyhow!("{err}"))?;
+    let mut config: Value = serde_json::from_slice(&bytes).context("reading the bundle's config.json")?;
+    let command = &args.operands[1..];
+    let process = match args.value("--process") {
+        Some(path) => {
+            if !command.is_empty() {
+                bail!("exec: --process and a command on the command line exclude each other");
+            }
+            let text = std::fs::read(path).with_context(|| format!("reading the process file {path}"))?;
+            serde_json::from_slice(&text).with_context(|| format!("reading the process file {path}"))?
+        }
+        None => {
+            if command.is_empty() {
+                bail!("exec: a command is needed (or --process FILE)");
+            }
+            let mut process = config["process"].clone();
+            if !process.is_object() {
+                bail!("exec: the bundle's config.json has no process");
+            }
+            process["args"] = serde_json::json!(command);
+            if let Some(cwd) = args.value("--cwd") {
+                process["cwd"] = Value::String(cwd.to_string());
+            }
+            let mut env: Vec<String> = process["env"]
+                .as_array()
+                .map(|e| e.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+                .unwrap_or_default();
+            for (name, value) in &args.values {
+                if *name != "--env" {
+                    continue;
+                }
+                let Some((key, _)) = value.split_once('=') else {
+                    bail!("exec: --env {value:?}: KEY=VALUE expected");
+                };
+                env.retain(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) != key);
+                env.push(value.clone());
+            }
+            process["env"] = serde_json::json!(env);
+            if let Some(user) = args.value("--user") {
+                let (uid, gid) = user.split_once(':').map_or((user, None), |(u, g)| (u, Some(g)));
+                let number = |text: &str| -> Result<u32> {
+                    text.parse().map_err(|_| anyhow!("exec: --user {user:?}: UID[:GID] in numbers expected"))
+                };
+                process["user"]["uid"] = Value::from(number(uid)?);
+                process["user"]["gid"] = Value::from(gid.map(number).transpose()?.unwrap_or(0));
+            }
+            process["terminal"] = Value::Bool(false);
+            process
+        }
+    };
+    config["process"] = process;
+    if args.flag("--tty") {
+        config["process"]["terminal"] = Value::Bool(true);
+    }
+    let bytes = serde_json::to_vec(&config).context("writing the process's config")?;
+    let parsed = crate::oci::parse_config(&bytes).map_err(|err| anyhow!("{err}"))?;
+    crate::oci::convert(&parsed, bundle, &crate::oci::Host::current()).map_err(|err| anyhow!("{err}"))
+}
+
+/// The container's first process's namespaces that are not ours, held by
+/// descriptors opened through its /proc directory, which was checked
+/// (before and after) to be the process state.json names.
+struct Target {
+    namespaces: Vec<(&'static str, CloneFlags, OwnedFd)>,
+    setgroups_allowed: bool,
+}
+
+impl Target {
+    fn open(saved: &Saved) -> Result<Target> {
+        let stopped = || anyhow!("cannot exec in a stopped container");
+        let proc_dir = nix::fcntl::open(
+            format!("/proc/{}", saved.pid).as_str(),
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| stopped())?;
+        // Read through the descriptor: a pid reused after the open would
+        // show another start time, and a dead process's directory fails.
+        let read = |name: &str| -> Option<String> {
+            let fd =
+                openat(proc_dir.as_fd(), name, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).ok()?;
+            let mut text = String::new();
+            std::fs::File::from(fd).read_to_string(&mut text).ok()?;
+            Some(text)
+        };
+        let stat = read("stat").ok_or_else(stopped)?;
+        if super::parse_start_time(&stat) != Some(saved.start_time) {
+            return Err(stopped());
+        }
+        let mut namespaces = Vec::new();
+        for (name, flag) in NAMESPACES {
+            let path = format!("ns/{name}");
+            let fd =
+                openat(proc_dir.as_fd(), path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|errno| anyhow!("opening the container's {name} namespace: {errno}"))?;
+            let theirs = nix::sys::stat::fstat(&fd).context("reading a namespace")?;
+            let ours = nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str())
+                .context("reading a namespace")?;
+            if (theirs.st_dev, theirs.st_ino) != (ours.st_dev, ours.st_ino) {
+                namespaces.push((name, flag, fd));
+            }
+        }
+        let setgroups_allowed = read("setgroups").is_none_or(|text| text.trim() != "deny");
+        // Still the same process once its namespaces are held.
+        if read("stat").and_then(|stat| super::parse_start_time(&stat)) != Some(saved.start_time) {
+            return Err(stopped());
+        }
+        Ok(Target { namespaces, setgroups_allowed })
+    }
+}
+
+struct Helper<'a> {
+    target: Target,
+    go: OwnedFd,
+    pid: OwnedFd,
+    report: ReportTx,
+    pty: Option<OwnedFd>,
+    spec: &'a ContainerSpec,
+    argv: Vec<CString>,
+    env: Vec<CString>,
+}
+
+/// The helper: waits to be in the cgroup, joins the namespaces, forks the
+/// process, sends its pid and exits.
+fn helper(h: Helper) -> ! {
+    let Helper { target, go, pid, report, pty, spec, argv, env } = h;
+    let fail = |report: ReportTx, err: anyhow::Error| -> ! {
+        report.send_failure(&Failure { exit_code: 125, message: format!("{err:#}") });
+        exit_now(125)
+    };
+    // Before anything of the container's can see this process.
+    if let Err(err) = nix::sys::prctl::set_dumpable(false) {
+        fail(report, anyhow!("making the exec'd process non-dumpable: {err}"));
+    }
+    let mut byte = [0u8; 1];
+    if !matches!(nix::unistd::read(&go, &mut byte), Ok(1)) {
+        exit_now(125);
+    }
+    drop(go);
+    if let Some(adj) = spec.process.oom_score_adj {
+        // The host's /proc, still this process's view.
+        if let Err(err) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
+            fail(report, anyhow!("setting oom_score_adj: {err}"));
+        }
+    }
+    let setgroups_allowed = target.setgroups_allowed;
+    for (name, flag, fd) in target.namespaces {
+        if let Err(errno) = nix::sched::setns(&fd, flag) {
+            fail(report, anyhow!("joining the container's {name} namespace: {errno}"));
+        }
+    }
+    // The namespaces' descriptors are closed (dropped above); nothing else
+    // but stdio, the report, the pid channel and the pty socket stays.
+    let mut keep = vec![report.as_fd().as_raw_fd(), pid.as_raw_fd()];
+    keep.extend(pty.as_ref().map(|p| p.as_raw_fd()));
+    close_all_but(&mut keep);
+    // SAFETY: the helper is single-threaded (forked from a single-threaded
+    // zookeeper-oci), so its child's copy of the address space holds no
+    // lock another thread would release; the child execs or exits.
+    match unsafe { nix::unistd::fork() } {
+        Err(err) => fail(report, anyhow!("forking the exec'd process: {err}")),
+        Ok(ForkResult::Parent { child }) => {
+            let _ = nix::unistd::write(&pid, &child.as_raw().to_le_bytes());
+            exit_now(0)
+        }
+        Ok(ForkResult::Child) => {
+            drop(pid);
+            let failure = match in_container(spec, setgroups_allowed, pty.as_ref(), &report) {
+                Ok(()) => {
+                    crate::child::stall_for_tests();
+                    crate::exec::exec_command(&argv, &env)
+                }
+                Err(err) => Failure { exit_code: 125, message: format!("{err:#}") },
+            };
+            let code = failure.exit_code.into();
+            report.send_failure(&failure);
+            exit_now(code)
+        }
+    }
+}
+
+/// The process, in the container's namespaces and cgroup: its session,
+/// terminal, signals and confinement.
+fn in_container(
+    spec: &ContainerSpec,
+    setgroups_allowed: bool,
+    pty: Option<&OwnedFd>,
+    report: &ReportTx,
+) -> Result<()> {
+    // Where setns into the mount namespace put it: the container's root.
+    let cwd = nix::unistd::getcwd().context("finding the working directory")?;
+    if !cwd.is_absolute() {
+        bail!("the working directory is outside the container");
+    }
+    crate::child::reset_signals()?;
+    nix::unistd::setsid().context("starting a new session")?;
+    if let Some(socket) = pty {
+        crate::terminal::make_controlling_pty(socket)?;
+    }
+    // Container root first (the caller's groups dropped where allowed),
+    // as the container's first process is before its confinement.
+    if setgroups_allowed {
+        nix::unistd::setgroups(&[]).context("dropping supplementary groups")?;
+    }
+    let root = (nix::unistd::Uid::from_raw(0), nix::unistd::Gid::from_raw(0));
+    nix::unistd::setresgid(root.1, root.1, root.1).context("becoming group root in the container")?;
+    nix::unistd::setresuid(root.0, root.0, root.0).context("becoming root in the container")?;
+    let rearm = || -> Result<()> {
+        nix::sys::prctl::set_dumpable(false).context("making the exec'd process non-dumpable")?;
+        if report.reader_gone() {
+            bail!("zookeeper-oci ended while the process was starting");
+        }
+        Ok(())
+    };
+    rearm()?;
+    crate::child::confine(spec, setgroups_allowed, &rearm)?;
+    Ok(())
+}
+
+/// Closes every descriptor but 0-2 and `keep`.
+fn close_all_but(keep: &mut Vec<RawFd>) {
+    keep.retain(|fd| *fd > 2);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from: RawFd = 3;
+    for &fd in keep.iter() {
+        if fd > from {
+            // SAFETY: closes descriptors no live object of this process uses
+            // again: the helper and its child exec or exit from here.
+            unsafe { libc::close_range(from as libc::c_uint, (fd - 1) as libc::c_uint, 0) };
+        }
+        from = fd + 1;
+    }
+    // SAFETY: as above.
+    unsafe { libc::close_range(from as libc::c_uint, libc::c_uint::MAX, 0) };
+}
+
+fn to_cstrings(items: &[std::ffi::OsString], what: &str) -> Result<Vec<CString>> {
+    use std::os::unix::ffi::OsStrExt;
+    items
+        .iter()
+        .map(|item| CString::new(item.as_bytes()).map_err(|_| anyhow!("{what} contains a NUL byte")))
+        .collect()
+}
+
+fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit skips atexit handlers and destructors, which belong to
+    // zookeeper-oci's copy of this address space.
+    unsafe { libc::_exit(code) }
+}
