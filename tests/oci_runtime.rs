@@ -1151,6 +1151,13 @@ fn exec_with_a_process_file_and_with_a_terminal() {
     std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
     let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), "exp"]));
     assert_eq!(text, "1000\n1000\nfrom-the-file\n");
+    // A process file without capabilities runs with none, as under runc
+    // (youki's contest, exec_env: it failed with capset EPERM).
+    let bare = json!({"args": ["grep", "^CapEff", "/proc/self/status"], "env": ["PATH=/bin"], "cwd": "/",
+        "user": {"uid": 0, "gid": 0}});
+    std::fs::write(&process, serde_json::to_vec(&bare).unwrap()).unwrap();
+    let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), "exp"]));
+    assert_eq!(text, "CapEff:\t0000000000000000\n");
     assert_eq!(ok(world.oci(&["exec", "--user", "7:8", "exp", "sh", "-c", "id -u; id -g"])), "7\n8\n");
     // Bad command lines: one line each.
     oci_fails_with(&world.oci(&["exec", "exp"]), 1, "a command is needed");

@@ -174,7 +174,18 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
                 bail!("exec: --process and a command on the command line exclude each other");
             }
             let text = std::fs::read(path).with_context(|| format!("reading the process file {path}"))?;
-            serde_json::from_slice(&text).with_context(|| format!("reading the process file {path}"))?
+            let mut process: Value =
+                serde_json::from_slice(&text).with_context(|| format!("reading the process file {path}"))?;
+            // A process file without capabilities runs with none, as under
+            // runc (a whole config without them keeps all; an exec'd process
+            // cannot gain what the container's bounding set took anyway).
+            if process.is_object() && process.get("capabilities").is_none() {
+                let none = serde_json::json!([]);
+                process["capabilities"] = serde_json::json!({
+                    "bounding": none, "effective": none, "inheritable": none, "permitted": none, "ambient": none
+                });
+            }
+            process
         }
         None => {
             if command.is_empty() {
