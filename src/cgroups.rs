@@ -201,7 +201,8 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         write(&dir.join("memory.low"), &bytes.to_string())?;
     }
     if let Some(percent) = limits.cpu_percent {
-        write(&dir.join("cpu.max"), &format!("{} {CPU_PERIOD_US}", cpu_quota_us(percent)))?;
+        let (quota, period) = quota_and_period(limits, percent);
+        write(&dir.join("cpu.max"), &format!("{quota} {period}"))?;
     }
     if let Some(shares) = limits.cpu_shares {
         write(&dir.join("cpu.weight"), &cpu_weight(shares).to_string())?;
@@ -389,8 +390,9 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
                     write(&dir.join("cpu.shares"), &shares.to_string())?;
                 }
                 let Some(percent) = limits.cpu_percent else { continue };
-                write(&dir.join("cpu.cfs_period_us"), &CPU_PERIOD_US.to_string())?;
-                write(&dir.join("cpu.cfs_quota_us"), &cpu_quota_us(percent).to_string())?;
+                let (quota, period) = quota_and_period(limits, percent);
+                write(&dir.join("cpu.cfs_period_us"), &period.to_string())?;
+                write(&dir.join("cpu.cfs_quota_us"), &quota.to_string())?;
             }
             "cpuset" => {
                 // Before any process comes in: both must be set by then.
@@ -648,6 +650,12 @@ pub fn human_size(bytes: u64) -> String {
 }
 
 /// Quota per period for `percent` of one CPU.
+/// The quota and period to write: an OCI config's own, or the percent's
+/// over zookeeper's 100 ms period.
+fn quota_and_period(limits: &Resources, percent: u32) -> (u64, u64) {
+    limits.cpu_quota_period.unwrap_or((cpu_quota_us(percent), CPU_PERIOD_US))
+}
+
 pub fn cpu_quota_us(percent: u32) -> u64 {
     u64::from(percent) * CPU_PERIOD_US / 100
 }

@@ -287,6 +287,8 @@ where
         memory_bytes: args.memory.or(limits.memory_bytes),
         memory_swap_bytes: args.memory_swap.or(limits.memory_swap_bytes),
         cpu_percent: args.cpus.or(limits.cpu_percent),
+        // -c speaks in percent: a bundle's own quota and period give way.
+        cpu_quota_period: if args.cpus.is_some() { None } else { limits.cpu_quota_period },
         pids: args.pids.or(limits.pids),
         // A bundle's others, which the command line has no options for.
         ..limits.clone()

@@ -1634,6 +1634,7 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
                     return Err(refuse(format!("{field}.quota"), "more than 4096 CPUs".to_string()));
                 }
                 spec.resources.cpu_percent = Some(percent as u32);
+                spec.resources.cpu_quota_period = Some((quota as u64, period));
             }
         }
         // A period without a quota limits nothing: accepted.

@@ -555,6 +555,9 @@ pub struct Resources {
     pub memory_reservation_bytes: Option<u64>,
     /// Percent of one CPU: 50 is half a CPU, 250 two and a half.
     pub cpu_percent: Option<u32>,
+    /// An OCI config's own quota and period (microseconds), written as
+    /// they are in place of the percent, which stands for them elsewhere.
+    pub cpu_quota_period: Option<(u64, u64)>,
     /// The CPU's relative weight against other cgroups, 2 to 262144 (v1
     /// `cpu.shares`, default 1024; v2 `cpu.weight`, runc's conversion).
     pub cpu_shares: Option<u64>,

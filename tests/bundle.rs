@@ -1007,3 +1007,16 @@ fn resources_that_cannot_be() {
         "config.json: linux.resources.memory.swap: 33554432 is below the memory limit 67108864",
     );
 }
+
+/// linux.resources.cpu's quota and period are written as they are (the
+/// period was lost to a percent over 100 ms before; runtime-tools'
+/// linux_cgroups_cpus found it). As root, on this host's cgroup v1.
+#[test]
+fn cpu_quota_and_period_are_kept() {
+    let _turn = cgroup_turn();
+    let script = "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu/cpu.cfs_period_us";
+    let out = run_script("cpu-period", As::Root, script, |config, _| {
+        config["linux"]["resources"]["cpu"] = json!({"quota": 50000, "period": 500000});
+    });
+    assert_eq!(ok(out), "50000\n500000\n");
+}
