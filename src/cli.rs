@@ -377,6 +377,10 @@ fn seed_only(argv: &[OsString]) -> Option<Args> {
                     // The rest of this word, or the next word, is the value.
                     let attached = &text[1 + at + 1..];
                     let value = if attached.is_empty() { words.next()?.to_str()? } else { attached };
+                    // clap refuses an empty value ("a value is required").
+                    if value.is_empty() {
+                        return None;
+                    }
                     match letter {
                         'r' => args.rootfs = Some(PathBuf::from(value)),
                         'm' => args.memory = Some(parse_memory(value).ok()?),
@@ -615,6 +619,7 @@ mod tests {
             "-n",
             "-m bogus true",
             "-x true",
+            "-r  true",
         ] {
             same_as_clap(&line.split(' ').map(String::from).collect::<Vec<_>>());
         }
