@@ -271,3 +271,21 @@ pub fn own_rootfs_copy(test: &str, name: &str, who: As) -> PathBuf {
     }
     dir
 }
+
+/// No `zoo-*` cgroup is left beyond `before`: the other tests of the same
+/// binary start containers meanwhile, whose cgroups come and go, so what is
+/// new must be gone within a few seconds; one that stays was left behind.
+pub fn assert_no_zoo_cgroup_left(before: &std::collections::BTreeSet<String>, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let now = zoo_cgroups();
+        if now.is_subset(before) {
+            return;
+        }
+        if std::time::Instant::now() > deadline {
+            let left: Vec<&String> = now.difference(before).collect();
+            panic!("{what}: {left:?}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
