@@ -71,7 +71,9 @@ struct Log {
 
 impl Log {
     fn error(&self, message: &str) {
-        let _ = writeln!(std::io::stderr(), "zookeeper-oci: {message}");
+        // "error:" as runc's level=error says it: callers (youki's contest
+        // among them) tell a failure by that word.
+        let _ = writeln!(std::io::stderr(), "zookeeper-oci: error: {message}");
         let Some(path) = &self.file else { return };
         let time = rfc3339(std::time::SystemTime::now());
         let line = match self.json {
