@@ -86,15 +86,7 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
     let (prepared_tx, prepared_rx) = prepared_channel().context("creating the preparation channel")?;
     let (go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = report_channel().context("creating the report channel")?;
-    let (pty_parent, pty_child) = match spec.process.terminal {
-        true => {
-            use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-            let pair = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-                .context("creating the terminal socket")?;
-            (Some(pair.0), Some(pair.1))
-        }
-        false => (None, None),
-    };
+    let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
     // Without a pty, a terminal among zookeeper's stdio reaches the
     // container as a pipe that zookeeper relays (src/stdio.rs); the modes
     // are put back when this guard goes, after the container.

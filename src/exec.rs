@@ -15,11 +15,26 @@ use crate::sync::{Failure, ReportTx};
 /// the exit status of the shell's convention: 127 not found, 126 found but
 /// not executable.
 pub fn exec_command(argv: &[CString], env: &[CString]) -> Failure {
+    // execve returns only when it fails.
+    find(argv, env, |path| Err(execve(path, argv, env))).unwrap_or_else(|| Failure {
+        exit_code: 126,
+        message: format!("cannot execute '{}'", argv[0].to_string_lossy()),
+    })
+}
+
+/// Finds `argv[0]` as execvp(3) does, in the PATH of `env`, trying each
+/// candidate with `attempt` (exec it, or only check it): `None` once one
+/// succeeds, otherwise why not, with the shell's status (127 not found,
+/// 126 found but not executable).
+fn find(
+    argv: &[CString],
+    env: &[CString],
+    mut attempt: impl FnMut(&CStr) -> Result<(), Errno>,
+) -> Option<Failure> {
     let program = &argv[0];
     let shown = program.to_string_lossy();
     if program.as_bytes().contains(&b'/') {
-        let errno = execve(program, argv, env);
-        return failure_for(&shown, program, errno);
+        return attempt(program).err().map(|errno| failure_for(&shown, program, errno));
     }
     let search_path = env
         .iter()
@@ -35,16 +50,17 @@ pub fn exec_command(argv: &[CString], env: &[CString]) -> Failure {
         let Ok(candidate) = CString::new(candidate) else {
             continue;
         };
-        match execve(&candidate, argv, env) {
-            Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG => continue,
-            Errno::EACCES => denied = Some(candidate),
-            errno => return failure_for(&shown, &candidate, errno),
+        match attempt(&candidate) {
+            Ok(()) => return None,
+            Err(Errno::ENOENT | Errno::ENOTDIR | Errno::ELOOP | Errno::ENAMETOOLONG) => continue,
+            Err(Errno::EACCES) => denied = Some(candidate),
+            Err(errno) => return Some(failure_for(&shown, &candidate, errno)),
         }
     }
-    match denied {
+    Some(match denied {
         Some(candidate) => failure_for(&shown, &candidate, Errno::EACCES),
         None => Failure { exit_code: 127, message: format!("cannot execute '{shown}': not found in PATH") },
-    }
+    })
 }
 
 fn execve(path: &CStr, argv: &[CString], env: &[CString]) -> Errno {
@@ -127,41 +143,12 @@ pub fn wait_at_gate(
 /// What exec would say about `argv[0]`, found the way [`exec_command`]
 /// finds it, without exec'ing: `None` when an executable file is there.
 pub fn check_command(argv: &[CString], env: &[CString]) -> Option<Failure> {
-    let program = &argv[0];
-    let shown = program.to_string_lossy();
-    let probe = |path: &CStr| -> Result<(), Errno> {
+    find(argv, env, |path| {
         nix::unistd::access(path, nix::unistd::AccessFlags::X_OK)?;
-        match nix::sys::stat::stat(path) {
-            Ok(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG => Ok(()),
-            Ok(_) => Err(Errno::EACCES),
-            Err(errno) => Err(errno),
+        match nix::sys::stat::stat(path)?.st_mode & libc::S_IFMT {
+            libc::S_IFREG => Ok(()),
+            _ => Err(Errno::EACCES),
         }
-    };
-    if program.as_bytes().contains(&b'/') {
-        return probe(program).err().map(|errno| failure_for(&shown, program, errno));
-    }
-    let search_path = env
-        .iter()
-        .find_map(|e| e.to_bytes().strip_prefix(b"PATH="))
-        .unwrap_or(crate::spec::DEFAULT_PATH.as_bytes());
-    let mut denied = None;
-    for dir in search_path.split(|b| *b == b':') {
-        let dir: &[u8] = if dir.is_empty() { b"." } else { dir };
-        let mut candidate = dir.to_vec();
-        candidate.push(b'/');
-        candidate.extend_from_slice(program.as_bytes());
-        let Ok(candidate) = CString::new(candidate) else {
-            continue;
-        };
-        match probe(&candidate) {
-            Ok(()) => return None,
-            Err(Errno::EACCES) => denied = Some(candidate),
-            Err(_) => continue,
-        }
-    }
-    Some(match denied {
-        Some(candidate) => failure_for(&shown, &candidate, Errno::EACCES),
-        None => Failure { exit_code: 127, message: format!("cannot execute '{shown}': not found in PATH") },
     })
 }
 

@@ -21,6 +21,19 @@ nix::ioctl_read_bad!(get_window_size, libc::TIOCGWINSZ, libc::winsize);
 nix::ioctl_write_ptr_bad!(set_window_size, libc::TIOCSWINSZ, libc::winsize);
 nix::ioctl_write_int_bad!(set_controlling_tty, libc::TIOCSCTTY);
 
+/// The socket pair the pty's master travels on from the container's
+/// process to zookeeper (parent's end, child's end), when there is a
+/// terminal to give.
+pub fn master_channel(wanted: bool) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    if !wanted {
+        return Ok((None, None));
+    }
+    let pair = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .context("creating the terminal socket")?;
+    Ok((Some(pair.0), Some(pair.1)))
+}
+
 /// Child side: a new pty from the container's /dev/ptmx becomes the
 /// controlling terminal and stdin, stdout and stderr; its master goes to
 /// zookeeper over `socket`. Call after setsid(), after pivot_root.

@@ -66,15 +66,7 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     let target = Target::open(&saved)?;
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
-    let (pty_parent, pty_child) = match spec.process.terminal {
-        true => {
-            use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
-            let pair = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
-                .context("creating the terminal socket")?;
-            (Some(pair.0), Some(pair.1))
-        }
-        false => (None, None),
-    };
+    let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
     let (go_rx, go_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
     let (pid_rx, pid_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
     let (report_tx, report_rx) = report_channel().context("creating the exec channels")?;
