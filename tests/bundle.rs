@@ -17,27 +17,6 @@ use serde_json::{Value, json};
 const USER: As = As::User(RANGED_USER);
 const BOTH: [As; 2] = [USER, As::Root];
 
-/// The config a tool writes for `who`: `runc spec` for root (no user
-/// namespace), `runc spec --rootless` for a user (container root is the
-/// user, alone); the command given, no terminal (stdin is /dev/null here).
-fn config_for(who: As, args: &[&str]) -> Value {
-    let mut config: Value = match who {
-        As::Root => serde_json::from_str(include_str!("data/oci/runc-spec.json")).unwrap(),
-        As::User(user) => {
-            let mut config: Value =
-                serde_json::from_str(include_str!("data/oci/runc-spec-rootless.json")).unwrap();
-            let (uid, gid) = ids_of(user);
-            config["linux"]["uidMappings"][0]["hostID"] = json!(uid);
-            config["linux"]["gidMappings"][0]["hostID"] = json!(gid);
-            config
-        }
-    };
-    config["process"]["args"] = json!(args);
-    config["process"]["terminal"] = json!(false);
-    config["root"]["readonly"] = json!(false);
-    config
-}
-
 /// `sh -c SCRIPT` as a config's args.
 fn sh(who: As, script: &str) -> Value {
     config_for(who, &["sh", "-c", script])

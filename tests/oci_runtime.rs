@@ -135,26 +135,6 @@ impl World {
     }
 }
 
-/// The config `runc spec` writes for root, `runc spec --rootless` for a
-/// user (with the user's ids), running `args`.
-fn config_for(who: As, args: &[&str]) -> Value {
-    let mut config: Value = match who {
-        As::Root => serde_json::from_str(include_str!("data/oci/runc-spec.json")).unwrap(),
-        As::User(user) => {
-            let mut config: Value =
-                serde_json::from_str(include_str!("data/oci/runc-spec-rootless.json")).unwrap();
-            let (uid, gid) = ids_of(user);
-            config["linux"]["uidMappings"][0]["hostID"] = json!(uid);
-            config["linux"]["gidMappings"][0]["hostID"] = json!(gid);
-            config
-        }
-    };
-    config["process"]["args"] = json!(args);
-    config["process"]["terminal"] = json!(false);
-    config["root"]["readonly"] = json!(false);
-    config
-}
-
 /// zookeeper-oci as `who`, with runc's callers' clean environment.
 fn oci(who: As, args: &[&str]) -> Command {
     let binary = runtime_binary();

@@ -289,3 +289,25 @@ pub fn assert_no_zoo_cgroup_left(before: &std::collections::BTreeSet<String>, wh
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+/// The config a tool writes for `who`: `runc spec` for root (no user
+/// namespace), `runc spec --rootless` for a user (container root is the
+/// user, alone); the command given, no terminal (stdin is /dev/null here).
+pub fn config_for(who: As, args: &[&str]) -> serde_json::Value {
+    use serde_json::json;
+    let mut config: serde_json::Value = match who {
+        As::Root => serde_json::from_str(include_str!("../data/oci/runc-spec.json")).unwrap(),
+        As::User(user) => {
+            let mut config: serde_json::Value =
+                serde_json::from_str(include_str!("../data/oci/runc-spec-rootless.json")).unwrap();
+            let (uid, gid) = ids_of(user);
+            config["linux"]["uidMappings"][0]["hostID"] = json!(uid);
+            config["linux"]["gidMappings"][0]["hostID"] = json!(gid);
+            config
+        }
+    };
+    config["process"]["args"] = json!(args);
+    config["process"]["terminal"] = json!(false);
+    config["root"]["readonly"] = json!(false);
+    config
+}
