@@ -303,22 +303,12 @@ fn delete_force_kills_a_running_container_and_delete_kills_a_created_one() {
     }
 }
 
-/// `process.terminal`: create sends the pty's master to the caller's
-/// console socket (conmon's and the shim's way); the command's terminal is
-/// that pty.
-#[test]
-fn the_terminal_goes_to_the_console_socket() {
+/// A console socket at `path`, as conmon and the shim listen on one: the
+/// thread returns the pty master the runtime sends.
+fn console_socket(path: &Path) -> std::thread::JoinHandle<std::os::fd::OwnedFd> {
     use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    let world = World::new("console", As::Root, &["sh", "-c", "tty; echo via-pty"]);
-    let mut config: Value =
-        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
-    config["process"]["terminal"] = json!(true);
-    std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
-    // Without a console socket, create refuses, as runc does.
-    oci_fails_with(&world.create("tty"), 1, "--console-socket");
-    let socket = world.root.with_file_name("console.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    let receiver = std::thread::spawn(move || -> OwnedFd {
+    let listener = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || -> OwnedFd {
         let (stream, _) = listener.accept().unwrap();
         let mut byte = [0u8; 64];
         let mut iov = [std::io::IoSliceMut::new(&mut byte)];
@@ -337,7 +327,23 @@ fn the_terminal_goes_to_the_console_socket() {
             }
         }
         panic!("no descriptor came with the message");
-    });
+    })
+}
+
+/// `process.terminal`: create sends the pty's master to the caller's
+/// console socket (conmon's and the shim's way); the command's terminal is
+/// that pty.
+#[test]
+fn the_terminal_goes_to_the_console_socket() {
+    let world = World::new("console", As::Root, &["sh", "-c", "tty; echo via-pty"]);
+    let mut config: Value =
+        serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+    config["process"]["terminal"] = json!(true);
+    std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+    // Without a console socket, create refuses, as runc does.
+    oci_fails_with(&world.create("tty"), 1, "--console-socket");
+    let socket = world.root.with_file_name("console.sock");
+    let receiver = console_socket(&socket);
     let bundle = world.bundle.to_str().unwrap();
     let args = ["--root", world.root.to_str().unwrap(), "create", "-b", bundle, "--console-socket"];
     let mut create = oci(As::Root, &args);
@@ -1115,7 +1121,6 @@ fn an_execd_process_is_not_dumpable_before_it_execs() {
 /// `--tty` with `--console-socket` hands its pty's master over as create does.
 #[test]
 fn exec_with_a_process_file_and_with_a_terminal() {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
     let (world, _) = running_for_exec("exec-proc", As::Root, "exp");
     let process = world.root.with_file_name("process.json");
     let config: Value =
@@ -1147,27 +1152,7 @@ fn exec_with_a_process_file_and_with_a_terminal() {
     // A terminal without a console socket is refused.
     oci_fails_with(&world.oci(&["exec", "--tty", "exp", "true"]), 1, "--console-socket");
     let socket = world.root.with_file_name("exec-console.sock");
-    let listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
-    let receiver = std::thread::spawn(move || -> OwnedFd {
-        let (stream, _) = listener.accept().unwrap();
-        let mut byte = [0u8; 64];
-        let mut iov = [std::io::IoSliceMut::new(&mut byte)];
-        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-        let message = nix::sys::socket::recvmsg::<()>(
-            stream.as_raw_fd(),
-            &mut iov,
-            Some(&mut space),
-            nix::sys::socket::MsgFlags::empty(),
-        )
-        .unwrap();
-        for cmsg in message.cmsgs().unwrap() {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = cmsg {
-                // SAFETY: the kernel just installed this descriptor for us.
-                return unsafe { OwnedFd::from_raw_fd(fds[0]) };
-            }
-        }
-        panic!("no descriptor came with the message");
-    });
+    let receiver = console_socket(&socket);
     let root = world.root.to_str().unwrap();
     let mut exec = oci(As::Root, &["--root", root, "exec", "--tty", "--detach", "--console-socket"]);
     exec.arg(&socket).args(["exp", "sh", "-c", "tty; echo via-exec-pty; sleep 2"]);
