@@ -416,12 +416,27 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
         spec.domainname = domain.into();
     }
 
+    // The config's mounts in its order, the standard ones among them; /dev
+    // (with devpts and shm) first when it lists none, as zookeeper's /dev
+    // is where the devices and /dev/null masks go. /etc is the caller's.
+    spec.mounts.clear();
+    spec.etc_files = false;
     for (i, mount) in config.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
-            Converted::Profile(Standard::Proc) => spec.mount_proc = true,
-            Converted::Profile(_) => {}
-            Converted::Mount(mount) => spec.mounts.push(mount),
+        let mount = match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
+            Converted::Profile(Standard::Proc) => Mount::standard(MountKind::Proc),
+            Converted::Profile(Standard::Sys) => Mount::standard(MountKind::Sysfs),
+            Converted::Profile(Standard::Dev) => Mount::standard(MountKind::Dev),
+            // Part of zookeeper's /dev.
+            Converted::Profile(Standard::DevPts | Standard::DevShm) => continue,
+            Converted::Mount(mount) => mount,
+        };
+        // A second /proc, /sys or /dev would stack one more of the same.
+        if !(mount.is_standard() && spec.mounts.iter().any(|m| m.kind == mount.kind)) {
+            spec.mounts.push(mount);
         }
+    }
+    if !spec.mounts.iter().any(|m| m.kind == MountKind::Dev) {
+        spec.mounts.insert(0, Mount::standard(MountKind::Dev));
     }
 
     if let Some(hooks) = config.hooks() {
@@ -720,7 +735,13 @@ fn clean_absolute(path: &Path) -> Option<String> {
     Some(if out.is_empty() { "/".into() } else { out })
 }
 
-fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool) -> Option<Standard> {
+fn standard_mount(
+    target: &str,
+    typ: &str,
+    source: Option<&Path>,
+    is_bind: bool,
+    namespaces: &Namespaces,
+) -> Option<Standard> {
     Some(match (target, typ) {
         ("/proc", "proc") => Standard::Proc,
         ("/dev", "tmpfs") => Standard::Dev,
@@ -728,9 +749,14 @@ fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool)
         ("/dev/shm", "tmpfs") => Standard::DevShm,
         ("/sys", "sysfs") => Standard::Sys,
         // `runc spec --rootless` binds the host's /sys, which a rootless
-        // runtime could not mount: zookeeper's container owns its network
-        // namespace and gets a sysfs of its own.
-        ("/sys", _) if is_bind && source == Some(Path::new("/sys")) => Standard::Sys,
+        // runtime could not mount: where the container owns its network
+        // namespace it gets a sysfs of its own; otherwise the kernel
+        // refuses one, and the bind is made as the config says.
+        ("/sys", _)
+            if is_bind && source == Some(Path::new("/sys")) && namespaces.network == Namespace::New =>
+        {
+            Standard::Sys
+        }
         _ => return None,
     })
 }
@@ -767,7 +793,7 @@ fn convert_mount(
     // As runc: a "bind" or "rbind" option makes a bind mount whatever the
     // type says; the type "bind" alone is one too (as crun has it).
     let is_bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
-    if let Some(standard) = standard_mount(&target, typ, mount.source().as_deref(), is_bind) {
+    if let Some(standard) = standard_mount(&target, typ, mount.source().as_deref(), is_bind, namespaces) {
         // The profile's own mount, with the profile's options (README, "The
         // filesystem"): docs/oci.md says where they differ.
         return Ok(Converted::Profile(standard));
@@ -1875,10 +1901,17 @@ mod tests {
             assert_eq!(spec.root, Some(PathBuf::from("/bundle/rootfs")));
             assert!(spec.root_readonly);
             assert_eq!(spec.hostname, "runc");
-            assert!(spec.mount_proc);
+            assert!(spec.mounts_proc());
             // Every mount of runc's is one zookeeper's profile makes, but
             // for /dev/mqueue and the cgroup file system.
-            assert_eq!(spec.mounts, [runc_mqueue(), runc_cgroup()]);
+            assert_eq!(own(&spec), [runc_mqueue(), runc_cgroup()]);
+            // All in the config's order (its /dev/pts and /dev/shm are part
+            // of zookeeper's /dev), and /etc left alone.
+            let kinds: Vec<&MountKind> = spec.mounts.iter().map(|m| &m.kind).collect();
+            let standard =
+                [MountKind::Proc, MountKind::Dev, MountKind::Mqueue, MountKind::Sysfs, MountKind::Cgroup];
+            assert_eq!(kinds, standard.iter().collect::<Vec<_>>());
+            assert!(!spec.etc_files);
             assert_eq!(spec.masked_paths.len(), 10);
             assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
             assert_eq!(spec.readonly_paths, READONLY);
@@ -1911,6 +1944,11 @@ mod tests {
             assert_eq!(spec.id_maps, IdMaps::Auto);
             assert_eq!(spec.sysctl, []);
         }
+    }
+
+    /// The spec's mounts but the standard ones (/proc, /sys, /dev).
+    fn own(spec: &ContainerSpec) -> Vec<Mount> {
+        spec.mounts.iter().filter(|m| !m.is_standard()).cloned().collect()
     }
 
     /// runc's /dev/mqueue, converted.
@@ -1949,12 +1987,27 @@ mod tests {
         config["process"]["args"] = json!(["sh"]);
         // Generated as root: container root is host uid 0; root writes any map.
         let spec = convert_value(&config, &root()).unwrap();
-        assert!(spec.mount_proc);
-        assert_eq!(
-            spec.mounts,
-            [runc_mqueue(), runc_cgroup()],
-            "the bind of the host's /sys is the profile's sysfs"
-        );
+        assert!(spec.mounts_proc());
+        // It shares the host's network namespace, where the kernel refuses
+        // a sysfs: its bind of the host's /sys is made as it says.
+        let bound_sys = Mount {
+            kind: MountKind::Bind { source: "/sys".into(), recursive: true },
+            target: "/sys".into(),
+            readonly: true,
+            nosuid: true,
+            nodev: true,
+            noexec: true,
+            data: None,
+            if_present: false,
+            options: MountOptions::default(),
+        };
+        assert_eq!(own(&spec), [runc_mqueue(), bound_sys, runc_cgroup()]);
+        // With a network namespace of its own, the container's own sysfs.
+        let mut with_network = config.clone();
+        with_network["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "network"}));
+        let spec_with_network = convert_value(&with_network, &root()).unwrap();
+        assert_eq!(own(&spec_with_network), [runc_mqueue(), runc_cgroup()]);
+        assert!(spec_with_network.mounts.contains(&Mount::standard(MountKind::Sysfs)));
         assert_eq!(spec.id_maps, IdMaps::Explicit { uid: vec![r(0, 0, 1)], gid: vec![r(0, 0, 1)] });
         assert_eq!(spec.namespaces.user, Namespace::New);
         assert_eq!(
@@ -2083,9 +2136,10 @@ mod tests {
             ]
         );
         assert!(!spec.root_readonly);
-        assert!(spec.root.unwrap().starts_with("/tmp/zkb-podman/root/vfs/dir/"));
+        assert!(spec.root.as_ref().unwrap().starts_with("/tmp/zkb-podman/root/vfs/dir/"));
         // Its binds: the files it made for the container, and its /dev/shm.
-        let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
+        let own_mounts = own(&spec);
+        let targets: Vec<&str> = own_mounts.iter().map(|m| m.target.as_str()).collect();
         assert_eq!(
             targets,
             [
@@ -2098,7 +2152,7 @@ mod tests {
                 "/sys/fs/cgroup"
             ]
         );
-        let shm = &spec.mounts[3];
+        let shm = &own_mounts[3];
         assert!(
             matches!(&shm.kind, MountKind::Bind { recursive: false, source } if source.ends_with("userdata/shm"))
         );
@@ -2137,8 +2191,8 @@ mod tests {
         assert_eq!(spec.hostname, "thehost", "no hostname: the new UTS namespace keeps the host's");
         assert!(!spec.process.terminal);
         assert!(!spec.root_readonly);
-        assert_eq!(spec.mounts[0], runc_mqueue());
-        let run = &spec.mounts[1];
+        assert_eq!(own(&spec)[0], runc_mqueue());
+        let run = &own(&spec)[1];
         assert_eq!((run.target.as_str(), &run.kind), ("/run", &MountKind::Tmpfs));
         assert_eq!(run.data.as_deref(), Some("mode=755,size=65536k"));
         assert!(run.nosuid && !run.nodev && !run.noexec && !run.readonly);
@@ -2220,11 +2274,11 @@ mod tests {
                 },
             },
         ];
-        assert_eq!(spec.mounts, expected);
+        assert_eq!(own(&spec), expected);
         // Without /proc in the list, no /proc.
         let mut config = base();
         remove(&mut config, "/mounts/0");
-        assert!(!convert_value(&config, &root()).unwrap().mount_proc);
+        assert!(!convert_value(&config, &root()).unwrap().mounts_proc());
     }
 
     fn deny_all() -> DeviceRule {
@@ -2364,9 +2418,9 @@ mod tests {
         );
         let spec = convert_value(&config, &root()).unwrap();
         let options = MountOptions::default();
-        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
+        assert_eq!(own(&spec)[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
         // Elsewhere than /sys/fs/cgroup, made like any mount point.
-        let elsewhere = &spec.mounts[2];
+        let elsewhere = &own(&spec)[2];
         assert_eq!(
             (elsewhere.kind.clone(), elsewhere.readonly, elsewhere.if_present),
             (MountKind::Cgroup, true, false)
@@ -2376,14 +2430,14 @@ mod tests {
         set(&mut config, "/mounts/6/options", json!(["rw"]));
         let mut v2 = root();
         v2.cgroup2 = true;
-        assert!(!convert_value(&config, &v2).unwrap().mounts[1].readonly);
+        assert!(!own(&convert_value(&config, &v2).unwrap())[1].readonly);
         let text = refused(&config, &root(), "mounts[6]");
         assert!(text.contains("/sys/fs/cgroup: rw: this host runs cgroup v1"), "{text}");
         // mqueue without an ipc namespace of the container's own: refused in
         // a user namespace (the kernel would), the host's for root without.
         let mut config = base();
         remove(&mut config, "/linux/namespaces/2");
-        assert_eq!(convert_value(&config, &root()).unwrap().mounts[0], runc_mqueue());
+        assert_eq!(own(&convert_value(&config, &root()).unwrap())[0], runc_mqueue());
         let text = refused(&config, &alice(), "mounts[4]");
         assert!(
             text.contains("/dev/mqueue: an mqueue mount needs the container's own ipc namespace"),
@@ -3019,8 +3073,8 @@ mod tests {
         };
         let loaded = load_bundle(&dir).unwrap();
         // config.json's terminal (true, runc's), on a terminal or not.
-        assert_eq!(run(&[], false).unwrap(), loaded);
-        assert_eq!(run(&[], true).unwrap(), loaded);
+        assert_eq!(run(&[], false).unwrap(), ContainerSpec { etc_files: true, ..loaded.clone() });
+        assert_eq!(run(&[], true).unwrap(), ContainerSpec { etc_files: true, ..loaded.clone() });
         assert!(!run(&["--no-tty"], true).unwrap().process.terminal);
         set(&mut config, "/process/terminal", json!(false));
         write_config(&dir, &config);

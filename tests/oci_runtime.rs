@@ -530,6 +530,44 @@ fn run_waits_and_ends_with_the_commands_status() {
     }
 }
 
+/// runtime-spec: mounts "MUST be mounted in the order listed". The config's
+/// mount points in the container's mountinfo, in that order (runtime-tools'
+/// runtimetest checks the same; /sys used to come first, mounted early), and
+/// /etc as the rootfs has it: a runtime's caller binds its own files there.
+#[test]
+fn mounts_are_made_in_the_configs_order_and_etc_is_left_alone() {
+    for who in BOTH {
+        let script = "cut -d' ' -f5 /proc/self/mountinfo; echo --; cat /etc/hostname";
+        let world = World::new("order", who, &["sh", "-c", script]);
+        std::fs::write(world.bundle.join("rootfs/etc/hostname"), "the-rootfs-own\n").unwrap();
+        let config: Value =
+            serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+        let listed: Vec<&str> =
+            config["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+        assert!(
+            listed.starts_with(&["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]),
+            "{listed:?}"
+        );
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "o1"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let (mounts, hostname) = text.split_once("--\n").unwrap();
+        let mounted: Vec<&str> = mounts.lines().collect();
+        let mut at = 0;
+        for wanted in &listed {
+            match mounted[at..].iter().position(|m| m == wanted) {
+                Some(found) => at += found + 1,
+                None => {
+                    panic!("{who:?}: {wanted} not found in order: listed {listed:?}, mounted {mounted:?}")
+                }
+            }
+        }
+        assert_eq!(hostname, "the-rootfs-own\n", "{who:?}: /etc/hostname is the rootfs's");
+        assert!(!mounted.iter().any(|m| m.starts_with("/etc/")), "{who:?}: {mounted:?}");
+        assert_gone(&world, "o1");
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);
@@ -724,6 +762,14 @@ fn podman_runs_containers_through_zookeeper_oci() {
         podman(&args)
     };
     assert_eq!(ok(run(&["--rm"], &["echo", "ok"])), "ok\n");
+    // podman's /etc/hosts and /etc/hostname reach the container: zookeeper-oci
+    // binds none of its own over them (it used to, hiding --add-host).
+    let etc = ok(run(
+        &["--rm", "--hostname", "zk-named", "--add-host", "zk-extra:10.9.8.7"],
+        &["cat", "/etc/hostname", "/etc/hosts"],
+    ));
+    assert!(etc.starts_with("zk-named"), "{etc}");
+    assert!(etc.contains("10.9.8.7\tzk-extra") || etc.contains("10.9.8.7 zk-extra"), "{etc}");
     assert_eq!(run(&["--rm"], &["sh", "-c", "exit 7"]).status.code(), Some(7));
     // A missing command fails at create, with the shell's status.
     let out = run(&["--rm"], &["/no/such/program"]);
