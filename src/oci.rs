@@ -26,7 +26,7 @@ use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
     Atime, CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
     Identity, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
-    PropagationKind, Rlimit, Seccomp, User,
+    PropagationKind, RecursiveFlags, Rlimit, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -860,6 +860,11 @@ fn convert_mount(
             "noatime" => out.options.atime = Some(Atime::Never),
             "nodiratime" => out.options.nodiratime = Some(true),
             "diratime" => out.options.nodiratime = Some(false),
+            recursive if set_recursive(&mut out.options.recursive, recursive) => {}
+            // A bind takes no file system data: the kernel ignores what
+            // runc passes along (runtime-tools' mounts give binds tmpfs's
+            // size= and mode=).
+            data if is_bind && data.contains('=') => {}
             "idmap" | "ridmap" => {
                 return Err(here(format!(
                     "option {}: id-mapped mounts are not supported yet",
@@ -881,6 +886,9 @@ fn convert_mount(
                 }
                 data.push(mode.to_string())
             }
+            tmpfs if matches!(out.kind, MountKind::Tmpfs) && tmpfs_option_ok(tmpfs) => {
+                data.push(tmpfs.to_string())
+            }
             other => return Err(here(format!("option {} is not supported yet", shown(other)))),
         }
     }
@@ -891,6 +899,51 @@ fn convert_mount(
         ));
     }
     Ok(Converted::Mount(out))
+}
+
+/// runc's recursive options (mount_setattr(2) with AT_RECURSIVE), as mount(8)
+/// names their plain forms; false if `option` is none of them.
+fn set_recursive(flags: &mut RecursiveFlags, option: &str) -> bool {
+    let (field, on) = match option {
+        "rro" => (&mut flags.readonly, true),
+        "rrw" => (&mut flags.readonly, false),
+        "rnosuid" => (&mut flags.nosuid, true),
+        "rsuid" => (&mut flags.nosuid, false),
+        "rnodev" => (&mut flags.nodev, true),
+        "rdev" => (&mut flags.nodev, false),
+        "rnoexec" => (&mut flags.noexec, true),
+        "rexec" => (&mut flags.noexec, false),
+        "rnosymfollow" => (&mut flags.nosymfollow, true),
+        "rsymfollow" => (&mut flags.nosymfollow, false),
+        "rnodiratime" => (&mut flags.nodiratime, true),
+        "rdiratime" => (&mut flags.nodiratime, false),
+        _ => {
+            // mount(8): atime and nostrictatime are the kernel's default
+            // (relatime); norelatime updates on every access.
+            flags.atime = Some(match option {
+                "rnoatime" => Atime::Never,
+                "rstrictatime" | "rnorelatime" => Atime::Strict,
+                "rrelatime" | "ratime" | "rnostrictatime" => Atime::Relative,
+                _ => return false,
+            });
+            return true;
+        }
+    };
+    *field = Some(on);
+    true
+}
+
+/// tmpfs(5)'s options beyond size= and mode= that a container may ask for:
+/// its inode and block counts, its root's owner, huge pages.
+fn tmpfs_option_ok(option: &str) -> bool {
+    let Some((key, value)) = option.split_once('=') else { return false };
+    let number = || !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match key {
+        "nr_inodes" | "nr_blocks" => tmpfs_size_ok(value),
+        "uid" | "gid" => number(),
+        "huge" => matches!(value, "never" | "always" | "within_size" | "advise"),
+        _ => false,
+    }
 }
 
 /// `linux.cgroupsPath`, as runc's cgroupfs driver takes it: absolute from
@@ -2205,10 +2258,10 @@ mod tests {
     fn mounts_binds_and_tmpfs() {
         let mut config = base();
         let mounts = config["mounts"].as_array_mut().unwrap();
-        mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]}));
+        mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate", "rro", "rdev", "rnosymfollow", "rnoatime", "ratime", "size=1k", "mode=755"]}));
         mounts
             .push(json!({"destination": "/data/rw//", "source": "/srv/x", "options": ["bind", "ro", "rw"]}));
-        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable", "nr_inodes=10k", "huge=never", "uid=0"]}));
         mounts
             .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind", "noatime", "relatime", "diratime", "rshared", "slave"], "source": "./rel"}));
         let spec = convert_value(&config, &alice()).unwrap();
@@ -2225,8 +2278,18 @@ mod tests {
                 noexec: true,
                 data: None,
                 if_present: false,
+                // A bind's data (size=, mode=) goes, as the kernel drops it
+                // under runc; the recursive options are kept, the last
+                // atime one winning.
                 options: MountOptions {
                     propagation: propagation(PropagationKind::Private, true),
+                    recursive: RecursiveFlags {
+                        readonly: Some(true),
+                        nodev: Some(false),
+                        nosymfollow: Some(true),
+                        atime: Some(Atime::Relative),
+                        ..RecursiveFlags::default()
+                    },
                     ..MountOptions::default()
                 },
             },
@@ -2248,12 +2311,13 @@ mod tests {
                 nosuid: false,
                 nodev: false,
                 noexec: true,
-                data: Some("size=1m,mode=1777".into()),
+                data: Some("size=1m,mode=1777,nr_inodes=10k,huge=never,uid=0".into()),
                 if_present: false,
                 options: MountOptions {
                     propagation: propagation(PropagationKind::Unbindable, false),
                     atime: Some(Atime::Strict),
                     nodiratime: Some(true),
+                    ..MountOptions::default()
                 },
             },
             // A bind option makes a bind mount whatever the type (as runc).
@@ -2271,6 +2335,7 @@ mod tests {
                     propagation: propagation(PropagationKind::Slave, false),
                     atime: Some(Atime::Relative),
                     nodiratime: Some(false),
+                    ..MountOptions::default()
                 },
             },
         ];
@@ -2734,12 +2799,22 @@ mod tests {
             ),
             (
                 "/mounts/7",
-                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["bind", "size=1m"]}),
+                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["bind", "rnotathing"]}),
                 "mounts[7]",
             ),
             (
                 "/mounts/7",
                 json!({"destination": "/x", "type": "tmpfs", "options": ["tmpcopyup"]}),
+                "mounts[7]",
+            ),
+            (
+                "/mounts/7",
+                json!({"destination": "/x", "type": "tmpfs", "options": ["uid=root"]}),
+                "mounts[7]",
+            ),
+            (
+                "/mounts/7",
+                json!({"destination": "/x", "type": "tmpfs", "options": ["mpol=bind:0"]}),
                 "mounts[7]",
             ),
             (
@@ -2754,7 +2829,7 @@ mod tests {
             ),
             (
                 "/mounts/7",
-                json!({"destination": "/x", "type": "tmpfs", "options": ["nr_inodes=5"]}),
+                json!({"destination": "/x", "type": "tmpfs", "options": ["nr_inodes=lots"]}),
                 "mounts[7]",
             ),
             ("/mounts/0/type", json!("sysfs"), "mounts[0]"),

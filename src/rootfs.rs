@@ -686,9 +686,88 @@ fn mount_one(
         MountKind::Cgroup => mount_cgroup(root, relative, flags | atime, spec, cgroups)?,
         MountKind::Proc | MountKind::Sysfs | MountKind::Dev => unreachable!("made by mount_standard"),
     }
+    if !wanted.options.recursive.is_empty() {
+        let mounted = root.existing(relative)?.context("the mount vanished")?;
+        set_recursive(&mounted.fd, &wanted.options.recursive)?;
+    }
     if let Some(propagation) = wanted.options.propagation {
         let mounted = root.existing(relative)?.context("the mount vanished")?;
         set_propagation(&mounted.proc_path(), propagation)?;
+    }
+    Ok(())
+}
+
+/// mount_setattr(2)'s `struct mount_attr`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// The mount at `target` and every mount under it get `flags`, at once
+/// (mount_setattr(2) with AT_RECURSIVE, Linux 5.12).
+fn set_recursive(target: &OwnedFd, flags: &crate::spec::RecursiveFlags) -> Result<()> {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const ATIME_MASK: u64 = 0x70;
+    const NOATIME: u64 = 0x10;
+    const STRICTATIME: u64 = 0x20;
+    const NODIRATIME: u64 = 0x80;
+    const NOSYMFOLLOW: u64 = 0x20_0000;
+    let mut attr = MountAttr { attr_set: 0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    for (wanted, bit) in [
+        (flags.readonly, RDONLY),
+        (flags.nosuid, NOSUID),
+        (flags.nodev, NODEV),
+        (flags.noexec, NOEXEC),
+        (flags.nosymfollow, NOSYMFOLLOW),
+        (flags.nodiratime, NODIRATIME),
+    ] {
+        match wanted {
+            Some(true) => attr.attr_set |= bit,
+            Some(false) => attr.attr_clr |= bit,
+            None => {}
+        }
+    }
+    // The access-time modes are one field: a change clears all of it.
+    if let Some(atime) = flags.atime {
+        attr.attr_clr |= ATIME_MASK;
+        attr.attr_set |= match atime {
+            Atime::Strict => STRICTATIME,
+            Atime::Never => NOATIME,
+            Atime::Relative => 0,
+        };
+    }
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from a live
+    // struct of the kernel's layout, and the empty path with AT_EMPTY_PATH
+    // names the descriptor's own mount; nothing is written back.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        let errno = Errno::last();
+        let hint = match errno {
+            Errno::EPERM => {
+                " (in a user namespace the kernel keeps the host's ro, nosuid, nodev, noexec and access-time flags on what it binds)"
+            }
+            Errno::ENOSYS => " (Linux 5.12 or later has mount_setattr)",
+            _ => "",
+        };
+        bail!(
+            "applying the recursive options (rro, rnosuid, ...): {}{hint}",
+            crate::error::errno_text(errno)
+        );
     }
     Ok(())
 }

@@ -503,6 +503,29 @@ pub struct MountOptions {
     /// `Some(true)`: nodiratime; `Some(false)`: diratime (a bind's
     /// source's nodiratime dropped); `None`: as `atime` leaves it.
     pub nodiratime: Option<bool>,
+    /// Flags for the mount and every mount under it, applied last.
+    pub recursive: RecursiveFlags,
+}
+
+/// mount_setattr(2)'s flags for a mount and every mount under it (an OCI
+/// config's `rro`, `rnosuid`, `rnoatime`, ...): `Some(true)` sets one,
+/// `Some(false)` clears it, `None` leaves each mount's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecursiveFlags {
+    pub readonly: Option<bool>,
+    pub nosuid: Option<bool>,
+    pub nodev: Option<bool>,
+    pub noexec: Option<bool>,
+    /// Symbolic links not followed on it (MOUNT_ATTR_NOSYMFOLLOW).
+    pub nosymfollow: Option<bool>,
+    pub atime: Option<Atime>,
+    pub nodiratime: Option<bool>,
+}
+
+impl RecursiveFlags {
+    pub fn is_empty(&self) -> bool {
+        *self == RecursiveFlags::default()
+    }
 }
 
 /// mount(2)'s propagation types (mount_namespaces(7)).

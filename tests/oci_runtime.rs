@@ -568,6 +568,52 @@ fn mounts_are_made_in_the_configs_order_and_etc_is_left_alone() {
     }
 }
 
+/// runc's recursive mount options (mount_setattr with AT_RECURSIVE): the
+/// host's /dev, bound with its mounts (/dev/shm, /dev/pts, /dev/mqueue),
+/// `rro,rnoexec,rnoatime` reaches the mounts under it; `ro` alone only the
+/// top one. Read from the container's mountinfo (nothing is written to the
+/// host's /dev).
+#[test]
+fn recursive_mount_options_reach_the_mounts_under_a_bind() {
+    for who in BOTH {
+        let world = World::new("recursive", who, &["cat", "/proc/self/mountinfo"]);
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        // In a user namespace the kernel locks the host's access-time
+        // mode on what it binds (a change is EPERM, for runc too): there
+        // only the flags that add protection.
+        let mut wanted = vec!["ro", "noexec"];
+        let mut recursive = vec!["rbind", "rro", "rnoexec"];
+        if who == As::Root {
+            wanted.push("noatime");
+            recursive.push("rnoatime");
+        }
+        mounts.push(json!({"destination": "/rec", "type": "bind", "source": "/dev", "options": recursive}));
+        mounts.push(
+            json!({"destination": "/top", "type": "bind", "source": "/dev", "options": ["rbind", "ro"]}),
+        );
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "rec1"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let options = |target: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.split(' ').nth(4) == Some(target));
+            let line = line.unwrap_or_else(|| panic!("{who:?}: no {target} in {text}"));
+            line.split(' ').nth(5).unwrap().split(',').map(String::from).collect()
+        };
+        for target in ["/rec", "/rec/shm", "/rec/pts"] {
+            let flags = options(target);
+            for wanted in &wanted {
+                assert!(flags.iter().any(|f| f == wanted), "{who:?}: {target} lacks {wanted}: {flags:?}");
+            }
+        }
+        assert!(options("/top").contains(&"ro".to_string()), "{who:?}");
+        assert!(options("/top/shm").contains(&"rw".to_string()), "{who:?}: ro is not recursive");
+        assert_gone(&world, "rec1");
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);
