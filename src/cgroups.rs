@@ -108,7 +108,11 @@ fn controllers(limits: &Resources) -> Vec<&'static str> {
     // A cgroupsPath places the container in each hierarchy zookeeper uses
     // (on cgroup v2 its directory is made with or without controllers).
     let placed = limits.cgroup_path.is_some() && !is_cgroup2(Path::new(CGROUP_ROOT));
-    if limits.memory_bytes.is_some() || limits.memory_reservation_bytes.is_some() || placed {
+    if limits.memory_bytes.is_some()
+        || limits.memory_reservation_bytes.is_some()
+        || limits.memory_swappiness.is_some()
+        || placed
+    {
         needed.push("memory");
     }
     if limits.cpu_percent.is_some() || limits.cpu_shares.is_some() || placed {
@@ -178,6 +182,10 @@ fn create_v2(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
         }
     };
     cgroup.memory = limits.memory_bytes.map(|_| dir.clone());
+    if limits.memory_swappiness.is_some() {
+        // runc refuses it there too.
+        bail!("memory swappiness: cgroup v2 has no such setting (memory.swappiness is cgroup v1's)");
+    }
     if let Some(bytes) = limits.memory_bytes {
         write(&dir.join("memory.max"), &bytes.to_string())?;
         // Without a swap limit the memory limit only pushes the excess to
@@ -365,6 +373,9 @@ fn create_v1(limits: &Resources, own: &str, name: &str) -> Result<ContainerCgrou
             "memory" => {
                 if let Some(bytes) = limits.memory_reservation_bytes {
                     write(&dir.join("memory.soft_limit_in_bytes"), &bytes.to_string())?;
+                }
+                if let Some(swappiness) = limits.memory_swappiness {
+                    write(&dir.join("memory.swappiness"), &swappiness.to_string())?;
                 }
                 let Some(bytes) = limits.memory_bytes else { continue };
                 cgroup.memory = Some(dir.clone());

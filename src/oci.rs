@@ -1672,10 +1672,17 @@ fn convert_resources(resources: &oci::LinuxResources, spec: &mut ContainerSpec) 
             }
             Some(bytes) => Some(bytes as u64),
         };
+        spec.resources.memory_swappiness = match memory.swappiness() {
+            None => None,
+            Some(value) if value > 100 => {
+                return Err(refuse(format!("{field}.swappiness"), format!("{value} is above 100")));
+            }
+            Some(value) => Some(value as u8),
+        };
+        // kernel, kernelTCP: ignored, as runc 1.1 ignores them: the kernel
+        // counts kernel memory in the memory limit and has no separate one
+        // any more (v1's kmem limits went in Linux 6.1).
         let refused = [
-            ("kernel", memory.kernel().is_some()),
-            ("kernelTCP", memory.kernel_tcp().is_some()),
-            ("swappiness", memory.swappiness().is_some()),
             ("disableOOMKiller", memory.disable_oom_killer().is_some()),
             ("useHierarchy", memory.use_hierarchy().is_some()),
             ("checkBeforeUpdate", memory.check_before_update().is_some()),
@@ -2522,6 +2529,10 @@ mod tests {
         };
         let r = limits(json!({"memory": {"limit": 268435456, "swap": 268435456}, "cpu": {"quota": 50000, "period": 100000}, "pids": {"limit": 64}})).unwrap();
         assert_eq!((r.memory_bytes, r.cpu_percent, r.pids), (Some(256 << 20), Some(50), Some(64)));
+        // Swappiness is kept; kernel memory is ignored, as runc 1.1 does.
+        let r =
+            limits(json!({"memory": {"swappiness": 0, "kernel": 1 << 20, "kernelTCP": 1 << 20}})).unwrap();
+        assert_eq!(r, crate::spec::Resources { memory_swappiness: Some(0), ..limits(json!({})).unwrap() });
         let cpu = |quota: i64, period: Option<u64>| {
             let mut cpu = json!({"quota": quota});
             if let Some(period) = period {
@@ -2909,14 +2920,12 @@ mod tests {
                 "linux.resources.memory.swap",
             ),
             ("/linux/resources/memory", json!({"reservation": -2}), "linux.resources.memory.reservation"),
-            ("/linux/resources/memory", json!({"swappiness": 0}), "linux.resources.memory.swappiness"),
+            ("/linux/resources/memory", json!({"swappiness": 101}), "linux.resources.memory.swappiness"),
             (
                 "/linux/resources/memory",
                 json!({"disableOOMKiller": true}),
                 "linux.resources.memory.disableOOMKiller",
             ),
-            ("/linux/resources/memory", json!({"kernel": 1}), "linux.resources.memory.kernel"),
-            ("/linux/resources/memory", json!({"kernelTCP": 1}), "linux.resources.memory.kernelTCP"),
             ("/linux/resources/memory", json!({"useHierarchy": true}), "linux.resources.memory.useHierarchy"),
             (
                 "/linux/resources/memory",

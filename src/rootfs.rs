@@ -1318,7 +1318,11 @@ impl Node {
                 Err(err) => return Err(err).with_context(|| format!("opening /{relative}")),
             };
             if file_type(&fd)? == SFlag::S_IFLNK {
-                bail!("/{relative} is a symbolic link in the container's root; refusing to mount over it");
+                // "must be mounted on ordinary directory": runc's words,
+                // which its callers' tests look for.
+                bail!(
+                    "/{relative} is a symbolic link in the container's root; refusing to mount over it (it must be mounted on ordinary directory)"
+                );
             }
             if components.peek().is_none() {
                 return Ok(Some(Node { fd, parent: Some((dir, name.to_string())) }));

@@ -640,6 +640,10 @@ pub struct Resources {
     /// Block I/O weight, 10 to 1000 (v1 `blkio.weight` or
     /// `blkio.bfq.weight`; v2 `io.bfq.weight`, or `io.weight` converted).
     pub blkio_weight: Option<u16>,
+    /// How readily the kernel swaps the container's memory out, 0 to 100
+    /// (v1 `memory.swappiness`; cgroup v2 has none, and refuses it at
+    /// start).
+    pub memory_swappiness: Option<u8>,
     pub pids: Option<u32>,
     /// A device cgroup's rules, written in order after the cgroup is made
     /// (cgroup v1's devices controller); empty: no device cgroup. For a
@@ -665,6 +669,7 @@ impl Resources {
             && self.cpuset_cpus.is_none()
             && self.cpuset_mems.is_none()
             && self.blkio_weight.is_none()
+            && self.memory_swappiness.is_none()
             && self.pids.is_none()
             && self.devices.is_empty()
             && self.cgroup_path.is_none()

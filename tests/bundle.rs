@@ -999,3 +999,17 @@ fn cpu_quota_and_period_are_kept() {
     });
     assert_eq!(ok(out), "50000\n500000\n");
 }
+
+/// `memory.swappiness` reaches the container's v1 memory cgroup (runtime-tools'
+/// linux_cgroups_memory, contest's cgroup_v1_memory); kernel memory limits,
+/// which the kernel no longer has, are accepted and ignored, as by runc 1.1.
+#[test]
+fn memory_swappiness_is_written_and_kernel_memory_ignored() {
+    let _turn = cgroup_turn();
+    let script = "cat /sys/fs/cgroup/memory/memory.swappiness /sys/fs/cgroup/memory/memory.limit_in_bytes";
+    let out = run_script("swappiness", As::Root, script, |config, _| {
+        config["linux"]["resources"]["memory"] =
+            json!({"limit": 67108864, "swappiness": 7, "kernel": 33554432, "kernelTCP": 16777216});
+    });
+    assert_eq!(ok(out), "7\n67108864\n");
+}

@@ -133,7 +133,11 @@ fn symlinks_in_the_rootfs_never_reach_the_host() {
     let cases = [
         ("evil-dev-root", link("dev", "/".into()), "/dev is a symbolic link"),
         ("evil-dev-victim", link("dev", victim_str.clone()), "/dev is a symbolic link"),
-        ("evil-proc-etc", link("proc", "/etc".into()), "/proc is a symbolic link"),
+        (
+            "evil-proc-etc",
+            link("proc", "/etc".into()),
+            "/proc is a symbolic link in the container's root; refusing to mount over it (it must be mounted on ordinary directory)",
+        ),
         ("evil-sys-victim", link("sys", victim_str.clone()), "/sys is a symbolic link"),
         ("evil-proc-dotdot", link("proc", "../../../../..".into()), "/proc is a symbolic link"),
     ];
