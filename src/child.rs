@@ -91,6 +91,9 @@ pub fn run(ctx: ChildContext) -> ! {
 fn set_up_early(setup: &Setup) -> Result<()> {
     let spec = setup.spec;
     crate::namespaces::enter_early(&spec.namespaces)?;
+    // Here, while the process is still dumpable: a non-dumpable one's
+    // /proc/self/timens_offsets belongs to the host's root.
+    crate::namespaces::enter_time_namespace(&spec.namespaces.time, &spec.time_offsets)?;
     if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
         nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
     }

@@ -76,6 +76,38 @@ pub fn join_cgroup_namespace(path: &std::path::Path) -> Result<()> {
     join("cgroup", path, CloneFlags::CLONE_NEWCGROUP)
 }
 
+/// Child side, early, with the capabilities a new user namespace gives its
+/// first process: the container's time namespace, new (with its clock
+/// offsets) or joined. The kernel moves
+/// this process into a new one at exec (and its children at fork, the
+/// command of --init), and takes the offsets only until then.
+pub fn enter_time_namespace(ns: &Namespace, offsets: &[crate::spec::TimeOffset]) -> Result<()> {
+    match ns {
+        Namespace::Host => Ok(()),
+        Namespace::Join(path) => join("time", path, CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
+        Namespace::New => {
+            nix::sched::unshare(CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+                .context("creating the time namespace")?;
+            if offsets.is_empty() {
+                return Ok(());
+            }
+            let text: String = offsets
+                .iter()
+                .map(|o| {
+                    let clock = match o.clock {
+                        crate::spec::Clock::Monotonic => "monotonic",
+                        crate::spec::Clock::Boottime => "boottime",
+                    };
+                    format!("{clock} {} {}\n", o.secs, o.nanosecs)
+                })
+                .collect();
+            // The host's /proc: this process's own file, before pivot_root.
+            std::fs::write("/proc/self/timens_offsets", text)
+                .context("setting the time namespace's clock offsets")
+        }
+    }
+}
+
 /// setns(2) into the namespace at `path`, which must be one of `flag`'s kind.
 fn join(what: &str, path: &std::path::Path, flag: CloneFlags) -> Result<()> {
     let shown = path.display();

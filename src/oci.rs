@@ -24,9 +24,9 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    Atime, CapSet, Capabilities, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
+    Atime, CapSet, Capabilities, Clock, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
     Identity, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
-    PropagationKind, RecursiveFlags, Rlimit, Seccomp, User,
+    PropagationKind, RecursiveFlags, Rlimit, Seccomp, TimeOffset, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -901,6 +901,39 @@ fn convert_mount(
     Ok(Converted::Mount(out))
 }
 
+/// `linux.timeOffsets`: the monotonic and boot-time clocks' shift in a
+/// time namespace of the container's own (the kernel takes them only
+/// before anything has entered it, so never for a joined one).
+fn convert_time_offsets(linux: &oci::Linux, namespaces: &Namespaces) -> Result<Vec<TimeOffset>, BundleError> {
+    let Some(offsets) = linux.time_offsets().as_ref().filter(|t| !t.is_empty()) else {
+        return Ok(Vec::new());
+    };
+    if namespaces.time != Namespace::New {
+        return Err(refuse(
+            "linux.timeOffsets",
+            "needs a time namespace of the container's own in linux.namespaces",
+        ));
+    }
+    let mut out = Vec::new();
+    let mut names: Vec<&String> = offsets.keys().collect();
+    names.sort();
+    for name in names {
+        let field = format!("linux.timeOffsets.{name}");
+        let clock = match name.as_str() {
+            "monotonic" => Clock::Monotonic,
+            "boottime" => Clock::Boottime,
+            _ => return Err(refuse(field, "a time namespace shifts only monotonic and boottime")),
+        };
+        let offset = &offsets[name];
+        let nanosecs = offset.nanosecs().unwrap_or(0);
+        if nanosecs >= 1_000_000_000 {
+            return Err(refuse(format!("{field}.nanosecs"), format!("{nanosecs} is a second or more")));
+        }
+        out.push(TimeOffset { clock, secs: offset.secs().unwrap_or(0), nanosecs });
+    }
+    Ok(out)
+}
+
 /// runc's recursive options (mount_setattr(2) with AT_RECURSIVE), as mount(8)
 /// names their plain forms; false if `option` is none of them.
 fn set_recursive(flags: &mut RecursiveFlags, option: &str) -> bool {
@@ -1042,6 +1075,7 @@ fn convert_linux(
     ids: &IdsInside,
     spec: &mut ContainerSpec,
 ) -> Result<(), BundleError> {
+    spec.time_offsets = convert_time_offsets(linux, &spec.namespaces)?;
     let listed = convert_devices(linux.devices().as_deref().unwrap_or_default(), host, ids, spec)?;
     let rules = linux.resources().as_ref().and_then(|r| r.devices().as_deref()).unwrap_or_default();
     convert_device_rules(rules, host, &listed, spec)?;
@@ -1126,9 +1160,6 @@ fn convert_linux(
     if linux.memory_policy().is_some() {
         return Err(refuse("linux.memoryPolicy", "not supported yet"));
     }
-    if linux.time_offsets().as_ref().is_some_and(|t| !t.is_empty()) {
-        return Err(refuse("linux.timeOffsets", "time namespaces are not supported yet"));
-    }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(refuse("linux.netDevices", "not supported yet"));
     }
@@ -1168,6 +1199,7 @@ fn convert_namespaces(
         ipc: Namespace::Host,
         uts: Namespace::Host,
         cgroup: Namespace::Host,
+        time: Namespace::Host,
     };
     for (i, ns) in listed.iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -1202,7 +1234,7 @@ fn convert_namespaces(
                 ));
             }
             T::Mount | T::Pid => continue,
-            T::Time => return Err(refuse(field, "time namespaces are not supported yet")),
+            T::Time => &mut namespaces.time,
         };
         if ns.typ() == T::User && path.is_some() {
             return Err(refuse(field, "joining a user namespace by path is not supported yet"));
@@ -1998,7 +2030,8 @@ mod tests {
                     network: new.clone(),
                     ipc: new.clone(),
                     uts: new,
-                    cgroup: Namespace::Host
+                    cgroup: Namespace::Host,
+                    time: Namespace::Host
                 }
             );
             assert_eq!(spec.id_maps, IdMaps::Auto);
@@ -2164,6 +2197,7 @@ mod tests {
                 ipc: Namespace::New,
                 uts: Namespace::New,
                 cgroup: Namespace::Host,
+                time: Namespace::Host,
             }
         );
         assert_eq!(spec.sysctl, [("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]);
@@ -2259,6 +2293,38 @@ mod tests {
         // Its /run tmpfs asks for strictatime.
         assert_eq!(run.options, MountOptions { atime: Some(Atime::Strict), ..MountOptions::default() });
         assert!(spec.process.capabilities.bounding.contains(caps::Capability::CAP_MKNOD));
+    }
+
+    #[test]
+    fn time_namespaces_and_their_offsets() {
+        use crate::spec::{Clock, TimeOffset};
+        let mut config = base();
+        set(&mut config, "/linux/namespaces/5", json!({"type": "time"}));
+        set(
+            &mut config,
+            "/linux/timeOffsets",
+            json!({"monotonic": {"secs": -5}, "boottime": {"secs": 3, "nanosecs": 9}}),
+        );
+        let spec = convert_value(&config, &alice()).unwrap();
+        assert_eq!(spec.namespaces.time, Namespace::New);
+        assert_eq!(
+            spec.time_offsets,
+            [
+                TimeOffset { clock: Clock::Boottime, secs: 3, nanosecs: 9 },
+                TimeOffset { clock: Clock::Monotonic, secs: -5, nanosecs: 0 }
+            ]
+        );
+        set(&mut config, "/linux/timeOffsets", json!({"realtime": {"secs": 1}}));
+        refused(&config, &alice(), "linux.timeOffsets.realtime");
+        set(&mut config, "/linux/timeOffsets", json!({"boottime": {"nanosecs": 1000000000u64}}));
+        refused(&config, &alice(), "linux.timeOffsets.boottime.nanosecs");
+        // Joined, offsets cannot be given (the kernel takes them only for a
+        // namespace nothing has entered).
+        set(&mut config, "/linux/namespaces/5", json!({"type": "time", "path": "/proc/1/ns/time"}));
+        set(&mut config, "/linux/timeOffsets", json!({"boottime": {"secs": 1}}));
+        refused(&config, &alice(), "linux.timeOffsets");
+        // The profile keeps the host's clocks.
+        assert_eq!(ContainerSpec::new(Vec::new(), Vec::new()).namespaces.time, Namespace::Host);
     }
 
     #[test]
@@ -2864,7 +2930,7 @@ mod tests {
                 json!({"type": "user", "path": "/proc/1/ns/user"}),
                 "linux.namespaces[5]",
             ),
-            ("/linux/namespaces/5", json!({"type": "time"}), "linux.namespaces[5]"),
+            ("/linux/namespaces/5", json!({"type": "time", "path": "time"}), "linux.namespaces[5].path"),
             ("/linux/namespaces/5", json!({"type": "ipc"}), "linux.namespaces[5]"),
             ("/linux/namespaces/0", json!({"type": "cgroup"}), "linux.namespaces"),
             ("/linux/namespaces/4", json!({"type": "cgroup"}), "linux.namespaces"),
@@ -3037,7 +3103,8 @@ mod tests {
                 network: host.clone(),
                 ipc: host.clone(),
                 uts: host.clone(),
-                cgroup: host
+                cgroup: host.clone(),
+                time: host
             }
         );
     }

@@ -34,6 +34,9 @@ pub struct ContainerSpec {
     pub domainname: String,
     /// Which namespaces are the container's own, joined, or the host's.
     pub namespaces: Namespaces,
+    /// A new time namespace's clock offsets (an OCI config's
+    /// `linux.timeOffsets`).
+    pub time_offsets: Vec<TimeOffset>,
     /// Who the container's ids are on the host.
     pub id_maps: IdMaps,
     /// A user named as docker's `-u` takes it (`name`, `uid`, `name:group`,
@@ -125,6 +128,7 @@ impl ContainerSpec {
             hostname: HOSTNAME.into(),
             domainname: String::new(),
             namespaces: Namespaces::default(),
+            time_offsets: Vec::new(),
             id_maps: IdMaps::Auto,
             user_lookup: None,
             mounts: vec![Mount::standard(MountKind::Sysfs), Mount::standard(MountKind::Dev)],
@@ -212,7 +216,7 @@ pub enum Namespace {
     Host,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Namespaces {
     /// `Host`: no user namespace at all, for a caller that is root where it
     /// stands (root podman and containerd run runtimes so): container root
@@ -222,6 +226,41 @@ pub struct Namespaces {
     pub ipc: Namespace,
     pub uts: Namespace,
     pub cgroup: Namespace,
+    /// The clocks' view: a new one starts with [`ContainerSpec::time_offsets`]
+    /// added to CLOCK_MONOTONIC and CLOCK_BOOTTIME (time_namespaces(7));
+    /// the profile keeps the host's.
+    pub time: Namespace,
+}
+
+impl Default for Namespaces {
+    /// The profile's: every namespace the container's own but time's
+    /// (which shifts nothing without offsets).
+    fn default() -> Namespaces {
+        Namespaces {
+            user: Namespace::New,
+            network: Namespace::New,
+            ipc: Namespace::New,
+            uts: Namespace::New,
+            cgroup: Namespace::New,
+            time: Namespace::Host,
+        }
+    }
+}
+
+/// A clock a time namespace shifts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Clock {
+    Monotonic,
+    Boottime,
+}
+
+/// How far a new time namespace moves one clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeOffset {
+    pub clock: Clock,
+    pub secs: i64,
+    /// Below 1 000 000 000.
+    pub nanosecs: u32,
 }
 
 /// The container's id maps.

@@ -614,6 +614,42 @@ fn recursive_mount_options_reach_the_mounts_under_a_bind() {
     }
 }
 
+/// linux.timeOffsets in a time namespace of the container's own: the
+/// container's first process and an exec'd one see the shifted clocks
+/// (contest's time_ns group); the host's clocks are untouched.
+#[test]
+fn a_time_namespace_shifts_the_containers_clocks_and_exec_joins_it() {
+    for who in BOTH {
+        let id = format!("time-{}", who_name(who));
+        let world = World::new("time", who, &["sleep", "1000"]);
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+        config["linux"]["timeOffsets"] = json!({
+            "monotonic": {"secs": 7881, "nanosecs": 2718281},
+            "boottime": {"secs": 1337, "nanosecs": 3141519}
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let out = world.create(&id);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert!(world.oci(&["start", &id]).status.success());
+        let pid = world.pid();
+        let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/time")).unwrap();
+        wait_for("the command to run in its time namespace", || ns(&pid.to_string()) != ns("self"));
+        let offsets = ok(world.oci(&["exec", &id, "cat", "/proc/self/timens_offsets"]));
+        let rows: Vec<Vec<&str>> = offsets.lines().map(|l| l.split_whitespace().collect()).collect();
+        assert!(rows.contains(&vec!["monotonic", "7881", "2718281"]), "{who:?}: {offsets}");
+        assert!(rows.contains(&vec!["boottime", "1337", "3141519"]), "{who:?}: {offsets}");
+        // The shifted boot time shows in the container's uptime.
+        let host_uptime: f64 =
+            std::fs::read_to_string("/proc/uptime").unwrap().split(' ').next().unwrap().parse().unwrap();
+        let inside = ok(world.oci(&["exec", &id, "cat", "/proc/uptime"]));
+        let uptime: f64 = inside.split(' ').next().unwrap().parse().unwrap();
+        assert!(uptime - host_uptime > 1300.0, "{who:?}: {uptime} inside, {host_uptime} on the host");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);

@@ -33,13 +33,14 @@ use crate::sync::{Failure, ReportTx, report_channel};
 /// The namespaces joined, in this order: the user namespace first, so that
 /// its root may join the others; the pid namespace last (it applies to the
 /// children only).
-const NAMESPACES: [(&str, CloneFlags); 7] = [
+const NAMESPACES: [(&str, CloneFlags); 8] = [
     ("user", CloneFlags::CLONE_NEWUSER),
     ("mnt", CloneFlags::CLONE_NEWNS),
     ("uts", CloneFlags::CLONE_NEWUTS),
     ("ipc", CloneFlags::CLONE_NEWIPC),
     ("net", CloneFlags::CLONE_NEWNET),
     ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(libc::CLONE_NEWTIME)),
     ("pid", CloneFlags::CLONE_NEWPID),
 ];
 
