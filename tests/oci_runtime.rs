@@ -865,10 +865,74 @@ fn podman_runs_containers_through_zookeeper_oci() {
     assert_eq!(podman(&["exec", "zk-c1", "sh", "-c", "exit 5"]).status.code(), Some(5));
     let out = podman(&["exec", "zk-c1", "/no/such/program"]);
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
+    // podman run -it: conmon hands zookeeper-oci a console socket; the
+    // container's shell talks to the test's terminal.
+    let mut it = Command::new("/usr/bin/podman");
+    it.arg("--root").arg(dir.join("storage")).arg("--runroot").arg(dir.join("runroot"));
+    it.arg("--tmpdir").arg(dir.join("tmp")).arg("--runtime").arg(runtime_binary());
+    it.args(["--cgroup-manager=cgroupfs", "--events-backend=file", "--storage-driver=vfs"]);
+    it.args(["run", "--rm", "-it", "--network", "none", "--ulimit", "nofile=1024:1024"]);
+    it.args(["--ulimit", "nproc=1024:1024", "localhost/zk-busybox:1", "sh"]);
+    it.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin").env("TERM", "xterm");
+    let (seen, status) = on_a_terminal(it, b"tty; echo it-$((6*7)); exit 3\n");
+    assert!(seen.contains("/dev/pts/0") && seen.contains("it-42"), "{seen}");
+    assert_eq!(status.code(), Some(3), "{seen}");
     assert!(podman(&["stop", "-t", "1", "zk-c1"]).status.success());
     let out = podman(&["rm", "zk-c1"]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!Path::new("/run/zookeeper").join(id.trim()).exists());
+}
+
+/// Runs `command` with a new pty as its controlling terminal and stdio,
+/// types `input`, and reads what it shows until every holder of the pty's
+/// other end has gone (at most 30 s); its output and exit status.
+fn on_a_terminal(mut command: Command, input: &[u8]) -> (String, std::process::ExitStatus) {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let pty = nix::pty::openpty(None, None).unwrap();
+    for fd in [&pty.master, &pty.slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    command.stdin(Stdio::from(pty.slave.try_clone().unwrap()));
+    command.stdout(Stdio::from(pty.slave.try_clone().unwrap()));
+    command.stderr(Stdio::from(pty.slave.try_clone().unwrap()));
+    let slave_fd = pty.slave.as_raw_fd();
+    // SAFETY: setsid and TIOCSCTTY are async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(move || {
+            nix::unistd::setsid()?;
+            if libc::ioctl(slave_fd, libc::TIOCSCTTY, 0) == -1 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    drop(pty.slave);
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(input).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let mut fds =
+            [nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(&master), nix::poll::PollFlags::POLLIN)];
+        assert!(
+            Instant::now() < deadline,
+            "the terminal session did not end: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        if nix::poll::poll(&mut fds, 200u16).unwrap() == 0 {
+            continue;
+        }
+        match master.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    (String::from_utf8_lossy(&seen).into_owned(), child.wait().unwrap())
 }
 
 /// Debian's podman as the test user (rootless): it runs zookeeper-oci as
@@ -940,6 +1004,19 @@ fn rootless_podman_runs_containers_through_zookeeper_oci() {
     };
     assert_eq!(ok(run(&["--rm"], &["sh", "-c", "id -u; echo ok"])), "0\nok\n");
     assert_eq!(run(&["--rm"], &["sh", "-c", "exit 7"]).status.code(), Some(7));
+    // -it, on the test's terminal (handed to the user first).
+    let mut it = Command::new("/usr/bin/setpriv");
+    it.args([&format!("--reuid={RANGED_USER}"), &format!("--regid={RANGED_USER}"), "--init-groups", "--"]);
+    it.arg("/usr/bin/podman");
+    it.arg("--root").arg(dir.join("storage")).arg("--runroot").arg(dir.join("runroot"));
+    it.arg("--tmpdir").arg(dir.join("tmp")).arg("--runtime").arg(runtime_binary());
+    it.args(["--cgroup-manager=cgroupfs", "--events-backend=file", "--storage-driver=vfs"]);
+    it.args(["run", "--rm", "-it", "--network", "none", "localhost/zk-busybox:1", "sh"]);
+    it.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin").env("TERM", "xterm");
+    it.env("HOME", dir.join("xdg")).env("XDG_RUNTIME_DIR", dir.join("xdg")).current_dir(&dir);
+    let (seen, status) = on_a_terminal(it, b"tty; echo it-$((6*7)); exit 3\n");
+    assert!(seen.contains("/dev/pts/0") && seen.contains("it-42"), "{seen}");
+    assert_eq!(status.code(), Some(3), "{seen}");
     let out = run(&["--rm"], &["/no/such/program"]);
     assert_eq!(out.status.code(), Some(127), "{}", stderr(&out));
     ok(run(&["-d", "--name", "zk-r1"], &["sleep", "100"]));
