@@ -108,7 +108,18 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
     if spec.namespaces.uts != crate::spec::Namespace::New && !spec.domainname.is_empty() {
         return Err(anyhow!("a domain name needs the container's own uts namespace").into());
     }
-    let pid = match clone_into_namespaces(clone_flags)? {
+    let joined_pid_namespace = crate::namespaces::JoinedPidNamespace::join(&spec.namespaces.pid)?;
+    let cloned = clone_into_namespaces(clone_flags);
+    let cloned = match (cloned, joined_pid_namespace) {
+        // The child drops it without leaving (see JoinedPidNamespace).
+        (Ok(Forked::Child), joined) => {
+            drop(joined);
+            Ok(Forked::Child)
+        }
+        (cloned, Some(joined)) => joined.leave().and(cloned),
+        (cloned, None) => cloned,
+    };
+    let pid = match cloned? {
         Forked::Parent(pid) => {
             // Each side keeps only its own ends, so that a closed channel
             // means the other side is done (or dead).

@@ -42,7 +42,11 @@ pub fn clone_flags(ns: &Namespaces) -> Result<CloneFlags> {
             anyhow::bail!("joining the user namespace {} is not supported yet", path.display())
         }
     }
-    for (kind, flag) in [(&ns.ipc, CloneFlags::CLONE_NEWIPC), (&ns.uts, CloneFlags::CLONE_NEWUTS)] {
+    for (kind, flag) in [
+        (&ns.ipc, CloneFlags::CLONE_NEWIPC),
+        (&ns.uts, CloneFlags::CLONE_NEWUTS),
+        (&ns.pid, CloneFlags::CLONE_NEWPID),
+    ] {
         if *kind != Namespace::New {
             flags.remove(flag);
         }
@@ -142,6 +146,37 @@ pub fn set_domainname(name: &str) -> Result<()> {
 /// that /proc/self/cgroup inside shows `0::/` and no host path.
 pub fn enter_cgroup_namespace() -> Result<()> {
     nix::sched::unshare(CloneFlags::CLONE_NEWCGROUP).context("creating the cgroup namespace")
+}
+
+/// A pid namespace the container joins (a pod's): the caller's children
+/// go there from [`JoinedPidNamespace::join`] until
+/// [`JoinedPidNamespace::leave`], which the parent calls as soon as it has
+/// cloned the container's first process. The child just drops it: its
+/// children (the command under --init) must stay in the joined one.
+pub struct JoinedPidNamespace {
+    /// The caller's own, to go back to.
+    own: std::os::fd::OwnedFd,
+}
+
+impl JoinedPidNamespace {
+    pub fn join(ns: &Namespace) -> Result<Option<JoinedPidNamespace>> {
+        let Namespace::Join(path) = ns else { return Ok(None) };
+        let own = nix::fcntl::open(
+            "/proc/self/ns/pid",
+            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::sys::stat::Mode::empty(),
+        )
+        .context("opening zookeeper's own pid namespace")?;
+        join("pid", path, CloneFlags::CLONE_NEWPID)?;
+        Ok(Some(JoinedPidNamespace { own }))
+    }
+
+    /// Parent side, after clone: its later children (hooks, network
+    /// helpers) are its own again.
+    pub fn leave(self) -> Result<()> {
+        nix::sched::setns(&self.own, CloneFlags::CLONE_NEWPID)
+            .context("returning to zookeeper's own pid namespace")
+    }
 }
 
 /// Which side of [`clone_into_namespaces`] this is.

@@ -1200,6 +1200,7 @@ fn convert_namespaces(
         uts: Namespace::Host,
         cgroup: Namespace::Host,
         time: Namespace::Host,
+        pid: Namespace::New,
     };
     for (i, ns) in listed.iter().enumerate() {
         let field = format!("linux.namespaces[{i}]");
@@ -1227,13 +1228,14 @@ fn convert_namespaces(
             T::Ipc => &mut namespaces.ipc,
             T::Uts => &mut namespaces.uts,
             T::Cgroup => &mut namespaces.cgroup,
-            T::Mount | T::Pid if path.is_some() => {
+            T::Pid => &mut namespaces.pid,
+            T::Mount if path.is_some() => {
                 return Err(refuse(
                     field,
-                    format!("joining a {name} namespace is not supported (the container's is always new)"),
+                    "joining a mount namespace is not supported (the container's is always new)",
                 ));
             }
-            T::Mount | T::Pid => continue,
+            T::Mount => continue,
             T::Time => &mut namespaces.time,
         };
         if ns.typ() == T::User && path.is_some() {
@@ -2031,7 +2033,8 @@ mod tests {
                     ipc: new.clone(),
                     uts: new,
                     cgroup: Namespace::Host,
-                    time: Namespace::Host
+                    time: Namespace::Host,
+                    pid: Namespace::New
                 }
             );
             assert_eq!(spec.id_maps, IdMaps::Auto);
@@ -2198,6 +2201,7 @@ mod tests {
                 uts: Namespace::New,
                 cgroup: Namespace::Host,
                 time: Namespace::Host,
+                pid: Namespace::New,
             }
         );
         assert_eq!(spec.sysctl, [("net.ipv4.ping_group_range".to_string(), "0 0".to_string())]);
@@ -2293,6 +2297,15 @@ mod tests {
         // Its /run tmpfs asks for strictatime.
         assert_eq!(run.options, MountOptions { atime: Some(Atime::Strict), ..MountOptions::default() });
         assert!(spec.process.capabilities.bounding.contains(caps::Capability::CAP_MKNOD));
+    }
+
+    #[test]
+    fn a_pid_namespace_is_joined_by_path() {
+        let mut config = base();
+        set(&mut config, "/linux/namespaces/0/path", json!("/proc/4242/ns/pid"));
+        let spec = convert_value(&config, &root()).unwrap();
+        assert_eq!(spec.namespaces.pid, Namespace::Join("/proc/4242/ns/pid".into()));
+        assert_eq!(convert_value(&base(), &root()).unwrap().namespaces.pid, Namespace::New);
     }
 
     #[test]
@@ -2923,7 +2936,6 @@ mod tests {
                 "hooks.startContainer[0].args[0]",
             ),
             ("/linux/namespaces/4/path", json!("/proc/1/ns/mnt"), "linux.namespaces[4]"),
-            ("/linux/namespaces/0/path", json!("/proc/1/ns/pid"), "linux.namespaces[0]"),
             ("/linux/namespaces/1/path", json!("net"), "linux.namespaces[1].path"),
             (
                 "/linux/namespaces/5",
@@ -3104,7 +3116,8 @@ mod tests {
                 ipc: host.clone(),
                 uts: host.clone(),
                 cgroup: host.clone(),
-                time: host
+                time: host,
+                pid: Namespace::New
             }
         );
     }

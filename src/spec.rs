@@ -230,6 +230,9 @@ pub struct Namespaces {
     /// added to CLOCK_MONOTONIC and CLOCK_BOOTTIME (time_namespaces(7));
     /// the profile keeps the host's.
     pub time: Namespace,
+    /// New (the container's first process is its pid 1), or joined by
+    /// path (a pod's shared one); never the host's.
+    pub pid: Namespace,
 }
 
 impl Default for Namespaces {
@@ -243,6 +246,7 @@ impl Default for Namespaces {
             uts: Namespace::New,
             cgroup: Namespace::New,
             time: Namespace::Host,
+            pid: Namespace::New,
         }
     }
 }

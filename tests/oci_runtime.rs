@@ -650,6 +650,57 @@ fn a_time_namespace_shifts_the_containers_clocks_and_exec_joins_it() {
     }
 }
 
+/// A pod's shared pid namespace (Kubernetes' shareProcessNamespace: the CRI
+/// joins the sandbox's by path): the second container's command sees the
+/// first's as pid 1 and is in its namespace; zookeeper-oci's own later
+/// children (its hooks) stay in the caller's. A user cannot join a pid
+/// namespace it may not open (nor one it may: the kernel wants
+/// CAP_SYS_ADMIN where zookeeper-oci runs): one clear line.
+#[test]
+fn a_pid_namespace_is_joined_by_path_as_pods_share_one() {
+    let (first, first_pid) = running_for_exec("pidns-a", As::Root, "pod-a");
+    let world =
+        World::new("pidns-b", As::Root, &["sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"]);
+    let path = world.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let pid_ns = format!("/proc/{first_pid}/ns/pid");
+    for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!(pid_ns);
+        }
+    }
+    // A hook, to see where zookeeper-oci's own children run.
+    let hook_out = world.out.join("hook-ns");
+    let hook = format!("readlink /proc/self/ns/pid > {}", hook_out.display());
+    config["hooks"] = json!({"createRuntime": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "pod-b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("sleep 1000 "), "{text}");
+    let inner_pid: i32 = lines.next().unwrap().parse().unwrap();
+    assert!(inner_pid > 1, "{text}");
+    let own = std::fs::read_link("/proc/self/ns/pid").unwrap();
+    let hook_ns = std::fs::read_to_string(&hook_out).unwrap();
+    assert_eq!(hook_ns.trim(), own.to_str().unwrap(), "the hook ran in the caller's pid namespace");
+    assert_gone(&world, "pod-b");
+    drop(first);
+
+    let user = World::new("pidns-user", As::User(RANGED_USER), &["true"]);
+    let path = user.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    for ns in config["linux"]["namespaces"].as_array_mut().unwrap() {
+        if ns["type"] == "pid" {
+            ns["path"] = json!("/proc/1/ns/pid");
+        }
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let out = user.oci(&["run", "--bundle", user.bundle.to_str().unwrap(), "pod-u"]);
+    oci_fails_with(&out, 1, "zookeeper-oci: error: opening the pid namespace /proc/1/ns/pid: EACCES");
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);
