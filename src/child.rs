@@ -248,11 +248,17 @@ fn set_memory_policy(policy: &MemoryPolicy) -> Result<()> {
     // SAFETY: the kernel reads maxnode - 1 bits of mask, which holds 1024;
     // nothing is written.
     let done = unsafe {
-        libc::syscall(libc::SYS_set_mempolicy, policy.mode, mask.as_ptr(), (mask.len() * WORD + 1) as libc::c_ulong)
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            policy.mode,
+            mask.as_ptr(),
+            (mask.len() * WORD + 1) as libc::c_ulong,
+        )
     };
     if done != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("setting the memory policy (mode {:#x}, nodes {:?})", policy.mode, policy.nodes));
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("setting the memory policy (mode {:#x}, nodes {:?})", policy.mode, policy.nodes)
+        });
     }
     Ok(())
 }
@@ -283,8 +289,9 @@ fn set_scheduler(scheduler: &Scheduler) -> Result<()> {
     };
     // SAFETY: the kernel reads attr.size bytes of attr, which outlives the call.
     if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
-        return Err(std::io::Error::last_os_error())
-            .with_context(|| format!("setting the scheduler (policy {}, nice {})", scheduler.policy, scheduler.nice));
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("setting the scheduler (policy {}, nice {})", scheduler.policy, scheduler.nice)
+        });
     }
     Ok(())
 }
@@ -292,7 +299,8 @@ fn set_scheduler(scheduler: &Scheduler) -> Result<()> {
 fn set_io_priority(priority: u16) -> Result<()> {
     const IOPRIO_WHO_PROCESS: libc::c_int = 1;
     // SAFETY: ioprio_set takes numbers only.
-    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, libc::c_int::from(priority)) } != 0 {
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, libc::c_int::from(priority)) } != 0
+    {
         return Err(std::io::Error::last_os_error()).with_context(|| {
             format!("setting the I/O priority (class {}, level {})", priority >> 13, priority & 7)
         });

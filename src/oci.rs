@@ -24,9 +24,9 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    Atime, CapSet, Capabilities, ContainerSpec, CpuAffinity, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
-    Identity, MemoryPolicy, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
-    PropagationKind, Rlimit, Scheduler, Seccomp, User,
+    Atime, CapSet, Capabilities, ContainerSpec, CpuAffinity, Device, DeviceNode, DeviceRule, Hook, Hooks,
+    IdMaps, Identity, MemoryPolicy, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind,
+    Propagation, PropagationKind, Rlimit, Scheduler, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -1136,10 +1136,7 @@ fn convert_scheduler(scheduler: &oci::Scheduler) -> Result<Scheduler, BundleErro
         scheduler.period().unwrap_or(0),
     );
     if policy != P::SchedDeadline && (runtime, deadline, period) != (0, 0, 0) {
-        return Err(refuse(
-            "process.scheduler",
-            "runtime, deadline and period are SCHED_DEADLINE's only",
-        ));
+        return Err(refuse("process.scheduler", "runtime, deadline and period are SCHED_DEADLINE's only"));
     }
     let mut flags = 0;
     for flag in scheduler.flags().as_deref().unwrap_or_default() {
@@ -2630,10 +2627,7 @@ mod tests {
         let spec = convert_value(&config, &alice()).unwrap();
         let p = &spec.process;
         assert_eq!(p.io_priority, Some(2 << 13 | 6));
-        assert_eq!(
-            p.scheduler,
-            Some(Scheduler { policy: 3, flags: 1, nice: 7, ..Default::default() })
-        );
+        assert_eq!(p.scheduler, Some(Scheduler { policy: 3, flags: 1, nice: 7, ..Default::default() }));
         assert_eq!(
             p.exec_cpu_affinity,
             Some(CpuAffinity { initial: Some(vec![0, 1, 2, 5]), last: Some(vec![3]) })

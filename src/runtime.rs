@@ -1168,6 +1168,29 @@ mod tests {
         assert_eq!(args.operands, argv(&["c1", "-x"]));
         assert!(args.flag("--tty"));
         assert!(parse_verb_until("exec", argv(&["--bogus", "c1", "sh"]), EXEC_OPTIONS, 2).is_err());
+        let args = parse_verb_until(
+            "exec",
+            argv(&[
+                "c1",
+                "--cap",
+                "CAP_A",
+                "-c",
+                "CAP_B",
+                "-g",
+                "1",
+                "--additional-gids=2",
+                "--cgroup",
+                "pids:s",
+                "true",
+            ]),
+            EXEC_OPTIONS,
+            2,
+        )
+        .unwrap();
+        assert_eq!(args.operands, argv(&["c1", "true"]));
+        assert_eq!(args.all("--cap"), ["CAP_A", "CAP_B"]);
+        assert_eq!(args.all("--additional-gids"), ["1", "2"]);
+        assert_eq!(args.all("--cgroup"), ["pids:s"]);
     }
 
     #[test]

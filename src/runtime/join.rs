@@ -311,9 +311,12 @@ fn sub_cgroups(dirs: &[PathBuf], args: &[&str]) -> Result<Vec<PathBuf>> {
                     if controller.is_empty() {
                         bail!("exec --cgroup {arg:?}: an empty controller name");
                     }
-                    let Some(index) = dirs.iter().position(|d| controllers(d).iter().any(|c| c == controller))
+                    let Some(index) =
+                        dirs.iter().position(|d| controllers(d).iter().any(|c| c == controller))
                     else {
-                        bail!("exec --cgroup {arg:?}: the container has no cgroup of controller {controller}");
+                        bail!(
+                            "exec --cgroup {arg:?}: the container has no cgroup of controller {controller}"
+                        );
                     };
                     if chosen[index].replace(path).is_some() {
                         bail!("exec --cgroup: controller {controller} is given twice");
@@ -334,7 +337,10 @@ fn sub_cgroups(dirs: &[PathBuf], args: &[&str]) -> Result<Vec<PathBuf>> {
             let path = dir.join(relative);
             match std::fs::symlink_metadata(&path) {
                 Ok(meta) if meta.is_dir() => Ok(path),
-                _ => bail!("exec --cgroup {sub:?}: no such cgroup {} (runc joins existing ones only)", path.display()),
+                _ => bail!(
+                    "exec --cgroup {sub:?}: no such cgroup {} (runc joins existing ones only)",
+                    path.display()
+                ),
             }
         })
         .collect()
@@ -375,11 +381,12 @@ impl Target {
             let path = format!("ns/{name}");
             let fd =
                 openat(proc_dir.as_fd(), path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|errno| match errno {
-                        // The process is exiting (a kill just before): its
-                        // namespaces went before its /proc entry.
-                        nix::errno::Errno::ENOENT => stopped(),
-                        errno => anyhow!("opening the container's {name} namespace: {errno}"),
+                    .map_err(|errno| match read("stat").is_none_or(|stat| exiting(&stat)) {
+                        // A kill just before: its namespaces (and for a
+                        // user, the right to open them) go before its
+                        // /proc entry.
+                        true => stopped(),
+                        false => anyhow!("opening the container's {name} namespace: {errno}"),
                     })?;
             let theirs = nix::sys::stat::fstat(&fd).context("reading a namespace")?;
             let ours = nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str())
@@ -395,6 +402,17 @@ impl Target {
         }
         Ok(Target { namespaces, setgroups_allowed })
     }
+}
+
+/// A /proc/PID/stat line of a process that is exiting (PF_EXITING in its
+/// flags) or has exited.
+fn exiting(stat: &str) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Some(after) = stat.rfind(')').map(|end| &stat[end + 1..]) else { return true };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first().copied().unwrap_or("X");
+    let flags = fields.get(6).and_then(|f| f.parse::<u64>().ok()).unwrap_or(PF_EXITING);
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
 }
 
 struct Helper<'a> {
@@ -554,4 +572,33 @@ fn exit_now(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and destructors, which belong to
     // zookeeper-oci's copy of this address space.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exiting_processes_by_their_stat() {
+        let stat = |state: &str, flags: u64| format!("7 (a (b) c) {state} 1 7 7 0 -1 {flags} 0 0");
+        assert!(!exiting(&stat("S", 0x400100)));
+        assert!(exiting(&stat("R", 0x400104)));
+        assert!(exiting(&stat("Z", 0)));
+        assert!(exiting("garbage"));
+    }
+
+    #[test]
+    fn sub_cgroups_as_runc_spells_them() {
+        let dirs =
+            [PathBuf::from("/sys/fs/cgroup/pids/zk/c1"), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/zk/c1")];
+        assert_eq!(sub_cgroups(&dirs, &[]).unwrap(), dirs);
+        let err = |args: &[&str]| format!("{:#}", sub_cgroups(&dirs, args).unwrap_err());
+        assert!(err(&["nope:x"]).contains("no cgroup of controller nope"));
+        assert!(err(&["pids:x", "pids:y"]).contains("given twice"));
+        assert!(err(&["x", "y"]).contains("CONTROLLER:PATH"));
+        assert!(err(&[":x"]).contains("empty controller"));
+        assert!(err(&["cpuacct:../x"]).contains("below the container's cgroup"));
+        assert!(err(&["pids:no-such-sub"]).contains("no such cgroup"));
+        assert!(format!("{:#}", sub_cgroups(&[], &["x"]).unwrap_err()).contains("no cgroup of its own"));
+    }
 }
