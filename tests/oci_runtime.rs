@@ -1424,6 +1424,9 @@ fn exec_joins_a_sub_cgroup() {
 /// delete wins, and nothing of the container is left.
 #[test]
 fn concurrent_deletes_kills_and_execs_are_serialised() {
+    // What each verb said, over all rounds: shown with --nocapture, so a
+    // run can be seen to have raced (execs both before and after deletes).
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
     for who in BOTH {
         for round in 0..8 {
             let id = format!("race-{}-{round}", who_name(who));
@@ -1472,6 +1475,8 @@ fn concurrent_deletes_kills_and_execs_are_serialised() {
                     _ => false,
                 };
                 assert!(fine, "{who:?} round {round}: {args:?}: {:?} {err:?}", out.status);
+                let word = err.rsplit("error: ").next().unwrap_or("").split(':').next().unwrap_or("").trim();
+                *seen.entry(format!("{} {:?} {word}", args[0], out.status.code())).or_default() += 1;
             }
             assert_eq!(deleted, 1, "{who:?} round {round}: {outs:?}");
             assert_gone(&world, &id);
@@ -1482,6 +1487,7 @@ fn concurrent_deletes_kills_and_execs_are_serialised() {
             assert!(!world.root.join(&id).exists(), "{who:?}: the state directory is left");
         }
     }
+    eprintln!("outcomes: {seen:#?}");
 }
 
 /// process.ioPriority, process.scheduler and linux.memoryPolicy reach the
