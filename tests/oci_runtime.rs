@@ -1541,3 +1541,29 @@ fn process_scheduling_fields_reach_the_processes() {
         assert!(world.oci(&["delete", "--force", &id]).status.success());
     }
 }
+
+/// containerd and podman exec as soon as start returns, while the first
+/// process may still be between the gate and its command (zookeeper's
+/// code, non-dumpable: a user cannot open its namespaces yet): exec waits
+/// for it. Before start a user's exec is refused in one line; root's joins.
+#[test]
+fn exec_right_after_start_and_before_it() {
+    for who in BOTH {
+        let world = World::new("exec-early", who, &["sleep", "1000"]);
+        for round in 0..5 {
+            let id = format!("early-{}-{round}", who_name(who));
+            assert!(world.create(&id).status.success());
+            assert!(world.oci(&["start", &id]).status.success());
+            assert_eq!(ok(world.oci(&["exec", &id, "echo", "in"])), "in\n", "{who:?} round {round}");
+            assert!(world.oci(&["delete", "--force", &id]).status.success());
+        }
+        let id = format!("early-{}-created", who_name(who));
+        assert!(world.create(&id).status.success());
+        let out = world.oci(&["exec", &id, "echo", "in"]);
+        match who {
+            As::Root => assert_eq!(ok(out), "in\n"),
+            As::User(_) => oci_fails_with(&out, 1, "can be joined only by root until start"),
+        }
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}

@@ -67,7 +67,7 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
         _ => {}
     }
     let cgroups = sub_cgroups(&saved.cgroup.dirs, &args.all("--cgroup"))?;
-    let target = Target::open(&saved)?;
+    let target = Target::open(&saved, status)?;
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
@@ -355,7 +355,7 @@ struct Target {
 }
 
 impl Target {
-    fn open(saved: &Saved) -> Result<Target> {
+    fn open(saved: &Saved, status: Status) -> Result<Target> {
         let stopped = || anyhow!("cannot exec in a stopped container");
         let proc_dir = nix::fcntl::open(
             format!("/proc/{}", saved.pid).as_str(),
@@ -379,15 +379,36 @@ impl Target {
         let mut namespaces = Vec::new();
         for (name, flag) in NAMESPACES {
             let path = format!("ns/{name}");
-            let fd =
-                openat(proc_dir.as_fd(), path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|errno| match read("stat").is_none_or(|stat| exiting(&stat)) {
-                        // A kill just before: its namespaces (and for a
-                        // user, the right to open them) go before its
-                        // /proc entry.
-                        true => stopped(),
-                        false => anyhow!("opening the container's {name} namespace: {errno}"),
-                    })?;
+            let started = std::time::Instant::now();
+            let fd = loop {
+                let errno = match openat(
+                    proc_dir.as_fd(),
+                    path.as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => break fd,
+                    Err(errno) => errno,
+                };
+                // A kill just before: its namespaces go before its /proc entry.
+                if read("stat").is_none_or(|stat| exiting(&stat)) {
+                    return Err(stopped());
+                }
+                // Until it execs the command, the first process runs
+                // zookeeper's code, non-dumpable: only a caller privileged
+                // over the host (not a user) may open its namespaces. Just
+                // after start that is a moment (or the startContainer
+                // hooks' time); before start, all the time.
+                match (errno, status) {
+                    (nix::errno::Errno::EACCES, Status::Running) if started.elapsed() < GATE_WAIT => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    (nix::errno::Errno::EACCES, Status::Created) => bail!(
+                        "exec in a created container: its first process, held at the gate, can be joined only by root until start"
+                    ),
+                    (errno, _) => bail!("opening the container's {name} namespace: {errno}"),
+                }
+            };
             let theirs = nix::sys::stat::fstat(&fd).context("reading a namespace")?;
             let ours = nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str())
                 .context("reading a namespace")?;
@@ -403,6 +424,10 @@ impl Target {
         Ok(Target { namespaces, setgroups_allowed })
     }
 }
+
+/// How long exec waits for a started container's first process to exec
+/// its command (it may be running startContainer hooks).
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A /proc/PID/stat line of a process that is exiting (PF_EXITING in its
 /// flags) or has exited.
