@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use clap::error::ErrorKind;
 
-use crate::spec::{ContainerSpec, Network, PortMapping, Process, Resources};
+use crate::spec::{ContainerSpec, Mount, MountKind, Network, PortMapping, Process, Resources};
 
 mod run_flags;
 
@@ -260,7 +260,11 @@ where
     }
 
     let mut spec = match bundle {
-        Some(bundle) => ContainerSpec { process: Process { env, ..bundle.process }, ..bundle },
+        // zookeeper's /etc files, which a runtime's caller would bind, so
+        // that -n, --dns and --add-host reach the container.
+        Some(bundle) => {
+            ContainerSpec { process: Process { env, ..bundle.process }, etc_files: true, ..bundle }
+        }
         None => ContainerSpec::new(args.command, env),
     };
     args.run.apply(&mut spec, home_given).map_err(UsageError)?;
@@ -272,7 +276,9 @@ where
         return Err(UsageError("--overlay needs -r DIR, the directory to lay it over".into()));
     }
     spec.root = args.rootfs.or(spec.root);
-    spec.mount_proc |= args.mount_proc;
+    if args.mount_proc && !spec.mounts_proc() {
+        spec.mounts.insert(0, Mount::standard(MountKind::Proc));
+    }
     match (args.memory_swap, args.memory) {
         (Some(_), None) => return Err(UsageError("--memory-swap needs --memory (-m)".into())),
         (Some(total), Some(memory)) if total != -1 && (total as u64) < memory => {
@@ -629,7 +635,7 @@ mod tests {
     #[test]
     fn short_flags_bundle_and_take_attached_values() {
         let spec = run(&["-Pn", "-m100M", "-c", "50", "-p64", "-r", "/fs", "/bin/sh"]).unwrap();
-        assert!(spec.mount_proc);
+        assert!(spec.mounts_proc());
         assert_eq!(spec.network, Network::Slirp4netns);
         assert_eq!(spec.resources.memory_bytes, Some(100 << 20));
         assert_eq!(spec.resources.cpu_percent, Some(50));

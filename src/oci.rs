@@ -26,7 +26,7 @@ use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
     Atime, CapSet, Capabilities, ContainerSpec, CpuAffinity, Device, DeviceNode, DeviceRule, Hook, Hooks,
     IdMaps, Identity, MemoryPolicy, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind,
-    Propagation, PropagationKind, Rlimit, Scheduler, Seccomp, User,
+    Propagation, PropagationKind, RecursiveFlags, Rlimit, Scheduler, Seccomp, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -422,12 +422,27 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
         spec.domainname = domain.into();
     }
 
+    // The config's mounts in its order, the standard ones among them; /dev
+    // (with devpts and shm) first when it lists none, as zookeeper's /dev
+    // is where the devices and /dev/null masks go. /etc is the caller's.
+    spec.mounts.clear();
+    spec.etc_files = false;
     for (i, mount) in config.mounts().as_deref().unwrap_or_default().iter().enumerate() {
-        match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
-            Converted::Profile(Standard::Proc) => spec.mount_proc = true,
-            Converted::Profile(_) => {}
-            Converted::Mount(mount) => spec.mounts.push(mount),
+        let mount = match convert_mount(i, mount, bundle, &spec.namespaces, host)? {
+            Converted::Profile(Standard::Proc) => Mount::standard(MountKind::Proc),
+            Converted::Profile(Standard::Sys) => Mount::standard(MountKind::Sysfs),
+            Converted::Profile(Standard::Dev) => Mount::standard(MountKind::Dev),
+            // Part of zookeeper's /dev.
+            Converted::Profile(Standard::DevPts | Standard::DevShm) => continue,
+            Converted::Mount(mount) => mount,
+        };
+        // A second /proc, /sys or /dev would stack one more of the same.
+        if !(mount.is_standard() && spec.mounts.iter().any(|m| m.kind == mount.kind)) {
+            spec.mounts.push(mount);
         }
+    }
+    if !spec.mounts.iter().any(|m| m.kind == MountKind::Dev) {
+        spec.mounts.insert(0, Mount::standard(MountKind::Dev));
     }
 
     if let Some(hooks) = config.hooks() {
@@ -726,7 +741,13 @@ fn clean_absolute(path: &Path) -> Option<String> {
     Some(if out.is_empty() { "/".into() } else { out })
 }
 
-fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool) -> Option<Standard> {
+fn standard_mount(
+    target: &str,
+    typ: &str,
+    source: Option<&Path>,
+    is_bind: bool,
+    namespaces: &Namespaces,
+) -> Option<Standard> {
     Some(match (target, typ) {
         ("/proc", "proc") => Standard::Proc,
         ("/dev", "tmpfs") => Standard::Dev,
@@ -734,9 +755,14 @@ fn standard_mount(target: &str, typ: &str, source: Option<&Path>, is_bind: bool)
         ("/dev/shm", "tmpfs") => Standard::DevShm,
         ("/sys", "sysfs") => Standard::Sys,
         // `runc spec --rootless` binds the host's /sys, which a rootless
-        // runtime could not mount: zookeeper's container owns its network
-        // namespace and gets a sysfs of its own.
-        ("/sys", _) if is_bind && source == Some(Path::new("/sys")) => Standard::Sys,
+        // runtime could not mount: where the container owns its network
+        // namespace it gets a sysfs of its own; otherwise the kernel
+        // refuses one, and the bind is made as the config says.
+        ("/sys", _)
+            if is_bind && source == Some(Path::new("/sys")) && namespaces.network == Namespace::New =>
+        {
+            Standard::Sys
+        }
         _ => return None,
     })
 }
@@ -773,7 +799,7 @@ fn convert_mount(
     // As runc: a "bind" or "rbind" option makes a bind mount whatever the
     // type says; the type "bind" alone is one too (as crun has it).
     let is_bind = typ == "bind" || options.iter().any(|o| o == "bind" || o == "rbind");
-    if let Some(standard) = standard_mount(&target, typ, mount.source().as_deref(), is_bind) {
+    if let Some(standard) = standard_mount(&target, typ, mount.source().as_deref(), is_bind, namespaces) {
         // The profile's own mount, with the profile's options (README, "The
         // filesystem"): docs/oci.md says where they differ.
         return Ok(Converted::Profile(standard));
@@ -840,6 +866,11 @@ fn convert_mount(
             "noatime" => out.options.atime = Some(Atime::Never),
             "nodiratime" => out.options.nodiratime = Some(true),
             "diratime" => out.options.nodiratime = Some(false),
+            recursive if set_recursive(&mut out.options.recursive, recursive) => {}
+            // A bind takes no file system data: the kernel ignores what
+            // runc passes along (runtime-tools' mounts give binds tmpfs's
+            // size= and mode=).
+            data if is_bind && data.contains('=') => {}
             "idmap" | "ridmap" => {
                 return Err(here(format!(
                     "option {}: id-mapped mounts are not supported yet",
@@ -861,6 +892,9 @@ fn convert_mount(
                 }
                 data.push(mode.to_string())
             }
+            tmpfs if matches!(out.kind, MountKind::Tmpfs) && tmpfs_option_ok(tmpfs) => {
+                data.push(tmpfs.to_string())
+            }
             other => return Err(here(format!("option {} is not supported yet", shown(other)))),
         }
     }
@@ -871,6 +905,51 @@ fn convert_mount(
         ));
     }
     Ok(Converted::Mount(out))
+}
+
+/// runc's recursive options (mount_setattr(2) with AT_RECURSIVE), as mount(8)
+/// names their plain forms; false if `option` is none of them.
+fn set_recursive(flags: &mut RecursiveFlags, option: &str) -> bool {
+    let (field, on) = match option {
+        "rro" => (&mut flags.readonly, true),
+        "rrw" => (&mut flags.readonly, false),
+        "rnosuid" => (&mut flags.nosuid, true),
+        "rsuid" => (&mut flags.nosuid, false),
+        "rnodev" => (&mut flags.nodev, true),
+        "rdev" => (&mut flags.nodev, false),
+        "rnoexec" => (&mut flags.noexec, true),
+        "rexec" => (&mut flags.noexec, false),
+        "rnosymfollow" => (&mut flags.nosymfollow, true),
+        "rsymfollow" => (&mut flags.nosymfollow, false),
+        "rnodiratime" => (&mut flags.nodiratime, true),
+        "rdiratime" => (&mut flags.nodiratime, false),
+        _ => {
+            // mount(8): atime and nostrictatime are the kernel's default
+            // (relatime); norelatime updates on every access.
+            flags.atime = Some(match option {
+                "rnoatime" => Atime::Never,
+                "rstrictatime" | "rnorelatime" => Atime::Strict,
+                "rrelatime" | "ratime" | "rnostrictatime" => Atime::Relative,
+                _ => return false,
+            });
+            return true;
+        }
+    };
+    *field = Some(on);
+    true
+}
+
+/// tmpfs(5)'s options beyond size= and mode= that a container may ask for:
+/// its inode and block counts, its root's owner, huge pages.
+fn tmpfs_option_ok(option: &str) -> bool {
+    let Some((key, value)) = option.split_once('=') else { return false };
+    let number = || !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit());
+    match key {
+        "nr_inodes" | "nr_blocks" => tmpfs_size_ok(value),
+        "uid" | "gid" => number(),
+        "huge" => matches!(value, "never" | "always" | "within_size" | "advise"),
+        _ => false,
+    }
 }
 
 /// `linux.cgroupsPath`, as runc's cgroupfs driver takes it: absolute from
@@ -2011,10 +2090,17 @@ mod tests {
             assert_eq!(spec.root, Some(PathBuf::from("/bundle/rootfs")));
             assert!(spec.root_readonly);
             assert_eq!(spec.hostname, "runc");
-            assert!(spec.mount_proc);
+            assert!(spec.mounts_proc());
             // Every mount of runc's is one zookeeper's profile makes, but
             // for /dev/mqueue and the cgroup file system.
-            assert_eq!(spec.mounts, [runc_mqueue(), runc_cgroup()]);
+            assert_eq!(own(&spec), [runc_mqueue(), runc_cgroup()]);
+            // All in the config's order (its /dev/pts and /dev/shm are part
+            // of zookeeper's /dev), and /etc left alone.
+            let kinds: Vec<&MountKind> = spec.mounts.iter().map(|m| &m.kind).collect();
+            let standard =
+                [MountKind::Proc, MountKind::Dev, MountKind::Mqueue, MountKind::Sysfs, MountKind::Cgroup];
+            assert_eq!(kinds, standard.iter().collect::<Vec<_>>());
+            assert!(!spec.etc_files);
             assert_eq!(spec.masked_paths.len(), 10);
             assert!(spec.masked_paths.contains(&"/proc/kcore".to_string()));
             assert_eq!(spec.readonly_paths, READONLY);
@@ -2047,6 +2133,11 @@ mod tests {
             assert_eq!(spec.id_maps, IdMaps::Auto);
             assert_eq!(spec.sysctl, []);
         }
+    }
+
+    /// The spec's mounts but the standard ones (/proc, /sys, /dev).
+    fn own(spec: &ContainerSpec) -> Vec<Mount> {
+        spec.mounts.iter().filter(|m| !m.is_standard()).cloned().collect()
     }
 
     /// runc's /dev/mqueue, converted.
@@ -2085,12 +2176,27 @@ mod tests {
         config["process"]["args"] = json!(["sh"]);
         // Generated as root: container root is host uid 0; root writes any map.
         let spec = convert_value(&config, &root()).unwrap();
-        assert!(spec.mount_proc);
-        assert_eq!(
-            spec.mounts,
-            [runc_mqueue(), runc_cgroup()],
-            "the bind of the host's /sys is the profile's sysfs"
-        );
+        assert!(spec.mounts_proc());
+        // It shares the host's network namespace, where the kernel refuses
+        // a sysfs: its bind of the host's /sys is made as it says.
+        let bound_sys = Mount {
+            kind: MountKind::Bind { source: "/sys".into(), recursive: true },
+            target: "/sys".into(),
+            readonly: true,
+            nosuid: true,
+            nodev: true,
+            noexec: true,
+            data: None,
+            if_present: false,
+            options: MountOptions::default(),
+        };
+        assert_eq!(own(&spec), [runc_mqueue(), bound_sys, runc_cgroup()]);
+        // With a network namespace of its own, the container's own sysfs.
+        let mut with_network = config.clone();
+        with_network["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "network"}));
+        let spec_with_network = convert_value(&with_network, &root()).unwrap();
+        assert_eq!(own(&spec_with_network), [runc_mqueue(), runc_cgroup()]);
+        assert!(spec_with_network.mounts.contains(&Mount::standard(MountKind::Sysfs)));
         assert_eq!(spec.id_maps, IdMaps::Explicit { uid: vec![r(0, 0, 1)], gid: vec![r(0, 0, 1)] });
         assert_eq!(spec.namespaces.user, Namespace::New);
         assert_eq!(
@@ -2219,9 +2325,10 @@ mod tests {
             ]
         );
         assert!(!spec.root_readonly);
-        assert!(spec.root.unwrap().starts_with("/tmp/zkb-podman/root/vfs/dir/"));
+        assert!(spec.root.as_ref().unwrap().starts_with("/tmp/zkb-podman/root/vfs/dir/"));
         // Its binds: the files it made for the container, and its /dev/shm.
-        let targets: Vec<&str> = spec.mounts.iter().map(|m| m.target.as_str()).collect();
+        let own_mounts = own(&spec);
+        let targets: Vec<&str> = own_mounts.iter().map(|m| m.target.as_str()).collect();
         assert_eq!(
             targets,
             [
@@ -2234,7 +2341,7 @@ mod tests {
                 "/sys/fs/cgroup"
             ]
         );
-        let shm = &spec.mounts[3];
+        let shm = &own_mounts[3];
         assert!(
             matches!(&shm.kind, MountKind::Bind { recursive: false, source } if source.ends_with("userdata/shm"))
         );
@@ -2273,8 +2380,8 @@ mod tests {
         assert_eq!(spec.hostname, "thehost", "no hostname: the new UTS namespace keeps the host's");
         assert!(!spec.process.terminal);
         assert!(!spec.root_readonly);
-        assert_eq!(spec.mounts[0], runc_mqueue());
-        let run = &spec.mounts[1];
+        assert_eq!(own(&spec)[0], runc_mqueue());
+        let run = &own(&spec)[1];
         assert_eq!((run.target.as_str(), &run.kind), ("/run", &MountKind::Tmpfs));
         assert_eq!(run.data.as_deref(), Some("mode=755,size=65536k"));
         assert!(run.nosuid && !run.nodev && !run.noexec && !run.readonly);
@@ -2287,10 +2394,10 @@ mod tests {
     fn mounts_binds_and_tmpfs() {
         let mut config = base();
         let mounts = config["mounts"].as_array_mut().unwrap();
-        mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate"]}));
+        mounts.push(json!({"destination": "/data/ro", "type": "bind", "source": "data", "options": ["rbind", "ro", "nosuid", "nodev", "noexec", "rprivate", "rro", "rdev", "rnosymfollow", "rnoatime", "ratime", "size=1k", "mode=755"]}));
         mounts
             .push(json!({"destination": "/data/rw//", "source": "/srv/x", "options": ["bind", "ro", "rw"]}));
-        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable"]}));
+        mounts.push(json!({"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["size=1m", "mode=1777", "noexec", "defaults", "strictatime", "nodiratime", "unbindable", "nr_inodes=10k", "huge=never", "uid=0"]}));
         mounts
             .push(json!({"destination": "/weird", "type": "tmpfs", "options": ["bind", "noatime", "relatime", "diratime", "rshared", "slave"], "source": "./rel"}));
         let spec = convert_value(&config, &alice()).unwrap();
@@ -2307,8 +2414,18 @@ mod tests {
                 noexec: true,
                 data: None,
                 if_present: false,
+                // A bind's data (size=, mode=) goes, as the kernel drops it
+                // under runc; the recursive options are kept, the last
+                // atime one winning.
                 options: MountOptions {
                     propagation: propagation(PropagationKind::Private, true),
+                    recursive: RecursiveFlags {
+                        readonly: Some(true),
+                        nodev: Some(false),
+                        nosymfollow: Some(true),
+                        atime: Some(Atime::Relative),
+                        ..RecursiveFlags::default()
+                    },
                     ..MountOptions::default()
                 },
             },
@@ -2330,12 +2447,13 @@ mod tests {
                 nosuid: false,
                 nodev: false,
                 noexec: true,
-                data: Some("size=1m,mode=1777".into()),
+                data: Some("size=1m,mode=1777,nr_inodes=10k,huge=never,uid=0".into()),
                 if_present: false,
                 options: MountOptions {
                     propagation: propagation(PropagationKind::Unbindable, false),
                     atime: Some(Atime::Strict),
                     nodiratime: Some(true),
+                    ..MountOptions::default()
                 },
             },
             // A bind option makes a bind mount whatever the type (as runc).
@@ -2353,14 +2471,15 @@ mod tests {
                     propagation: propagation(PropagationKind::Slave, false),
                     atime: Some(Atime::Relative),
                     nodiratime: Some(false),
+                    ..MountOptions::default()
                 },
             },
         ];
-        assert_eq!(spec.mounts, expected);
+        assert_eq!(own(&spec), expected);
         // Without /proc in the list, no /proc.
         let mut config = base();
         remove(&mut config, "/mounts/0");
-        assert!(!convert_value(&config, &root()).unwrap().mount_proc);
+        assert!(!convert_value(&config, &root()).unwrap().mounts_proc());
     }
 
     fn deny_all() -> DeviceRule {
@@ -2500,9 +2619,9 @@ mod tests {
         );
         let spec = convert_value(&config, &root()).unwrap();
         let options = MountOptions::default();
-        assert_eq!(spec.mounts[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
+        assert_eq!(own(&spec)[1], Mount { nodev: false, noexec: false, options, ..runc_cgroup() });
         // Elsewhere than /sys/fs/cgroup, made like any mount point.
-        let elsewhere = &spec.mounts[2];
+        let elsewhere = &own(&spec)[2];
         assert_eq!(
             (elsewhere.kind.clone(), elsewhere.readonly, elsewhere.if_present),
             (MountKind::Cgroup, true, false)
@@ -2512,14 +2631,14 @@ mod tests {
         set(&mut config, "/mounts/6/options", json!(["rw"]));
         let mut v2 = root();
         v2.cgroup2 = true;
-        assert!(!convert_value(&config, &v2).unwrap().mounts[1].readonly);
+        assert!(!own(&convert_value(&config, &v2).unwrap())[1].readonly);
         let text = refused(&config, &root(), "mounts[6]");
         assert!(text.contains("/sys/fs/cgroup: rw: this host runs cgroup v1"), "{text}");
         // mqueue without an ipc namespace of the container's own: refused in
         // a user namespace (the kernel would), the host's for root without.
         let mut config = base();
         remove(&mut config, "/linux/namespaces/2");
-        assert_eq!(convert_value(&config, &root()).unwrap().mounts[0], runc_mqueue());
+        assert_eq!(own(&convert_value(&config, &root()).unwrap())[0], runc_mqueue());
         let text = refused(&config, &alice(), "mounts[4]");
         assert!(
             text.contains("/dev/mqueue: an mqueue mount needs the container's own ipc namespace"),
@@ -2851,12 +2970,22 @@ mod tests {
             ),
             (
                 "/mounts/7",
-                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["bind", "size=1m"]}),
+                json!({"destination": "/x", "type": "bind", "source": "/x", "options": ["bind", "rnotathing"]}),
                 "mounts[7]",
             ),
             (
                 "/mounts/7",
                 json!({"destination": "/x", "type": "tmpfs", "options": ["tmpcopyup"]}),
+                "mounts[7]",
+            ),
+            (
+                "/mounts/7",
+                json!({"destination": "/x", "type": "tmpfs", "options": ["uid=root"]}),
+                "mounts[7]",
+            ),
+            (
+                "/mounts/7",
+                json!({"destination": "/x", "type": "tmpfs", "options": ["mpol=bind:0"]}),
                 "mounts[7]",
             ),
             (
@@ -2871,7 +3000,7 @@ mod tests {
             ),
             (
                 "/mounts/7",
-                json!({"destination": "/x", "type": "tmpfs", "options": ["nr_inodes=5"]}),
+                json!({"destination": "/x", "type": "tmpfs", "options": ["nr_inodes=lots"]}),
                 "mounts[7]",
             ),
             ("/mounts/0/type", json!("sysfs"), "mounts[0]"),
@@ -3192,8 +3321,8 @@ mod tests {
         };
         let loaded = load_bundle(&dir).unwrap();
         // config.json's terminal (true, runc's), on a terminal or not.
-        assert_eq!(run(&[], false).unwrap(), loaded);
-        assert_eq!(run(&[], true).unwrap(), loaded);
+        assert_eq!(run(&[], false).unwrap(), ContainerSpec { etc_files: true, ..loaded.clone() });
+        assert_eq!(run(&[], true).unwrap(), ContainerSpec { etc_files: true, ..loaded.clone() });
         assert!(!run(&["--no-tty"], true).unwrap().process.terminal);
         set(&mut config, "/process/terminal", json!(false));
         write_config(&dir, &config);

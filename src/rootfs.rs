@@ -299,8 +299,8 @@ pub enum RootSource<'a> {
 }
 
 /// Child side, first half of the container's filesystem: the mount tree
-/// made private, the root on `mountpoint`, with -P a fresh /proc with its
-/// masks, and /sys. It creates nothing in a user's rootfs, so for one the
+/// made private, the root on `mountpoint`, and the spec's leading /proc
+/// and /sys ([`early_mounts`]) with their masks. It creates nothing in a user's rootfs, so for one the
 /// child does it before its ids are mapped, while the parent runs the
 /// id-map helpers; the default root creates its directories, which needs a
 /// mapped id, so it waits. Runs with full capabilities in the container's
@@ -334,26 +334,43 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
     }
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
-    // The masked and read-only paths under /proc and /sys are applied as
-    // soon as those are mounted, here, where a user's rootfs has them done
-    // while the parent runs the id-map helpers; the rest after all mounts.
-    if spec.mount_proc {
-        mount(
-            Some("proc"),
-            &root.subdir("proc", creatable)?.proc_path(),
-            Some("proc"),
-            PSEUDO_FS_FLAGS,
-            None::<&str>,
-        )
-        .context("mounting proc on /proc")?;
-        protect_paths(&root, spec, |path| path.starts_with("/proc/"))?;
-    }
-    if let Some(sys) = root.existing_subdir("sys")?
-        && mount_sys(&sys)?
-    {
-        protect_paths(&root, spec, |path| path.starts_with("/sys/"))?;
+    for wanted in &spec.mounts[..early_mounts(spec)] {
+        mount_standard(&root, &wanted.kind, creatable, spec)
+            .with_context(|| format!("mounting {}", wanted.target))?;
     }
     Ok(())
+}
+
+/// How many of the spec's first mounts [`mount_root`] makes: /proc and
+/// /sys, which create nothing in a user's rootfs, so that it has them
+/// done while the parent runs the id-map helpers. [`enter`] makes the rest
+/// in order.
+fn early_mounts(spec: &ContainerSpec) -> usize {
+    spec.mounts.iter().take_while(|m| matches!(m.kind, MountKind::Proc | MountKind::Sysfs)).count()
+}
+
+/// A [`Mount::is_standard`] one: /proc and /sys with the masked and
+/// read-only paths under them applied at once, or /dev.
+fn mount_standard(root: &Node, kind: &MountKind, creatable: bool, spec: &ContainerSpec) -> Result<()> {
+    match kind {
+        MountKind::Proc => {
+            mount(
+                Some("proc"),
+                &root.subdir("proc", creatable)?.proc_path(),
+                Some("proc"),
+                PSEUDO_FS_FLAGS,
+                None::<&str>,
+            )
+            .context("mounting proc on /proc")?;
+            protect_paths(root, spec, |path| path.starts_with("/proc/"))
+        }
+        MountKind::Sysfs => match root.existing_subdir("sys")? {
+            Some(sys) if mount_sys(&sys)? => protect_paths(root, spec, |path| path.starts_with("/sys/")),
+            _ => Ok(()),
+        },
+        MountKind::Dev => mount_dev(&root.subdir("dev", creatable)?),
+        _ => bail!("not one of the standard mounts"),
+    }
 }
 
 /// Whether [`mount_root`] may run before the container's ids are mapped,
@@ -441,8 +458,8 @@ fn mount_overlay(rootfs: &CheckedRootfs, overlay: &crate::spec::Overlay, mountpo
     })
 }
 
-/// Child side, second half, once its ids are mapped: /dev, the spec's
-/// mounts, the masked and read-only paths not done yet, the /etc files,
+/// Child side, second half, once its ids are mapped: the rest of the
+/// spec's mounts in order (/dev among them), the masked and read-only paths not done yet, the /etc files,
 /// `before_pivot` (the createContainer hooks), and the root on
 /// `mountpoint` made `/`.
 pub fn enter(
@@ -455,10 +472,9 @@ pub fn enter(
 ) -> Result<()> {
     let root = Node::open(mountpoint)?;
     let creatable = matches!(source, RootSource::HostSystem);
-    let dev = root.subdir("dev", creatable)?;
-    mount_dev(&dev)?;
-    for wanted in &spec.mounts {
-        mount_one(&root, wanted, spec, cgroups).with_context(|| format!("mounting {}", wanted.target))?;
+    for wanted in &spec.mounts[early_mounts(spec)..] {
+        mount_one(&root, wanted, spec, cgroups, creatable)
+            .with_context(|| format!("mounting {}", wanted.target))?;
     }
     for device in &spec.devices {
         bind_device(&root, device).with_context(|| format!("--device {}", device.source.display()))?;
@@ -467,7 +483,11 @@ pub fn enter(
         make_device_node(&root, node, spec).with_context(|| format!("making {}", node.target))?;
     }
     protect_paths(&root, spec, |path| !path.starts_with("/proc/") && !path.starts_with("/sys/"))?;
-    write_etc_files(&root, &dev.reopen()?, dns, spec)?;
+    if spec.etc_files {
+        // Staged on /dev's tmpfs, which the container cannot see them on.
+        let dev = root.existing_subdir("dev")?.context("the container's /dev vanished")?;
+        write_etc_files(&root, &dev, dns, spec)?;
+    }
     // The working directory, made if missing (docker's --workdir is), here
     // where the root may still be written: `--read-only` comes after.
     if spec.process.cwd != "/" && root.resolve_in_root(container_relative(&spec.process.cwd)?)?.is_none() {
@@ -576,7 +596,16 @@ fn container_relative(path: &str) -> Result<&str> {
 /// One of the spec's mounts. Its target is reached, and what is missing of
 /// it created (directories, or an empty file for a bound file), one
 /// component at a time without following symlinks, as for every mount.
-fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &CgroupView) -> Result<()> {
+fn mount_one(
+    root: &Node,
+    wanted: &Mount,
+    spec: &ContainerSpec,
+    cgroups: &CgroupView,
+    creatable: bool,
+) -> Result<()> {
+    if wanted.is_standard() {
+        return mount_standard(root, &wanted.kind, creatable, spec);
+    }
     let relative = container_relative(&wanted.target)?;
     if wanted.if_present && root.existing(relative)?.is_none() {
         return Ok(());
@@ -655,10 +684,90 @@ fn mount_one(root: &Node, wanted: &Mount, spec: &ContainerSpec, cgroups: &Cgroup
         // The atime options go to its own file systems; bound hierarchies
         // keep the host's (locked in a user namespace).
         MountKind::Cgroup => mount_cgroup(root, relative, flags | atime, spec, cgroups)?,
+        MountKind::Proc | MountKind::Sysfs | MountKind::Dev => unreachable!("made by mount_standard"),
+    }
+    if !wanted.options.recursive.is_empty() {
+        let mounted = root.existing(relative)?.context("the mount vanished")?;
+        set_recursive(&mounted.fd, &wanted.options.recursive)?;
     }
     if let Some(propagation) = wanted.options.propagation {
         let mounted = root.existing(relative)?.context("the mount vanished")?;
         set_propagation(&mounted.proc_path(), propagation)?;
+    }
+    Ok(())
+}
+
+/// mount_setattr(2)'s `struct mount_attr`.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// The mount at `target` and every mount under it get `flags`, at once
+/// (mount_setattr(2) with AT_RECURSIVE, Linux 5.12).
+fn set_recursive(target: &OwnedFd, flags: &crate::spec::RecursiveFlags) -> Result<()> {
+    const RDONLY: u64 = 0x1;
+    const NOSUID: u64 = 0x2;
+    const NODEV: u64 = 0x4;
+    const NOEXEC: u64 = 0x8;
+    const ATIME_MASK: u64 = 0x70;
+    const NOATIME: u64 = 0x10;
+    const STRICTATIME: u64 = 0x20;
+    const NODIRATIME: u64 = 0x80;
+    const NOSYMFOLLOW: u64 = 0x20_0000;
+    let mut attr = MountAttr { attr_set: 0, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    for (wanted, bit) in [
+        (flags.readonly, RDONLY),
+        (flags.nosuid, NOSUID),
+        (flags.nodev, NODEV),
+        (flags.noexec, NOEXEC),
+        (flags.nosymfollow, NOSYMFOLLOW),
+        (flags.nodiratime, NODIRATIME),
+    ] {
+        match wanted {
+            Some(true) => attr.attr_set |= bit,
+            Some(false) => attr.attr_clr |= bit,
+            None => {}
+        }
+    }
+    // The access-time modes are one field: a change clears all of it.
+    if let Some(atime) = flags.atime {
+        attr.attr_clr |= ATIME_MASK;
+        attr.attr_set |= match atime {
+            Atime::Strict => STRICTATIME,
+            Atime::Never => NOATIME,
+            Atime::Relative => 0,
+        };
+    }
+    // SAFETY: mount_setattr reads `size_of::<MountAttr>()` bytes from a live
+    // struct of the kernel's layout, and the empty path with AT_EMPTY_PATH
+    // names the descriptor's own mount; nothing is written back.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if rc != 0 {
+        let errno = Errno::last();
+        let hint = match errno {
+            Errno::EPERM => {
+                " (in a user namespace the kernel keeps the host's ro, nosuid, nodev, noexec and access-time flags on what it binds)"
+            }
+            Errno::ENOSYS => " (Linux 5.12 or later has mount_setattr)",
+            _ => "",
+        };
+        bail!(
+            "applying the recursive options (rro, rnosuid, ...): {}{hint}",
+            crate::error::errno_text(errno)
+        );
     }
     Ok(())
 }

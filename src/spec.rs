@@ -28,8 +28,6 @@ pub struct ContainerSpec {
     /// of an overlay whose writable layer lives and dies with the
     /// container.
     pub overlay: Option<Overlay>,
-    /// Mount a fresh /proc for the container's pid namespace.
-    pub mount_proc: bool,
     pub hostname: String,
     /// The NIS domain name (setdomainname(2)) in the container's own uts
     /// namespace; empty: left as the new namespace has it (the host's).
@@ -43,8 +41,15 @@ pub struct ContainerSpec {
     /// /etc/group when it starts, into `process.user` (with the user's
     /// supplementary groups) and, if the environment has none, HOME.
     pub user_lookup: Option<String>,
-    /// Mounts made after the profile's own (/proc, /sys, /dev), in order.
+    /// Every mount, made in this order: the profile's are /sys and /dev
+    /// ([`MountKind::Sysfs`], [`MountKind::Dev`]), with -P /proc before
+    /// them; an OCI config's come in the config's order (runtime-spec:
+    /// "MUST be mounted in the order listed").
     pub mounts: Vec<Mount>,
+    /// The container's /etc/hostname, /etc/hosts and /etc/resolv.conf
+    /// written and bound over the root's (the profile's); an OCI runtime
+    /// leaves /etc to its caller, who lists such binds among `mounts`.
+    pub etc_files: bool,
     /// How the container's mounts propagate (an OCI config's
     /// `linux.rootfsPropagation`): `None`, today's, makes them all private;
     /// slave or shared receive the host's mounts (never send the
@@ -94,6 +99,11 @@ pub struct ContainerSpec {
 }
 
 impl ContainerSpec {
+    /// Whether the container gets a /proc of its own.
+    pub fn mounts_proc(&self) -> bool {
+        self.mounts.iter().any(|m| m.kind == MountKind::Proc)
+    }
+
     /// The default profile: what `zookeeper COMMAND` runs. Root is the
     /// secure default root, the user container root, the working directory
     /// `/`, docker's masked and read-only paths, SPEC.md 3.5's
@@ -119,13 +129,13 @@ impl ContainerSpec {
             root: None,
             root_readonly: false,
             overlay: None,
-            mount_proc: false,
             hostname: HOSTNAME.into(),
             domainname: String::new(),
             namespaces: Namespaces::default(),
             id_maps: IdMaps::Auto,
             user_lookup: None,
-            mounts: Vec::new(),
+            mounts: vec![Mount::standard(MountKind::Sysfs), Mount::standard(MountKind::Dev)],
+            etc_files: true,
             root_propagation: None,
             devices: Vec::new(),
             device_nodes: Vec::new(),
@@ -479,6 +489,32 @@ pub struct Mount {
 }
 
 impl Mount {
+    /// One of the file systems every container has (/proc, /sys, /dev),
+    /// at its usual place, with the profile's flags.
+    pub fn standard(kind: MountKind) -> Mount {
+        let target = match kind {
+            MountKind::Proc => "/proc",
+            MountKind::Sysfs => "/sys",
+            _ => "/dev",
+        };
+        Mount {
+            kind,
+            target: target.into(),
+            readonly: false,
+            nosuid: false,
+            nodev: false,
+            noexec: false,
+            data: None,
+            if_present: false,
+            options: MountOptions::default(),
+        }
+    }
+
+    /// Whether it is one of [`Mount::standard`]'s.
+    pub fn is_standard(&self) -> bool {
+        matches!(self.kind, MountKind::Proc | MountKind::Sysfs | MountKind::Dev)
+    }
+
     /// Applies one of mount(8)'s flag options (`ro`, `rw`, `nosuid`,
     /// `suid`, `nodev`, `dev`, `noexec`, `exec`); false if `option` is none
     /// of them.
@@ -512,6 +548,29 @@ pub struct MountOptions {
     /// `Some(true)`: nodiratime; `Some(false)`: diratime (a bind's
     /// source's nodiratime dropped); `None`: as `atime` leaves it.
     pub nodiratime: Option<bool>,
+    /// Flags for the mount and every mount under it, applied last.
+    pub recursive: RecursiveFlags,
+}
+
+/// mount_setattr(2)'s flags for a mount and every mount under it (an OCI
+/// config's `rro`, `rnosuid`, `rnoatime`, ...): `Some(true)` sets one,
+/// `Some(false)` clears it, `None` leaves each mount's own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RecursiveFlags {
+    pub readonly: Option<bool>,
+    pub nosuid: Option<bool>,
+    pub nodev: Option<bool>,
+    pub noexec: Option<bool>,
+    /// Symbolic links not followed on it (MOUNT_ATTR_NOSYMFOLLOW).
+    pub nosymfollow: Option<bool>,
+    pub atime: Option<Atime>,
+    pub nodiratime: Option<bool>,
+}
+
+impl RecursiveFlags {
+    pub fn is_empty(&self) -> bool {
+        *self == RecursiveFlags::default()
+    }
 }
 
 /// mount(2)'s propagation types (mount_namespaces(7)).
@@ -565,6 +624,19 @@ pub enum MountKind {
     /// container's cgroup in it, bound read-only, as rootless runc does;
     /// never writable (`readonly` false is refused there).
     Cgroup,
+    /// A fresh proc for the container's pid namespace, with the masked
+    /// and read-only paths under /proc applied at once. The root must
+    /// have /proc (the default root makes it).
+    Proc,
+    /// A read-only sysfs where the kernel lets the container have one (it
+    /// owns its network namespace), with the paths under /sys protected
+    /// at once; otherwise /sys stays as the root has it. Only where the
+    /// root has /sys.
+    Sysfs,
+    /// A tmpfs /dev with the usual device files (bound read-only from the
+    /// host's), its own devpts at /dev/pts, a tmpfs at /dev/shm, and the
+    /// usual links (ptmx, fd, stdin, stdout, stderr).
+    Dev,
 }
 
 /// The seccomp filter the command runs under.

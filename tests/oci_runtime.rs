@@ -530,6 +530,90 @@ fn run_waits_and_ends_with_the_commands_status() {
     }
 }
 
+/// runtime-spec: mounts "MUST be mounted in the order listed". The config's
+/// mount points in the container's mountinfo, in that order (runtime-tools'
+/// runtimetest checks the same; /sys used to come first, mounted early), and
+/// /etc as the rootfs has it: a runtime's caller binds its own files there.
+#[test]
+fn mounts_are_made_in_the_configs_order_and_etc_is_left_alone() {
+    for who in BOTH {
+        let script = "cut -d' ' -f5 /proc/self/mountinfo; echo --; cat /etc/hostname";
+        let world = World::new("order", who, &["sh", "-c", script]);
+        std::fs::write(world.bundle.join("rootfs/etc/hostname"), "the-rootfs-own\n").unwrap();
+        let config: Value =
+            serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+        let listed: Vec<&str> =
+            config["mounts"].as_array().unwrap().iter().map(|m| m["destination"].as_str().unwrap()).collect();
+        assert!(
+            listed.starts_with(&["/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys"]),
+            "{listed:?}"
+        );
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "o1"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let (mounts, hostname) = text.split_once("--\n").unwrap();
+        let mounted: Vec<&str> = mounts.lines().collect();
+        let mut at = 0;
+        for wanted in &listed {
+            match mounted[at..].iter().position(|m| m == wanted) {
+                Some(found) => at += found + 1,
+                None => {
+                    panic!("{who:?}: {wanted} not found in order: listed {listed:?}, mounted {mounted:?}")
+                }
+            }
+        }
+        assert_eq!(hostname, "the-rootfs-own\n", "{who:?}: /etc/hostname is the rootfs's");
+        assert!(!mounted.iter().any(|m| m.starts_with("/etc/")), "{who:?}: {mounted:?}");
+        assert_gone(&world, "o1");
+    }
+}
+
+/// runc's recursive mount options (mount_setattr with AT_RECURSIVE): the
+/// host's /dev, bound with its mounts (/dev/shm, /dev/pts, /dev/mqueue),
+/// `rro,rnoexec,rnoatime` reaches the mounts under it; `ro` alone only the
+/// top one. Read from the container's mountinfo (nothing is written to the
+/// host's /dev).
+#[test]
+fn recursive_mount_options_reach_the_mounts_under_a_bind() {
+    for who in BOTH {
+        let world = World::new("recursive", who, &["cat", "/proc/self/mountinfo"]);
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        let mounts = config["mounts"].as_array_mut().unwrap();
+        // In a user namespace the kernel locks the host's access-time
+        // mode on what it binds (a change is EPERM, for runc too): there
+        // only the flags that add protection.
+        let mut wanted = vec!["ro", "noexec"];
+        let mut recursive = vec!["rbind", "rro", "rnoexec"];
+        if who == As::Root {
+            wanted.push("noatime");
+            recursive.push("rnoatime");
+        }
+        mounts.push(json!({"destination": "/rec", "type": "bind", "source": "/dev", "options": recursive}));
+        mounts.push(
+            json!({"destination": "/top", "type": "bind", "source": "/dev", "options": ["rbind", "ro"]}),
+        );
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "rec1"]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        let options = |target: &str| -> Vec<String> {
+            let line = text.lines().find(|l| l.split(' ').nth(4) == Some(target));
+            let line = line.unwrap_or_else(|| panic!("{who:?}: no {target} in {text}"));
+            line.split(' ').nth(5).unwrap().split(',').map(String::from).collect()
+        };
+        for target in ["/rec", "/rec/shm", "/rec/pts"] {
+            let flags = options(target);
+            for wanted in &wanted {
+                assert!(flags.iter().any(|f| f == wanted), "{who:?}: {target} lacks {wanted}: {flags:?}");
+            }
+        }
+        assert!(options("/top").contains(&"ro".to_string()), "{who:?}");
+        assert!(options("/top/shm").contains(&"rw".to_string()), "{who:?}: ro is not recursive");
+        assert_gone(&world, "rec1");
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);
@@ -724,6 +808,14 @@ fn podman_runs_containers_through_zookeeper_oci() {
         podman(&args)
     };
     assert_eq!(ok(run(&["--rm"], &["echo", "ok"])), "ok\n");
+    // podman's /etc/hosts and /etc/hostname reach the container: zookeeper-oci
+    // binds none of its own over them (it used to, hiding --add-host).
+    let etc = ok(run(
+        &["--rm", "--hostname", "zk-named", "--add-host", "zk-extra:10.9.8.7"],
+        &["cat", "/etc/hostname", "/etc/hosts"],
+    ));
+    assert!(etc.starts_with("zk-named"), "{etc}");
+    assert!(etc.contains("10.9.8.7\tzk-extra") || etc.contains("10.9.8.7 zk-extra"), "{etc}");
     assert_eq!(run(&["--rm"], &["sh", "-c", "exit 7"]).status.code(), Some(7));
     // A missing command fails at create, with the shell's status.
     let out = run(&["--rm"], &["/no/such/program"]);
