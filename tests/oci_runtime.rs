@@ -1584,8 +1584,9 @@ fn concurrent_deletes_kills_and_execs_are_serialised() {
 
 /// process.ioPriority, process.scheduler and linux.memoryPolicy reach the
 /// container's first process and an exec'd one; process.execCPUAffinity
-/// only the exec'd one (initial, then final once in the cgroup); an empty
-/// affinity leaves the exec'd process where zookeeper-oci ran.
+/// only the exec'd one (initial, then final once in the cgroup); without
+/// one (or an empty one) the exec'd process may run on every CPU, whatever
+/// zookeeper-oci's caller was pinned to, as under runc.
 #[test]
 fn process_scheduling_fields_reach_the_processes() {
     let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
@@ -1630,6 +1631,31 @@ fn process_scheduling_fields_reach_the_processes() {
         // linux.memoryPolicy is the container's: exec'd processes get it too.
         assert_eq!(lines[3], "mode 2 nodes 0x1", "{who:?}: {text}");
         assert_eq!(lines[4], "Cpus_allowed_list: 0-1", "{who:?}: {text}");
+        // Nor does it inherit a caller's pinning, as under runc; with an
+        // initial affinity only, it keeps that one.
+        let pinned = |spec: Value| {
+            std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
+            let mut command = oci(who, &[]);
+            let program = command.get_program().to_owned();
+            let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+            let mut command = Command::new("taskset");
+            command.args(["-c", "0"]).arg(program).args(args);
+            command.args([
+                "--root",
+                world.root.to_str().unwrap(),
+                "exec",
+                "-p",
+                process.to_str().unwrap(),
+                &id,
+            ]);
+            command.current_dir(&fixture().dir).env_clear().env("PATH", "/usr/bin:/bin").stdin(Stdio::null());
+            normal(&ok(command.output().unwrap()))[4].clone()
+        };
+        let bare = json!({"args": ["sh", "-c", report], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        assert_eq!(pinned(bare.clone()), "Cpus_allowed_list: 0-1", "{who:?}");
+        let mut initial = bare;
+        initial["execCPUAffinity"] = json!({"initial": "1"});
+        assert_eq!(pinned(initial), "Cpus_allowed_list: 1", "{who:?}");
         assert!(world.oci(&["delete", "--force", &id]).status.success());
     }
 }

@@ -476,10 +476,21 @@ fn helper(h: Helper) -> ! {
         exit_now(125);
     }
     drop(go);
-    if let Some(cpus) = &affinity.last {
-        if let Err(err) = crate::child::set_cpu_affinity(cpus) {
-            fail(report, err.context("execCPUAffinity.final"));
+    match (&affinity.initial, &affinity.last) {
+        (_, Some(cpus)) => {
+            if let Err(err) = crate::child::set_cpu_affinity(cpus) {
+                fail(report, err.context("execCPUAffinity.final"));
+            }
         }
+        // As runc: without an affinity of its own the process does not
+        // inherit zookeeper-oci's (a caller pinned to one CPU, say), but
+        // may run on every CPU its cpuset allows. A failure is no error
+        // (runc warns): the process then runs where zookeeper-oci did.
+        (None, None) => {
+            let every: Vec<u32> = (0..nix::sched::CpuSet::count() as u32).collect();
+            let _ = crate::child::set_cpu_affinity(&every);
+        }
+        (Some(_), None) => {}
     }
     if let Some(adj) = spec.process.oom_score_adj {
         // The host's /proc, still this process's view.
