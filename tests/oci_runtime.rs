@@ -1635,7 +1635,7 @@ fn process_scheduling_fields_reach_the_processes() {
         // initial affinity only, it keeps that one.
         let pinned = |spec: Value| {
             std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
-            let mut command = oci(who, &[]);
+            let command = oci(who, &[]);
             let program = command.get_program().to_owned();
             let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
             let mut command = Command::new("taskset");
