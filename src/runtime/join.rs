@@ -284,7 +284,8 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
 /// every hierarchy, or `CONTROLLER[,CONTROLLER...]:PATH` in those
 /// controllers' hierarchies (the others stay the container's).
 fn sub_cgroups(dirs: &[PathBuf], args: &[&str]) -> Result<Vec<PathBuf>> {
-    if args.is_empty() {
+    // None, or `/` (contest's `--cgroup=/`): the container's own cgroup.
+    if args.iter().all(|arg| !arg.contains(':') && arg.trim_start_matches('/').is_empty()) {
         return Ok(dirs.to_vec());
     }
     if dirs.is_empty() {
@@ -636,5 +637,7 @@ mod tests {
         assert!(err(&["cpuacct:../x"]).contains("below the container's cgroup"));
         assert!(err(&["pids:no-such-sub"]).contains("no such cgroup"));
         assert!(format!("{:#}", sub_cgroups(&[], &["x"]).unwrap_err()).contains("no cgroup of its own"));
+        assert_eq!(sub_cgroups(&dirs, &["/"]).unwrap(), dirs);
+        assert!(sub_cgroups(&[], &["/"]).unwrap().is_empty());
     }
 }
