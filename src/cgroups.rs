@@ -97,6 +97,11 @@ impl ContainerCgroup {
     }
 }
 
+/// `/sys/fs/cgroup` is cgroup v2's single hierarchy.
+pub fn is_v2_root() -> bool {
+    is_cgroup2(Path::new(CGROUP_ROOT))
+}
+
 fn is_cgroup2(path: &Path) -> bool {
     nix::sys::statfs::statfs(path)
         .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
@@ -729,6 +734,15 @@ impl Drop for ContainerCgroup {
 /// Kills whatever is left in `dir` and removes it. The container's pid
 /// namespace is normally empty by now: its init's death killed the rest.
 fn remove(dir: &Path, v2: bool) -> Result<()> {
+    // Sub-cgroups first (ones the container made, or exec --cgroup's):
+    // a cgroup with children stays busy.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                remove(&entry.path(), v2)?;
+            }
+        }
+    }
     for _ in 0..200 {
         match std::fs::remove_dir(dir) {
             Ok(()) => return Ok(()),

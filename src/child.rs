@@ -11,7 +11,7 @@ use nix::sys::signal::{SigHandler, SigSet, Signal, signal};
 use nix::unistd::{Gid, Uid};
 
 use crate::rootfs::{CheckedRootfs, RootSource};
-use crate::spec::{ContainerSpec, Seccomp, User};
+use crate::spec::{ContainerSpec, MemoryPolicy, Scheduler, Seccomp, User};
 use crate::sync::{ExitTx, Failure, Go, GoRx, PreparedTx, ReportTx};
 use crate::trace;
 
@@ -75,7 +75,8 @@ pub fn run(ctx: ChildContext) -> ! {
             Some(gate) => {
                 let hooks = &setup.spec.hooks.start_container;
                 let state = crate::hooks::state_json(&setup.spec.identity, go_pid, "created");
-                crate::exec::wait_at_gate(&argv, &env, gate, report, (hooks, &state))
+                let preserve = setup.spec.process.preserve_fds;
+                crate::exec::wait_at_gate(&argv, &env, gate, report, (hooks, &state), preserve)
             }
             None => crate::exec::exec_command(&argv, &env),
         },
@@ -167,7 +168,7 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
         crate::hooks::run(&hooks.start_container, "startContainer", &state())?;
     }
     reset_signals()?;
-    close_inherited_fds();
+    close_inherited_fds(spec.process.preserve_fds);
     // Its own session: no controlling terminal shared with the caller, so
     // nothing in the container can signal or steer the caller's terminal.
     nix::unistd::setsid().context("starting a new session")?;
@@ -193,6 +194,17 @@ pub(crate) fn confine(
     after_change: &dyn Fn() -> Result<()>,
 ) -> Result<()> {
     let process = &spec.process;
+    // Before the capabilities go: a real-time class or policy, or a
+    // negative nice, needs CAP_SYS_ADMIN or CAP_SYS_NICE.
+    if let Some(policy) = &spec.memory_policy {
+        set_memory_policy(policy)?;
+    }
+    if let Some(scheduler) = &process.scheduler {
+        set_scheduler(scheduler)?;
+    }
+    if let Some(priority) = process.io_priority {
+        set_io_priority(priority)?;
+    }
     for limit in &process.rlimits {
         let value = libc::rlimit { rlim_cur: limit.soft, rlim_max: limit.hard };
         // SAFETY: setrlimit reads the struct, which outlives the call.
@@ -226,6 +238,87 @@ pub(crate) fn confine(
         install_seccomp(&spec.seccomp)?;
     }
     Ok(())
+}
+
+/// set_mempolicy(2): the policy this process and its children allocate by.
+fn set_memory_policy(policy: &MemoryPolicy) -> Result<()> {
+    const WORD: usize = libc::c_ulong::BITS as usize;
+    let mut mask = [0 as libc::c_ulong; 1024 / WORD];
+    for &node in &policy.nodes {
+        let slot = mask.get_mut(node as usize / WORD).context("a memory node beyond 1023")?;
+        *slot |= 1 << (node as usize % WORD);
+    }
+    // SAFETY: the kernel reads maxnode - 1 bits of mask, which holds 1024;
+    // nothing is written.
+    let done = unsafe {
+        libc::syscall(
+            libc::SYS_set_mempolicy,
+            policy.mode,
+            mask.as_ptr(),
+            (mask.len() * WORD + 1) as libc::c_ulong,
+        )
+    };
+    if done != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("setting the memory policy (mode {:#x}, nodes {:?})", policy.mode, policy.nodes)
+        });
+    }
+    Ok(())
+}
+
+/// The kernel's struct sched_attr (sched_setattr(2)), its first version.
+#[repr(C)]
+struct SchedAttr {
+    size: u32,
+    policy: u32,
+    flags: u64,
+    nice: i32,
+    priority: u32,
+    runtime: u64,
+    deadline: u64,
+    period: u64,
+}
+
+fn set_scheduler(scheduler: &Scheduler) -> Result<()> {
+    let attr = SchedAttr {
+        size: std::mem::size_of::<SchedAttr>() as u32,
+        policy: scheduler.policy,
+        flags: scheduler.flags,
+        nice: scheduler.nice,
+        priority: scheduler.priority,
+        runtime: scheduler.runtime,
+        deadline: scheduler.deadline,
+        period: scheduler.period,
+    };
+    // SAFETY: the kernel reads attr.size bytes of attr, which outlives the call.
+    if unsafe { libc::syscall(libc::SYS_sched_setattr, 0, &attr as *const SchedAttr, 0) } != 0 {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("setting the scheduler (policy {}, nice {})", scheduler.policy, scheduler.nice)
+        });
+    }
+    Ok(())
+}
+
+fn set_io_priority(priority: u16) -> Result<()> {
+    const IOPRIO_WHO_PROCESS: libc::c_int = 1;
+    // SAFETY: ioprio_set takes numbers only.
+    if unsafe { libc::syscall(libc::SYS_ioprio_set, IOPRIO_WHO_PROCESS, 0, libc::c_int::from(priority)) } != 0
+    {
+        return Err(std::io::Error::last_os_error()).with_context(|| {
+            format!("setting the I/O priority (class {}, level {})", priority >> 13, priority & 7)
+        });
+    }
+    Ok(())
+}
+
+/// sched_setaffinity(2) of this process to `cpus`.
+pub(crate) fn set_cpu_affinity(cpus: &[u32]) -> Result<()> {
+    let mut set = nix::sched::CpuSet::new();
+    for &cpu in cpus {
+        set.set(cpu as usize).with_context(|| format!("cpu {cpu} is beyond the kernel's cpu set"))?;
+    }
+    nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set)
+        .with_context(|| format!("setting the CPU affinity to {cpus:?}"))
 }
 
 fn install_seccomp(seccomp: &Seccomp) -> Result<()> {
@@ -323,11 +416,22 @@ pub(crate) fn reset_signals() -> Result<()> {
 }
 
 /// No descriptor of zookeeper's (nor any the caller leaked to it) may reach
-/// the command; 0, 1 and 2 are the container's stdio.
-fn close_inherited_fds() {
+/// the command; 0, 1 and 2 are the container's stdio, and 3..3+`preserve`
+/// what the caller hands on (`--preserve-fds`, checked open before
+/// zookeeper opened anything, so none of its own has those numbers).
+fn close_inherited_fds(preserve: u32) {
+    hand_on(preserve);
     // SAFETY: close_range only marks descriptors close-on-exec; the report
     // channel stays open until the exec succeeds, which is what we want.
-    unsafe { libc::close_range(3, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+    unsafe { libc::close_range(3 + preserve, libc::c_uint::MAX, libc::CLOSE_RANGE_CLOEXEC as libc::c_int) };
+}
+
+/// Descriptors 3..3+`count` stay open across exec.
+pub(crate) fn hand_on(count: u32) {
+    for fd in 3..3 + count {
+        // SAFETY: clears one descriptor's close-on-exec flag; no memory is passed.
+        unsafe { libc::fcntl(fd as libc::c_int, libc::F_SETFD, 0) };
+    }
 }
 
 fn exit_now(code: i32) -> ! {

@@ -95,6 +95,7 @@ pub fn wait_at_gate(
     gate: &OwnedFd,
     report: ReportTx,
     (start_hooks, state): (&[crate::spec::Hook], &str),
+    preserve_fds: u32,
 ) -> ! {
     if let Some(failure) = check_command(argv, env) {
         let code = failure.exit_code.into();
@@ -111,7 +112,7 @@ pub fn wait_at_gate(
     crate::init::scrub_command_line_and_environment(b"zookeeper-gate");
     let _ = nix::sys::prctl::set_name(c"zookeeper-gate");
     drop(report);
-    keep_only(gate.as_raw_fd());
+    keep_only(gate.as_raw_fd(), preserve_fds);
     loop {
         let mut fds = [PollFd::new(gate.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::NONE) {
@@ -152,13 +153,16 @@ pub fn check_command(argv: &[CString], env: &[CString]) -> Option<Failure> {
     })
 }
 
-/// Closes every descriptor above 2 but `keep`.
-fn keep_only(keep: RawFd) {
+/// Closes every descriptor above 2 but `keep` and the `preserve` the
+/// caller hands on from 3 (below `keep`: their numbers were taken when
+/// zookeeper-oci opened it).
+fn keep_only(keep: RawFd, preserve: u32) {
+    let first = 3 + preserve as libc::c_uint;
     // SAFETY: closes descriptors no live Rust object of this process uses
     // again: it execs or exits from here, without dropping their owners.
     unsafe {
-        if keep > 3 {
-            libc::close_range(3, (keep - 1) as libc::c_uint, 0);
+        if keep as libc::c_uint > first {
+            libc::close_range(first, (keep - 1) as libc::c_uint, 0);
         }
         libc::close_range((keep + 1) as libc::c_uint, libc::c_uint::MAX, 0);
     }

@@ -24,9 +24,9 @@ use oci_spec::runtime as oci;
 use crate::error::errno_text;
 use crate::idmap::{IdMapPlan, IdRange};
 use crate::spec::{
-    Atime, CapSet, Capabilities, Clock, ContainerSpec, Device, DeviceNode, DeviceRule, Hook, Hooks, IdMaps,
-    Identity, Mount, MountKind, MountOptions, Namespace, Namespaces, Network, NodeKind, Propagation,
-    PropagationKind, RecursiveFlags, Rlimit, Seccomp, TimeOffset, User,
+    Atime, CapSet, Capabilities, Clock, ContainerSpec, CpuAffinity, Device, DeviceNode, DeviceRule, Hook,
+    Hooks, IdMaps, Identity, MemoryPolicy, Mount, MountKind, MountOptions, Namespace, Namespaces, Network,
+    NodeKind, Propagation, PropagationKind, RecursiveFlags, Rlimit, Scheduler, Seccomp, TimeOffset, User,
 };
 
 /// The most of config.json zookeeper reads: real ones are a few KiB (a
@@ -377,14 +377,20 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
             "SELinux labels are not supported (runc too refuses one when SELinux is disabled)",
         ));
     }
-    if process.io_priority().is_some() {
-        return Err(refuse("process.ioPriority", "not supported yet"));
+    if let Some(priority) = process.io_priority() {
+        spec.process.io_priority = Some(convert_io_priority(priority)?);
     }
-    if process.scheduler().is_some() {
-        return Err(refuse("process.scheduler", "not supported yet"));
+    if let Some(scheduler) = process.scheduler() {
+        spec.process.scheduler = Some(convert_scheduler(scheduler)?);
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err(refuse("process.execCPUAffinity", "not supported yet"));
+    if let Some(affinity) = process.exec_cpu_affinity() {
+        let list = |field: &str, text: &Option<String>| -> Result<Option<Vec<u32>>, BundleError> {
+            text.as_deref().map(|text| number_list(field, text, CPU_SETSIZE)).transpose()
+        };
+        spec.process.exec_cpu_affinity = Some(CpuAffinity {
+            initial: list("process.execCPUAffinity.initial", affinity.initial())?,
+            last: list("process.execCPUAffinity.final", affinity.cpu_affinity_final())?,
+        });
     }
 
     spec.hostname = match config.hostname().as_deref() {
@@ -1157,13 +1163,143 @@ fn convert_linux(
             return Err(refuse("linux.personality.flags", "not supported"));
         }
     }
-    if linux.memory_policy().is_some() {
-        return Err(refuse("linux.memoryPolicy", "not supported yet"));
+    if let Some(policy) = linux.memory_policy() {
+        spec.memory_policy = Some(convert_memory_policy(policy)?);
     }
     if linux.net_devices().as_ref().is_some_and(|d| !d.is_empty()) {
         return Err(refuse("linux.netDevices", "not supported yet"));
     }
     Ok(())
+}
+
+/// The kernel's cpu_set_t holds CPUs 0..1024; set_mempolicy here takes
+/// as many nodes.
+const CPU_SETSIZE: u32 = 1024;
+const MAX_NODES: u32 = 1024;
+
+/// `0-3,7`: the numbers of a kernel list (cpuset.cpus's syntax), each
+/// below `limit`, sorted without repeats.
+fn number_list(field: &str, text: &str, limit: u32) -> Result<Vec<u32>, BundleError> {
+    let bad = || refuse(field, format!("{} is not a list like 0-3,7", shown(text)));
+    let mut numbers = Vec::new();
+    if text.is_empty() {
+        return Ok(numbers);
+    }
+    for part in text.split(',') {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let first: u32 = first.parse().map_err(|_| bad())?;
+        let last: u32 = last.parse().map_err(|_| bad())?;
+        if first > last {
+            return Err(bad());
+        }
+        if last >= limit {
+            return Err(refuse(field, format!("{last} is beyond the kernel's limit of {limit}")));
+        }
+        numbers.extend(first..=last);
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    Ok(numbers)
+}
+
+/// ioprio_set's value, runc's checks (level 0..7).
+fn convert_io_priority(priority: &oci::LinuxIOPriority) -> Result<u16, BundleError> {
+    let class: u16 = match priority.class() {
+        oci::IOPriorityClass::IoprioClassRt => 1,
+        oci::IOPriorityClass::IoprioClassBe => 2,
+        oci::IOPriorityClass::IoprioClassIdle => 3,
+    };
+    let level = priority.priority();
+    if !(0..=7).contains(&level) {
+        return Err(refuse("process.ioPriority.priority", format!("{level} is outside 0..7")));
+    }
+    Ok(class << 13 | level as u16)
+}
+
+/// sched_setattr's attributes, with runc's checks of which field goes
+/// with which policy.
+fn convert_scheduler(scheduler: &oci::Scheduler) -> Result<Scheduler, BundleError> {
+    use oci::LinuxSchedulerPolicy as P;
+    let policy = *scheduler.policy();
+    let number = match policy {
+        P::SchedOther => 0,
+        P::SchedFifo => 1,
+        P::SchedRr => 2,
+        P::SchedBatch => 3,
+        P::SchedIso => 4,
+        P::SchedIdle => 5,
+        P::SchedDeadline => 6,
+    };
+    let nice = scheduler.nice().unwrap_or(0);
+    if matches!(policy, P::SchedOther | P::SchedBatch) && !(-20..=19).contains(&nice) {
+        return Err(refuse("process.scheduler.nice", format!("{nice} is outside -20..19")));
+    }
+    let priority = scheduler.priority().unwrap_or(0);
+    if priority != 0 && !matches!(policy, P::SchedFifo | P::SchedRr) {
+        return Err(refuse("process.scheduler.priority", "only SCHED_FIFO and SCHED_RR take one"));
+    }
+    let priority = u32::try_from(priority)
+        .map_err(|_| refuse("process.scheduler.priority", format!("{priority} is negative")))?;
+    let (runtime, deadline, period) = (
+        scheduler.runtime().unwrap_or(0),
+        scheduler.deadline().unwrap_or(0),
+        scheduler.period().unwrap_or(0),
+    );
+    if policy != P::SchedDeadline && (runtime, deadline, period) != (0, 0, 0) {
+        return Err(refuse("process.scheduler", "runtime, deadline and period are SCHED_DEADLINE's only"));
+    }
+    let mut flags = 0;
+    for flag in scheduler.flags().as_deref().unwrap_or_default() {
+        use oci::LinuxSchedulerFlag as F;
+        flags |= match flag {
+            F::SchedResetOnFork => 0x01,
+            F::SchedFlagReclaim => 0x02,
+            F::SchedFlagDLOverrun => 0x04,
+            F::SchedFlagKeepPolicy => 0x08,
+            F::SchedFlagKeepParams => 0x10,
+            F::SchedFlagUtilClampMin => 0x20,
+            F::SchedFlagUtilClampMax => 0x40,
+        };
+    }
+    Ok(Scheduler { policy: number, flags, nice, priority, runtime, deadline, period })
+}
+
+/// set_mempolicy's mode and nodes, with runc's checks of how many nodes
+/// each mode takes.
+fn convert_memory_policy(policy: &oci::LinuxMemoryPolicy) -> Result<MemoryPolicy, BundleError> {
+    use oci::MemoryPolicyModeType as M;
+    let nodes = number_list("linux.memoryPolicy.nodes", policy.nodes().as_deref().unwrap_or(""), MAX_NODES)?;
+    let mode = policy.mode();
+    let number = match mode {
+        M::MpolDefault => 0,
+        M::MpolPreferred => 1,
+        M::MpolBind => 2,
+        M::MpolInterleave => 3,
+        M::MpolLocal => 4,
+        M::MpolPreferredMany => 5,
+        M::MpolWeightedInterleave => 6,
+    };
+    match mode {
+        M::MpolDefault | M::MpolLocal if !nodes.is_empty() => {
+            return Err(refuse("linux.memoryPolicy.nodes", format!("{mode} takes no nodes")));
+        }
+        M::MpolBind | M::MpolInterleave | M::MpolPreferredMany | M::MpolWeightedInterleave
+            if nodes.is_empty() =>
+        {
+            return Err(refuse("linux.memoryPolicy.nodes", format!("{mode} needs at least one node")));
+        }
+        _ => {}
+    }
+    let mut flags = 0;
+    for flag in policy.flags().as_deref().unwrap_or_default() {
+        use oci::MemoryPolicyFlagType as F;
+        flags |= match flag {
+            F::MpolFNumaBalancing => 1 << 13,
+            F::MpolFRelativeNodes => 1 << 14,
+            F::MpolFStaticNodes => 1 << 15,
+        };
+    }
+    Ok(MemoryPolicy { mode: number | flags, nodes })
 }
 
 /// An OCI seccomp profile, compiled for this container (src/seccomp_oci.rs,
@@ -2685,8 +2821,32 @@ mod tests {
             json!({"bounding": ["CAP_CHOWN", "CAP_NET_RAW", "CAP_KILL"], "permitted": ["CAP_CHOWN", "cap_kill"], "effective": ["CAP_CHOWN"], "inheritable": ["CAP_KILL"], "ambient": ["CAP_KILL", "CAP_CHOWN"]}),
         );
         set(&mut config, "/process/apparmorProfile", json!(""));
+        set(&mut config, "/process/ioPriority", json!({"class": "IOPRIO_CLASS_BE", "priority": 6}));
+        set(
+            &mut config,
+            "/process/scheduler",
+            json!({"policy": "SCHED_BATCH", "nice": 7, "flags": ["SCHED_RESET_ON_FORK"]}),
+        );
+        set(&mut config, "/process/execCPUAffinity", json!({"initial": "0-2,1,5", "final": "3"}));
+        set(
+            &mut config,
+            "/linux/memoryPolicy",
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0,2", "flags": ["MPOL_F_STATIC_NODES"]}),
+        );
         let spec = convert_value(&config, &alice()).unwrap();
         let p = &spec.process;
+        assert_eq!(p.io_priority, Some(2 << 13 | 6));
+        assert_eq!(p.scheduler, Some(Scheduler { policy: 3, flags: 1, nice: 7, ..Default::default() }));
+        assert_eq!(
+            p.exec_cpu_affinity,
+            Some(CpuAffinity { initial: Some(vec![0, 1, 2, 5]), last: Some(vec![3]) })
+        );
+        assert_eq!(spec.memory_policy, Some(MemoryPolicy { mode: 3 | 1 << 15, nodes: vec![0, 2] }));
+        // An empty affinity: the process keeps the one it has.
+        set(&mut config, "/process/execCPUAffinity", json!({}));
+        let spec = convert_value(&config, &alice()).unwrap();
+        assert_eq!(spec.process.exec_cpu_affinity, Some(CpuAffinity::default()));
+        let p = &convert_value(&config, &alice()).unwrap().process;
         assert_eq!(p.user, User { uid: 1000, gid: 100, additional_gids: vec![10, 20], umask: Some(0o77) });
         assert_eq!(p.cwd, "/srv/app/");
         assert_eq!(p.oom_score_adj, Some(-500));
@@ -2855,11 +3015,22 @@ mod tests {
             ("/process/selinuxLabel", json!("system_u:system_r:container_t:s0"), "process.selinuxLabel"),
             (
                 "/process/ioPriority",
-                json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0}),
-                "process.ioPriority",
+                json!({"class": "IOPRIO_CLASS_IDLE", "priority": 8}),
+                "process.ioPriority.priority",
             ),
-            ("/process/scheduler", json!({"policy": "SCHED_BATCH"}), "process.scheduler"),
-            ("/process/execCPUAffinity", json!({"initial": "0"}), "process.execCPUAffinity"),
+            ("/process/scheduler", json!({"policy": "SCHED_BATCH", "nice": 20}), "process.scheduler.nice"),
+            (
+                "/process/scheduler",
+                json!({"policy": "SCHED_BATCH", "priority": 1}),
+                "process.scheduler.priority",
+            ),
+            ("/process/scheduler", json!({"policy": "SCHED_RR", "runtime": 1}), "process.scheduler"),
+            (
+                "/process/execCPUAffinity",
+                json!({"initial": "0", "final": "3-1"}),
+                "process.execCPUAffinity.final",
+            ),
+            ("/process/execCPUAffinity", json!({"initial": "1024"}), "process.execCPUAffinity.initial"),
             ("/hostname", json!("h".repeat(65)), "hostname"),
             ("/domainname", json!("d".repeat(65)), "domainname"),
             ("/domainname", json!("a\u{0}b"), "domainname"),
@@ -3064,7 +3235,9 @@ mod tests {
             ("/linux/intelRdt", json!({"closID": "x"}), "linux.intelRdt"),
             ("/linux/personality", json!({"domain": "LINUX32"}), "linux.personality.domain"),
             ("/linux/personality", json!({"domain": "LINUX", "flags": ["x"]}), "linux.personality.flags"),
-            ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0"}), "linux.memoryPolicy"),
+            ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND"}), "linux.memoryPolicy.nodes"),
+            ("/linux/memoryPolicy", json!({"mode": "MPOL_LOCAL", "nodes": "0"}), "linux.memoryPolicy.nodes"),
+            ("/linux/memoryPolicy", json!({"mode": "MPOL_BIND", "nodes": "0-x"}), "linux.memoryPolicy.nodes"),
             ("/linux/timeOffsets", json!({"monotonic": {"secs": 1}}), "linux.timeOffsets"),
             ("/linux/netDevices", json!({"eth1": {}}), "linux.netDevices"),
         ];

@@ -41,14 +41,16 @@ zookeeper's OCI runtime: runc's command line, for podman (--runtime),
 containerd (BinaryName) and the OCI conformance suites.
 
 commands:
-  create [-b BUNDLE] [--pid-file FILE] [--console-socket SOCKET] ID
+  create [-b BUNDLE] [--pid-file FILE] [--console-socket SOCKET] [--preserve-fds N] ID
   start ID
   state ID
   kill [-a|--all] ID [SIGNAL]
   delete [-f|--force] ID
   run [-b BUNDLE] [--pid-file FILE] [-d|--detach] [--keep] ID
-  exec [-p|--process FILE | --cwd DIR -e|--env K=V -u|--user UID[:GID]]
-       [-d|--detach] [-t|--tty] [--console-socket SOCKET] [--pid-file FILE] ID [COMMAND...]
+  exec [-p|--process FILE | --cwd DIR -e|--env K=V -u|--user UID[:GID]
+        -g|--additional-gids GID -c|--cap CAP --no-new-privs]
+       [-d|--detach] [-t|--tty] [--console-socket SOCKET] [--pid-file FILE]
+       [--preserve-fds N] [--cgroup [CONTROLLER,...:]PATH] ID [COMMAND...]
   ps [--format table|json] ID
   list [--format table|json] [-q]
   spec [-b BUNDLE] [--rootless]
@@ -200,6 +202,11 @@ impl VerbArgs {
         self.flags.contains(&name)
     }
 
+    /// Every value of a repeatable option, in order.
+    fn all(&self, name: &str) -> Vec<&str> {
+        self.values.iter().filter(|(n, _)| *n == name).map(|(_, v)| v.as_str()).collect()
+    }
+
     /// The container's id, the first operand, checked.
     fn id(&self, verb: &str) -> Result<&str> {
         let id = self.operands.first().ok_or_else(|| anyhow!("{verb}: a container id is needed"))?;
@@ -241,6 +248,9 @@ const EXEC_OPTIONS: &[OptionSpec] = &[
     ("--apparmor", None, true),
     ("--no-new-privs", None, false),
     ("--ignore-paused", None, false),
+    ("--cap", Some("-c"), true),
+    ("--cgroup", None, true),
+    ("--additional-gids", Some("-g"), true),
 ];
 
 fn parse_verb(verb: &str, args: Vec<String>, options: &[OptionSpec]) -> Result<VerbArgs> {
@@ -547,11 +557,17 @@ impl ContainerDir {
     }
 
     /// Takes the container's lock (an exclusive flock on its directory),
-    /// held until the returned file goes: start, kill and delete of one
-    /// container do not interleave. A directory a delete removed meanwhile
+    /// held until the returned file goes: create, start, kill, delete and
+    /// exec's joining of one container do not interleave. A directory a
+    /// delete removed meanwhile (or removed and another create made again)
     /// is "does not exist".
     fn lock(&self, id: &str) -> Result<std::fs::File> {
-        let dir = std::fs::File::open(&self.path).map_err(|_| anyhow!("container does not exist: {id}"))?;
+        use std::os::unix::fs::MetadataExt;
+        let dir = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(&self.path)
+            .map_err(|_| anyhow!("container does not exist: {id}"))?;
         loop {
             // SAFETY: flock on a descriptor this function owns; no memory is passed.
             if unsafe { libc::flock(dir.as_raw_fd(), libc::LOCK_EX) } == 0 {
@@ -562,10 +578,11 @@ impl ContainerDir {
                 return Err(err).context("locking the container's state");
             }
         }
-        if !self.path.exists() {
-            bail!("container does not exist: {id}");
+        let held = dir.metadata().context("locking the container's state")?;
+        match std::fs::symlink_metadata(&self.path) {
+            Ok(now) if (now.dev(), now.ino()) == (held.dev(), held.ino()) => Ok(dir),
+            _ => bail!("container does not exist: {id}"),
         }
-        Ok(dir)
     }
 
     /// What create saved; `None` while it is still creating.
@@ -638,6 +655,9 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 /// `create`: the container set up and waiting at its gate, its pid in the
 /// pid file; returns its pid. The state directory goes again on failure.
 fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container::Created> {
+    // Before anything of ours is opened: its descriptor could take one of
+    // the numbers the caller hands on.
+    preserved_fds(args)?;
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;
     // Read once: the bytes converted are the bytes kept for exec.
@@ -654,11 +674,7 @@ fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container
         (false, Some(_)) => bail!("--console-socket is given but process.terminal is false"),
         _ => {}
     }
-    if let Some(count) = args.value("--preserve-fds") {
-        if count != "0" {
-            bail!("--preserve-fds {count}: passing descriptors into the container is not supported");
-        }
-    }
+    spec.process.preserve_fds = preserved_fds(args)?;
     let root = root_dir(global);
     std::fs::DirBuilder::new()
         .recursive(true)
@@ -675,11 +691,36 @@ fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container
             return Err(err).with_context(|| format!("creating the state directory {}", dir.path.display()));
         }
     }
+    // Held until create is done: a delete, kill or start meanwhile waits,
+    // then finds the container created, or gone.
+    let lock = dir.lock(id).map_err(|_| anyhow!("container {id} was deleted while it was being created"))?;
     let created = create_in(&dir, &spec, &bundle, &config, console.as_deref(), args.value("--pid-file"));
     if created.is_err() {
         let _ = std::fs::remove_dir_all(&dir.path);
     }
+    drop(lock);
     created
+}
+
+/// The most descriptors `--preserve-fds` hands on.
+const MAX_PRESERVED_FDS: u32 = 1 << 16;
+
+/// `--preserve-fds N` (0 without it), its descriptors 3..3+N checked to be
+/// open: while they are, nothing zookeeper-oci opens can take one of their
+/// numbers and so reach the container.
+fn preserved_fds(args: &VerbArgs) -> Result<u32> {
+    let Some(text) = args.value("--preserve-fds") else { return Ok(0) };
+    let count: u32 = match text.parse() {
+        Ok(count) if count <= MAX_PRESERVED_FDS => count,
+        _ => bail!("--preserve-fds {text:?}: a number up to {MAX_PRESERVED_FDS} expected"),
+    };
+    for fd in 3..3 + count {
+        // SAFETY: F_GETFD only reads the descriptor's flags.
+        if unsafe { libc::fcntl(fd as libc::c_int, libc::F_GETFD) } == -1 {
+            bail!("--preserve-fds {count}: descriptor {fd} is not open");
+        }
+    }
+    Ok(count)
 }
 
 fn create_in(
@@ -1127,6 +1168,29 @@ mod tests {
         assert_eq!(args.operands, argv(&["c1", "-x"]));
         assert!(args.flag("--tty"));
         assert!(parse_verb_until("exec", argv(&["--bogus", "c1", "sh"]), EXEC_OPTIONS, 2).is_err());
+        let args = parse_verb_until(
+            "exec",
+            argv(&[
+                "c1",
+                "--cap",
+                "CAP_A",
+                "-c",
+                "CAP_B",
+                "-g",
+                "1",
+                "--additional-gids=2",
+                "--cgroup",
+                "pids:s",
+                "true",
+            ]),
+            EXEC_OPTIONS,
+            2,
+        )
+        .unwrap();
+        assert_eq!(args.operands, argv(&["c1", "true"]));
+        assert_eq!(args.all("--cap"), ["CAP_A", "CAP_B"]);
+        assert_eq!(args.all("--additional-gids"), ["1", "2"]);
+        assert_eq!(args.all("--cgroup"), ["pids:s"]);
     }
 
     #[test]

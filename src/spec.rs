@@ -76,6 +76,8 @@ pub struct ContainerSpec {
     /// written before anything of the container runs.
     pub sysctl: Vec<(String, String)>,
     pub resources: Resources,
+    /// `linux.memoryPolicy`: the container's processes', exec'd ones too.
+    pub memory_policy: Option<MemoryPolicy>,
     /// Programs run at the OCI life-cycle points (runtime-spec config.md,
     /// "POSIX-platform Hooks"), each given the container's state on stdin.
     pub hooks: Hooks,
@@ -121,7 +123,12 @@ impl ContainerSpec {
                 no_new_privileges: true,
                 rlimits: Vec::new(),
                 oom_score_adj: None,
+                io_priority: None,
+                scheduler: None,
+                exec_cpu_affinity: None,
+                preserve_fds: 0,
             },
+            memory_policy: None,
             root: None,
             root_readonly: false,
             overlay: None,
@@ -316,6 +323,44 @@ pub struct Process {
     pub no_new_privileges: bool,
     pub rlimits: Vec<Rlimit>,
     pub oom_score_adj: Option<i32>,
+    /// ioprio_set(2)'s value for the process: class << 13 | level.
+    pub io_priority: Option<u16>,
+    pub scheduler: Option<Scheduler>,
+    /// Where an exec'd process runs (never the container's first one):
+    /// `initial` before it joins the container's cgroup, `final` after.
+    pub exec_cpu_affinity: Option<CpuAffinity>,
+    /// Descriptors 3..3+N the caller hands on (`--preserve-fds N`).
+    pub preserve_fds: u32,
+}
+
+/// sched_setattr(2)'s attributes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scheduler {
+    /// SCHED_OTHER (0) .. SCHED_DEADLINE (6).
+    pub policy: u32,
+    /// SCHED_FLAG_* bits.
+    pub flags: u64,
+    pub nice: i32,
+    pub priority: u32,
+    pub runtime: u64,
+    pub deadline: u64,
+    pub period: u64,
+}
+
+/// Two CPU lists of an exec'd process; `None` leaves the affinity it has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CpuAffinity {
+    pub initial: Option<Vec<u32>>,
+    pub last: Option<Vec<u32>>,
+}
+
+/// set_mempolicy(2)'s arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemoryPolicy {
+    /// MPOL_* with the MPOL_F_* flags or'ed in.
+    pub mode: i32,
+    /// The NUMA nodes, by number.
+    pub nodes: Vec<u32>,
 }
 
 /// Who the command runs as, in the container's ids.

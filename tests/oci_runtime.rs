@@ -1480,3 +1480,372 @@ fn a_leaked_host_directory_does_not_reach_an_execd_process() {
         assert!(world.oci(&["delete", "--force", &id]).status.success());
     }
 }
+
+/// A world whose config is `edit`ed before create, created and started.
+fn running_with(name: &str, who: As, id: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> World {
+    let world = World::new(name, who, args);
+    let path = world.bundle.join("config.json");
+    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    edit(&mut config);
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let out = world.create(id);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    let out = world.oci(&["start", id]);
+    assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+    world
+}
+
+/// A capability set's line of /proc/PID/status, as bits.
+fn cap_bits(status: &str, key: &str) -> u64 {
+    let line = status.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} in {status}"));
+    u64::from_str_radix(line.split_whitespace().nth(1).unwrap(), 16).unwrap()
+}
+
+/// runc's exec options, given after the id as youki's contest gives them:
+/// --cap, --additional-gids, --no-new-privs, --apparmor and
+/// --process-label (refused but for empty), --ignore-paused; each seen from
+/// inside the exec'd process.
+#[test]
+fn exec_options_after_the_id_take_effect_inside() {
+    const CAP_NET_ADMIN: u64 = 1 << 12;
+    const CAP_SYS_ADMIN: u64 = 1 << 21;
+    for who in BOTH {
+        let id = format!("exo-{}", who_name(who));
+        // runc's config sets no_new_privs; this one leaves it to --no-new-privs.
+        let world = running_with("exec-opts", who, &id, &["sleep", "1000"], |config| {
+            config["process"]["noNewPrivileges"] = json!(false);
+        });
+        let status = |extra: &[&str]| {
+            let mut args = vec!["exec", id.as_str()];
+            args.extend_from_slice(extra);
+            args.extend(["cat", "/proc/self/status"]);
+            ok(world.oci(&args))
+        };
+        let plain = status(&[]);
+        for key in ["CapEff:", "CapBnd:", "CapPrm:"] {
+            assert_eq!(cap_bits(&plain, key) & (CAP_NET_ADMIN | CAP_SYS_ADMIN), 0, "{who:?}: {plain}");
+        }
+        assert!(plain.contains("NoNewPrivs:\t0\n"), "{who:?}: {plain}");
+        let added =
+            status(&["--cap", "CAP_SYS_ADMIN", "-c", "CAP_NET_ADMIN", "--no-new-privs", "--ignore-paused"]);
+        for key in ["CapEff:", "CapBnd:", "CapPrm:"] {
+            let bits = cap_bits(&added, key);
+            assert_eq!(bits, cap_bits(&plain, key) | CAP_NET_ADMIN | CAP_SYS_ADMIN, "{who:?}: {key} {added}");
+        }
+        assert!(added.contains("NoNewPrivs:\t1\n"), "{who:?}: {added}");
+        // runc's config has no inheritable set, so nothing ambient either.
+        assert_eq!(cap_bits(&added, "CapAmb:"), 0, "{who:?}: {added}");
+        let groups = world.oci(&[
+            "exec",
+            &id,
+            "-g",
+            "10",
+            "--additional-gids=20",
+            "grep",
+            "^Groups",
+            "/proc/self/status",
+        ]);
+        match who {
+            As::Root => assert_eq!(ok(groups), "Groups:\t10 20 \n"),
+            // runc spec --rootless maps one id: the kernel denies setgroups.
+            As::User(_) => oci_fails_with(&groups, 1, "supplementary groups need a gid map"),
+        }
+        // An empty profile or label is no profile; a named one cannot be had.
+        assert_eq!(ok(world.oci(&["exec", &id, "--apparmor", "", "--process-label=", "echo", "x"])), "x\n");
+        oci_fails_with(&world.oci(&["exec", &id, "--apparmor", "docker-default", "true"]), 1, "AppArmor");
+        oci_fails_with(&world.oci(&["exec", &id, "--process-label", "a:b:c:s0", "true"]), 1, "SELinux");
+        oci_fails_with(&world.oci(&["exec", &id, "-g", "ten", "true"]), 1, "a group number expected");
+        oci_fails_with(&world.oci(&["exec", &id, "--cap", "CAP_NOPE", "true"]), 1, "CAP_NOPE");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// `--preserve-fds N` hands descriptors 3..3+N of the caller's to the
+/// exec'd process and to the container's first process (create), and
+/// nothing else; a descriptor that is not open is a one-line refusal.
+#[test]
+fn preserve_fds_hands_descriptors_on() {
+    for who in BOTH {
+        let id = format!("exf-{}", who_name(who));
+        let world = World::new(
+            "exec-fds",
+            who,
+            &["sh", "-c", "cat <&3 > /out/first; ls /proc/self/fd > /out/first-fds; exec sleep 1000"],
+        );
+        let (one, two) = (world.out.with_file_name("one"), world.out.with_file_name("two"));
+        std::fs::write(&one, "one\n").unwrap();
+        std::fs::write(&two, "two\n").unwrap();
+        let runtime = runtime_binary().display().to_string();
+        let root = world.root.display().to_string();
+        // Through a shell of who's, which opens 3 (and 4) for it.
+        let via_shell = |script: String| {
+            let mut command = match who {
+                As::Root => Command::new("/bin/sh"),
+                As::User(user) => {
+                    let mut c = Command::new("/usr/bin/setpriv");
+                    c.args([
+                        &format!("--reuid={user}"),
+                        &format!("--regid={user}"),
+                        "--init-groups",
+                        "--",
+                        "/bin/sh",
+                    ]);
+                    c
+                }
+            };
+            command
+                .args(["-c", &script])
+                .current_dir(&fixture().dir)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin");
+            detached_output(command)
+        };
+        world.ids.borrow_mut().push(id.clone());
+        let out = via_shell(format!(
+            "exec 3< {}; exec {runtime} --root {root} create --preserve-fds 1 --bundle {} --pid-file {} {id}",
+            one.display(),
+            world.bundle.display(),
+            world.pid_file.display()
+        ));
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert!(world.oci(&["start", &id]).status.success());
+        let first = world.out.join("first-fds");
+        wait_for("the first process to write", || {
+            std::fs::read_to_string(&first).is_ok_and(|t| !t.is_empty())
+        });
+        assert_eq!(std::fs::read_to_string(world.out.join("first")).unwrap(), "one\n", "{who:?}");
+        // 0-2, 3, and the directory ls reads.
+        let fds = std::fs::read_to_string(&first).unwrap();
+        assert_eq!(fds.lines().count(), 5, "{who:?}: {fds}");
+        let out = via_shell(format!(
+            "exec 3< {} 4< {}; exec {runtime} --root {root} exec {id} --preserve-fds 2 sh -c 'cat <&3; cat <&4; ls /proc/self/fd'",
+            one.display(),
+            two.display()
+        ));
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.starts_with("one\ntwo\n"), "{who:?}: {text}");
+        // 0-4 and ls's directory.
+        assert_eq!(text.lines().count(), 2 + 6, "{who:?}: {text}");
+        let out = via_shell(format!(
+            "exec 3< {}; exec {runtime} --root {root} exec --preserve-fds 2 {id} true",
+            one.display()
+        ));
+        oci_fails_with(&out, 1, "descriptor 4 is not open");
+        oci_fails_with(&world.oci(&["exec", "--preserve-fds", "x", &id, "true"]), 1, "--preserve-fds");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// `exec --cgroup CONTROLLER:PATH` puts the process in an existing
+/// sub-cgroup of the container's (runc's cgroup v1 form; a bare PATH
+/// names it in every hierarchy); delete removes the sub-cgroup too.
+#[test]
+fn exec_joins_a_sub_cgroup() {
+    let id = "exg";
+    let (world, _) = running_for_exec("exec-cgroup", As::Root, id);
+    let saved: Value =
+        serde_json::from_slice(&std::fs::read(world.root.join(id).join("state.json")).unwrap()).unwrap();
+    let dirs: Vec<PathBuf> =
+        saved["cgroupDirs"].as_array().unwrap().iter().map(|d| PathBuf::from(d.as_str().unwrap())).collect();
+    assert!(!dirs.is_empty(), "a root container has cgroups: {saved}");
+    let controller = dirs[0].strip_prefix("/sys/fs/cgroup").unwrap().iter().next().unwrap().to_str().unwrap();
+    let sub = dirs[0].join("sub");
+    std::fs::create_dir(&sub).unwrap();
+    let arg = format!("{controller}:sub");
+    let text = ok(world.oci(&["exec", id, "--cgroup", &arg, "cat", "/proc/self/cgroup"]));
+    let line = text.lines().find(|l| l.split(':').nth(1) == Some(controller)).unwrap();
+    assert!(line.ends_with("/sub"), "{line}: {text}");
+    for other in text.lines().filter(|l| l.split(':').nth(1) != Some(controller)) {
+        assert!(!other.ends_with("/sub"), "{other}");
+    }
+    if dirs.len() > 1 {
+        oci_fails_with(&world.oci(&["exec", "--cgroup", "sub", id, "true"]), 1, "no such cgroup");
+    }
+    oci_fails_with(
+        &world.oci(&["exec", "--cgroup", "nope:sub", id, "true"]),
+        1,
+        "no cgroup of controller nope",
+    );
+    oci_fails_with(&world.oci(&["exec", "--cgroup", &format!("{controller}:../x"), id, "true"]), 1, "below");
+    assert!(world.oci(&["delete", "--force", id]).status.success());
+    assert!(!dirs[0].exists(), "{} is left", dirs[0].display());
+    // A user's container on cgroup v1 has no cgroup to go below.
+    let (world, _) = running_for_exec("exec-cgroup", USER, "exg-user");
+    oci_fails_with(&world.oci(&["exec", "--cgroup", "sub", "exg-user", "true"]), 1, "no cgroup of its own");
+}
+
+/// containerd's shim, podman and the kubelet may drive one container at
+/// once: concurrent deletes, kills and execs each give a clear result, one
+/// delete wins, and nothing of the container is left.
+#[test]
+fn concurrent_deletes_kills_and_execs_are_serialised() {
+    // What each verb said, over all rounds: shown with --nocapture, so a
+    // run can be seen to have raced (execs both before and after deletes).
+    let mut seen = std::collections::BTreeMap::<String, u32>::new();
+    for who in BOTH {
+        for round in 0..8 {
+            let id = format!("race-{}-{round}", who_name(who));
+            let world = running_with("race-all", who, &id, &["sleep", "1000"], |_| {});
+            let pid = world.pid();
+            let saved: Value =
+                serde_json::from_slice(&std::fs::read(world.root.join(&id).join("state.json")).unwrap())
+                    .unwrap();
+            let root = world.root.to_str().unwrap().to_string();
+            let verbs: [&[&str]; 6] = [
+                &["exec", &id, "sh", "-c", "echo in"],
+                &["delete", "--force", &id],
+                &["kill", &id, "KILL"],
+                &["exec", &id, "true"],
+                &["delete", "--force", &id],
+                &["kill", &id, "9"],
+            ];
+            let running: Vec<_> = verbs
+                .iter()
+                .map(|args| {
+                    let mut all = vec!["--root", root.as_str()];
+                    all.extend_from_slice(args);
+                    let mut command = oci(who, &all);
+                    command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+                })
+                .collect();
+            let outs: Vec<Output> = running.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+            let mut deleted = 0;
+            for (args, out) in verbs.iter().zip(&outs) {
+                let err = stderr(out);
+                let said = |words: &[&str]| err.lines().count() == 1 && words.iter().any(|w| err.contains(w));
+                let fine = match (args[0], out.status.code()) {
+                    ("delete", Some(0)) => {
+                        deleted += 1;
+                        true
+                    }
+                    ("kill", Some(0)) => true,
+                    // Its process ran, or a delete killed it.
+                    ("exec", Some(0 | 137)) => true,
+                    (_, Some(1)) => said(&[
+                        "container does not exist",
+                        "container not running",
+                        "cannot exec in a stopped container",
+                    ]),
+                    ("exec", Some(125)) => said(&["cannot exec in a stopped container"]),
+                    _ => false,
+                };
+                assert!(fine, "{who:?} round {round}: {args:?}: {:?} {err:?}", out.status);
+                let word = err.rsplit("error: ").next().unwrap_or("").split(':').next().unwrap_or("").trim();
+                *seen.entry(format!("{} {:?} {word}", args[0], out.status.code())).or_default() += 1;
+            }
+            assert_eq!(deleted, 1, "{who:?} round {round}: {outs:?}");
+            assert_gone(&world, &id);
+            wait_for("the container's process to go", || !alive(pid));
+            for dir in saved["cgroupDirs"].as_array().unwrap() {
+                assert!(!Path::new(dir.as_str().unwrap()).exists(), "{who:?}: {dir} is left");
+            }
+            assert!(!world.root.join(&id).exists(), "{who:?}: the state directory is left");
+        }
+    }
+    eprintln!("outcomes: {seen:#?}");
+}
+
+/// process.ioPriority, process.scheduler and linux.memoryPolicy reach the
+/// container's first process and an exec'd one; process.execCPUAffinity
+/// only the exec'd one (initial, then final once in the cgroup); without
+/// one (or an empty one) the exec'd process may run on every CPU, whatever
+/// zookeeper-oci's caller was pinned to, as under runc.
+#[test]
+fn process_scheduling_fields_reach_the_processes() {
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    assert_eq!(cpus.trim(), "0-1", "this test needs a host with CPUs 0 and 1 exactly online, not {cpus}");
+    let report = "grep -E '^(policy|prio) ' /proc/self/sched; zoo-probe ioprio; zoo-probe mempolicy; \
+                  grep Cpus_allowed_list /proc/self/status";
+    let normal = |text: &str| -> Vec<String> {
+        text.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect()
+    };
+    for who in BOTH {
+        let id = format!("sched-{}", who_name(who));
+        let script = format!("({report}) > /out/first.tmp; mv /out/first.tmp /out/first; exec sleep 1000");
+        let world = running_with("sched", who, &id, &["sh", "-c", &script], |config| {
+            config["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6});
+            config["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 5});
+            config["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"});
+            config["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+        });
+        let first = world.out.join("first");
+        wait_for("the first process's report", || first.exists());
+        let expected = |cpus: &str| {
+            vec![
+                "policy : 3".to_string(),
+                "prio : 125".to_string(),
+                "class 2 level 6".to_string(),
+                "mode 2 nodes 0x1".to_string(),
+                format!("Cpus_allowed_list: {cpus}"),
+            ]
+        };
+        assert_eq!(normal(&std::fs::read_to_string(&first).unwrap()), expected("0-1"), "{who:?}");
+        let text = ok(world.oci(&["exec", &id, "sh", "-c", report]));
+        assert_eq!(normal(&text), expected("1"), "{who:?}");
+        // A process file of its own: its scheduling, none of the others.
+        let process = world.root.with_file_name("process.json");
+        let spec = json!({"args": ["sh", "-c", report], "env": ["PATH=/bin"], "cwd": "/",
+            "user": {"uid": 0, "gid": 0}, "execCPUAffinity": {}, "scheduler": {"policy": "SCHED_IDLE"}});
+        std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
+        let text = ok(world.oci(&["exec", "--process", process.to_str().unwrap(), &id]));
+        let lines = normal(&text);
+        assert_eq!(lines[0], "policy : 5", "{who:?}: {text}");
+        assert_eq!(lines[2], "class 0 level 0", "{who:?}: no I/O priority of its own: {text}");
+        // linux.memoryPolicy is the container's: exec'd processes get it too.
+        assert_eq!(lines[3], "mode 2 nodes 0x1", "{who:?}: {text}");
+        assert_eq!(lines[4], "Cpus_allowed_list: 0-1", "{who:?}: {text}");
+        // Nor does it inherit a caller's pinning, as under runc; with an
+        // initial affinity only, it keeps that one.
+        let pinned = |spec: Value| {
+            std::fs::write(&process, serde_json::to_vec(&spec).unwrap()).unwrap();
+            let command = oci(who, &[]);
+            let program = command.get_program().to_owned();
+            let args: Vec<_> = command.get_args().map(|a| a.to_owned()).collect();
+            let mut command = Command::new("taskset");
+            command.args(["-c", "0"]).arg(program).args(args);
+            command.args([
+                "--root",
+                world.root.to_str().unwrap(),
+                "exec",
+                "-p",
+                process.to_str().unwrap(),
+                &id,
+            ]);
+            command.current_dir(&fixture().dir).env_clear().env("PATH", "/usr/bin:/bin").stdin(Stdio::null());
+            normal(&ok(command.output().unwrap()))[4].clone()
+        };
+        let bare = json!({"args": ["sh", "-c", report], "env": ["PATH=/bin"], "cwd": "/", "user": {"uid": 0, "gid": 0}});
+        assert_eq!(pinned(bare.clone()), "Cpus_allowed_list: 0-1", "{who:?}");
+        let mut initial = bare;
+        initial["execCPUAffinity"] = json!({"initial": "1"});
+        assert_eq!(pinned(initial), "Cpus_allowed_list: 1", "{who:?}");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// containerd and podman exec as soon as start returns, while the first
+/// process may still be between the gate and its command (zookeeper's
+/// code, non-dumpable: a user cannot open its namespaces yet): exec waits
+/// for it. Before start a user's exec is refused in one line; root's joins.
+#[test]
+fn exec_right_after_start_and_before_it() {
+    for who in BOTH {
+        let world = World::new("exec-early", who, &["sleep", "1000"]);
+        for round in 0..5 {
+            let id = format!("early-{}-{round}", who_name(who));
+            assert!(world.create(&id).status.success());
+            assert!(world.oci(&["start", &id]).status.success());
+            assert_eq!(ok(world.oci(&["exec", &id, "echo", "in"])), "in\n", "{who:?} round {round}");
+            assert!(world.oci(&["delete", "--force", &id]).status.success());
+        }
+        let id = format!("early-{}-created", who_name(who));
+        assert!(world.create(&id).status.success());
+        let out = world.oci(&["exec", &id, "echo", "in"]);
+        match who {
+            As::Root => assert_eq!(ok(out), "in\n"),
+            As::User(_) => oci_fails_with(&out, 1, "can be joined only by root until start"),
+        }
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}

@@ -17,6 +17,7 @@
 use std::ffi::CString;
 use std::io::Read;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::fcntl::{OFlag, openat};
@@ -47,24 +48,27 @@ const NAMESPACES: [(&str, CloneFlags); 8] = [
 /// `exec`: runs the process in container `id`; its exit status (128+N for
 /// signal N), 0 with `--detach`, 127 or 126 when the command cannot be run.
 pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
+    // Before anything of ours is opened (see preserved_fds).
+    let preserve_fds = super::preserved_fds(args)?;
     let dir = ContainerDir::existing(global, id)?;
+    // Held until the process is in the container: a delete or kill waits
+    // for it (and then finds it among the container's processes), and an
+    // exec after a delete finds nothing to join.
+    let lock = dir.lock(id)?;
     let (saved, status) = dir.load_created(id)?;
     if !matches!(status, Status::Created | Status::Running) {
         bail!("cannot exec in a stopped container");
     }
     let console = args.value("--console-socket").map(std::path::PathBuf::from);
-    let spec = process_spec(&dir, &saved, args)?;
+    let mut spec = process_spec(&dir, &saved, args)?;
+    spec.process.preserve_fds = preserve_fds;
     match (spec.process.terminal, &console) {
         (true, None) => bail!("exec: a terminal needs --console-socket to hand it over"),
         (false, Some(_)) => bail!("exec: --console-socket is given but no terminal is asked for"),
         _ => {}
     }
-    if let Some(count) = args.value("--preserve-fds") {
-        if count != "0" {
-            bail!("--preserve-fds {count}: passing descriptors into the container is not supported");
-        }
-    }
-    let target = Target::open(&saved)?;
+    let cgroups = sub_cgroups(&saved.cgroup.dirs, &args.all("--cgroup"))?;
+    let target = Target::open(&saved, status)?;
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
@@ -101,7 +105,7 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     // The helper is put in the container's cgroup before it forks, so
     // that the process is born there.
     let placed = (|| -> Result<()> {
-        for cgroup in &saved.cgroup.dirs {
+        for cgroup in &cgroups {
             std::fs::write(cgroup.join("cgroup.procs"), helper.as_raw().to_string())
                 .with_context(|| format!("joining the container's cgroup {}", cgroup.display()))?;
         }
@@ -111,6 +115,7 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     drop(go_tx);
     let helper_status = waitpid(helper, None).context("waiting for the exec helper")?;
     placed?;
+    drop(lock);
     let mut pid_bytes = Vec::new();
     std::fs::File::from(pid_rx).read_to_end(&mut pid_bytes).context("reading the process's pid")?;
     let pid = match <[u8; 4]>::try_from(pid_bytes.as_slice()) {
@@ -161,10 +166,27 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
         crate::oci::read_config(if kept { &dir.path } else { bundle }).map_err(|err| anyhow!("{err}"))?;
     let mut config: Value = serde_json::from_slice(&bytes).context("reading the bundle's config.json")?;
     let command = &args.operands[1..];
+    // Set in the process as runc sets them; a process file is taken as it is.
+    for (option, what) in [
+        ("--apparmor", "AppArmor profiles are not supported (runc too fails when the host has no AppArmor)"),
+        (
+            "--process-label",
+            "SELinux labels are not supported (runc too refuses one when SELinux is disabled)",
+        ),
+    ] {
+        if let Some(value) = args.value(option).filter(|v| !v.is_empty()) {
+            bail!("exec {option} {value:?}: {what}");
+        }
+    }
     let process = match args.value("--process") {
         Some(path) => {
             if !command.is_empty() {
                 bail!("exec: --process and a command on the command line exclude each other");
+            }
+            for option in ["--cap", "--additional-gids", "--no-new-privs"] {
+                if args.flag(option) || args.value(option).is_some() {
+                    bail!("exec: --process and {option} exclude each other (the process file says it)");
+                }
             }
             let text = std::fs::read(path).with_context(|| format!("reading the process file {path}"))?;
             let mut process: Value =
@@ -215,6 +237,36 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
                 process["user"]["uid"] = Value::from(number(uid)?);
                 process["user"]["gid"] = Value::from(gid.map(number).transpose()?.unwrap_or(0));
             }
+            for gid in args.all("--additional-gids") {
+                let gid: u32 = gid
+                    .parse()
+                    .map_err(|_| anyhow!("exec: --additional-gids {gid:?}: a group number expected"))?;
+                match process["user"]["additionalGids"].as_array_mut() {
+                    Some(gids) => gids.push(Value::from(gid)),
+                    None => process["user"]["additionalGids"] = serde_json::json!([gid]),
+                }
+            }
+            // runc's --cap: into bounding, effective and permitted, and
+            // ambient when the process has an inheritable set (ambient
+            // needs it). A process without capabilities has them all.
+            let capabilities = &mut process["capabilities"];
+            if capabilities.is_object() {
+                for cap in args.all("--cap") {
+                    let mut sets = vec!["bounding", "effective", "permitted"];
+                    if capabilities["inheritable"].is_array() {
+                        sets.push("ambient");
+                    }
+                    for set in sets {
+                        match capabilities[set].as_array_mut() {
+                            Some(list) => list.push(Value::from(cap)),
+                            None => capabilities[set] = serde_json::json!([cap]),
+                        }
+                    }
+                }
+            }
+            if args.flag("--no-new-privs") {
+                process["noNewPrivileges"] = Value::Bool(true);
+            }
             process["terminal"] = Value::Bool(false);
             process
         }
@@ -228,6 +280,74 @@ fn process_spec(dir: &ContainerDir, saved: &Saved, args: &VerbArgs) -> Result<Co
     crate::oci::convert(&parsed, bundle, &crate::oci::Host::current()).map_err(|err| anyhow!("{err}"))
 }
 
+/// The cgroup directories an exec'd process joins: the container's, or
+/// with `--cgroup` (runc's syntax) existing sub-cgroups of them: `PATH` in
+/// every hierarchy, or `CONTROLLER[,CONTROLLER...]:PATH` in those
+/// controllers' hierarchies (the others stay the container's).
+fn sub_cgroups(dirs: &[PathBuf], args: &[&str]) -> Result<Vec<PathBuf>> {
+    // None, or `/` (contest's `--cgroup=/`): the container's own cgroup.
+    if args.iter().all(|arg| !arg.contains(':') && arg.trim_start_matches('/').is_empty()) {
+        return Ok(dirs.to_vec());
+    }
+    if dirs.is_empty() {
+        bail!(
+            "exec --cgroup: the container has no cgroup of its own (a user's container on cgroup v1 has none)"
+        );
+    }
+    // A hierarchy's controllers: its directory's name under /sys/fs/cgroup
+    // ("cpu,cpuacct"; "" for cgroup v2's single one).
+    let controllers = |dir: &Path| -> Vec<String> {
+        let name = dir.strip_prefix("/sys/fs/cgroup").ok().and_then(|rest| rest.iter().next());
+        match name.and_then(|n| n.to_str()) {
+            Some(name) if !crate::cgroups::is_v2_root() => name.split(',').map(String::from).collect(),
+            _ => vec![String::new()],
+        }
+    };
+    let mut chosen: Vec<Option<&str>> = vec![None; dirs.len()];
+    for arg in args {
+        match arg.split_once(':') {
+            None if args.len() == 1 => chosen.iter_mut().for_each(|c| *c = Some(arg)),
+            None => bail!("exec --cgroup {arg:?}: with several --cgroup each is CONTROLLER:PATH"),
+            Some((list, path)) => {
+                for controller in list.split(',') {
+                    if controller.is_empty() {
+                        bail!("exec --cgroup {arg:?}: an empty controller name");
+                    }
+                    let Some(index) =
+                        dirs.iter().position(|d| controllers(d).iter().any(|c| c == controller))
+                    else {
+                        bail!(
+                            "exec --cgroup {arg:?}: the container has no cgroup of controller {controller}"
+                        );
+                    };
+                    if chosen[index].replace(path).is_some() {
+                        bail!("exec --cgroup: controller {controller} is given twice");
+                    }
+                }
+            }
+        }
+    }
+    dirs.iter()
+        .zip(chosen)
+        .map(|(dir, sub)| {
+            let Some(sub) = sub else { return Ok(dir.clone()) };
+            // Within the container's cgroup, never above it.
+            let relative = Path::new(sub.trim_start_matches('/'));
+            if relative.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                bail!("exec --cgroup {sub:?}: a path below the container's cgroup expected");
+            }
+            let path = dir.join(relative);
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_dir() => Ok(path),
+                _ => bail!(
+                    "exec --cgroup {sub:?}: no such cgroup {} (runc joins existing ones only)",
+                    path.display()
+                ),
+            }
+        })
+        .collect()
+}
+
 /// The container's first process's namespaces that are not ours, held by
 /// descriptors opened through its /proc directory, which was checked
 /// (before and after) to be the process state.json names.
@@ -237,7 +357,7 @@ struct Target {
 }
 
 impl Target {
-    fn open(saved: &Saved) -> Result<Target> {
+    fn open(saved: &Saved, status: Status) -> Result<Target> {
         let stopped = || anyhow!("cannot exec in a stopped container");
         let proc_dir = nix::fcntl::open(
             format!("/proc/{}", saved.pid).as_str(),
@@ -261,9 +381,36 @@ impl Target {
         let mut namespaces = Vec::new();
         for (name, flag) in NAMESPACES {
             let path = format!("ns/{name}");
-            let fd =
-                openat(proc_dir.as_fd(), path.as_str(), OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                    .map_err(|errno| anyhow!("opening the container's {name} namespace: {errno}"))?;
+            let started = std::time::Instant::now();
+            let fd = loop {
+                let errno = match openat(
+                    proc_dir.as_fd(),
+                    path.as_str(),
+                    OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                ) {
+                    Ok(fd) => break fd,
+                    Err(errno) => errno,
+                };
+                // A kill just before: its namespaces go before its /proc entry.
+                if read("stat").is_none_or(|stat| exiting(&stat)) {
+                    return Err(stopped());
+                }
+                // Until it execs the command, the first process runs
+                // zookeeper's code, non-dumpable: only a caller privileged
+                // over the host (not a user) may open its namespaces. Just
+                // after start that is a moment (or the startContainer
+                // hooks' time); before start, all the time.
+                match (errno, status) {
+                    (nix::errno::Errno::EACCES, Status::Running) if started.elapsed() < GATE_WAIT => {
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    (nix::errno::Errno::EACCES, Status::Created) => bail!(
+                        "exec in a created container: its first process, held at the gate, can be joined only by root until start"
+                    ),
+                    (errno, _) => bail!("opening the container's {name} namespace: {errno}"),
+                }
+            };
             let theirs = nix::sys::stat::fstat(&fd).context("reading a namespace")?;
             let ours = nix::sys::stat::stat(format!("/proc/self/ns/{name}").as_str())
                 .context("reading a namespace")?;
@@ -278,6 +425,21 @@ impl Target {
         }
         Ok(Target { namespaces, setgroups_allowed })
     }
+}
+
+/// How long exec waits for a started container's first process to exec
+/// its command (it may be running startContainer hooks).
+const GATE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A /proc/PID/stat line of a process that is exiting (PF_EXITING in its
+/// flags) or has exited.
+fn exiting(stat: &str) -> bool {
+    const PF_EXITING: u64 = 0x4;
+    let Some(after) = stat.rfind(')').map(|end| &stat[end + 1..]) else { return true };
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first().copied().unwrap_or("X");
+    let flags = fields.get(6).and_then(|f| f.parse::<u64>().ok()).unwrap_or(PF_EXITING);
+    matches!(state, "Z" | "X" | "x") || flags & PF_EXITING != 0
 }
 
 struct Helper<'a> {
@@ -303,11 +465,35 @@ fn helper(h: Helper) -> ! {
     if let Err(err) = nix::sys::prctl::set_dumpable(false) {
         fail(report, anyhow!("making the exec'd process non-dumpable: {err}"));
     }
+    // execCPUAffinity: `initial` outside the container's cgroup, `final`
+    // once in it (joining a cpuset moves a process to the cpuset's CPUs).
+    let affinity = spec.process.exec_cpu_affinity.clone().unwrap_or_default();
+    if let Some(cpus) = &affinity.initial {
+        if let Err(err) = crate::child::set_cpu_affinity(cpus) {
+            fail(report, err.context("execCPUAffinity.initial"));
+        }
+    }
     let mut byte = [0u8; 1];
     if !matches!(nix::unistd::read(&go, &mut byte), Ok(1)) {
         exit_now(125);
     }
     drop(go);
+    match (&affinity.initial, &affinity.last) {
+        (_, Some(cpus)) => {
+            if let Err(err) = crate::child::set_cpu_affinity(cpus) {
+                fail(report, err.context("execCPUAffinity.final"));
+            }
+        }
+        // As runc: without an affinity of its own the process does not
+        // inherit zookeeper-oci's (a caller pinned to one CPU, say), but
+        // may run on every CPU its cpuset allows. A failure is no error
+        // (runc warns): the process then runs where zookeeper-oci did.
+        (None, None) => {
+            let every: Vec<u32> = (0..nix::sched::CpuSet::count() as u32).collect();
+            let _ = crate::child::set_cpu_affinity(&every);
+        }
+        (Some(_), None) => {}
+    }
     if let Some(adj) = spec.process.oom_score_adj {
         // The host's /proc, still this process's view.
         if let Err(err) = std::fs::write("/proc/self/oom_score_adj", adj.to_string()) {
@@ -321,14 +507,20 @@ fn helper(h: Helper) -> ! {
         }
     }
     // The namespaces' descriptors are closed (dropped above); nothing else
-    // but stdio, the report, the pid channel and the pty socket stays.
+    // but stdio, the report, the pid channel, the pty socket and what the
+    // caller hands on (`--preserve-fds`) stays.
+    let preserve = spec.process.preserve_fds;
     let mut keep = vec![report.as_fd().as_raw_fd(), pid.as_raw_fd()];
     keep.extend(pty.as_ref().map(|p| p.as_raw_fd()));
+    keep.extend((3..3 + preserve).map(|fd| fd as RawFd));
     close_all_but(&mut keep);
+    crate::child::hand_on(preserve);
     // SAFETY: the helper is single-threaded (forked from a single-threaded
     // zookeeper-oci), so its child's copy of the address space holds no
     // lock another thread would release; the child execs or exits.
     match unsafe { nix::unistd::fork() } {
+        // A pid namespace whose first process has died takes no more.
+        Err(nix::errno::Errno::ENOMEM) => fail(report, anyhow!("cannot exec in a stopped container")),
         Err(err) => fail(report, anyhow!("forking the exec'd process: {err}")),
         Ok(ForkResult::Parent { child }) => {
             let _ = nix::unistd::write(&pid, &child.as_raw().to_le_bytes());
@@ -418,4 +610,35 @@ fn exit_now(code: i32) -> ! {
     // SAFETY: _exit skips atexit handlers and destructors, which belong to
     // zookeeper-oci's copy of this address space.
     unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exiting_processes_by_their_stat() {
+        let stat = |state: &str, flags: u64| format!("7 (a (b) c) {state} 1 7 7 0 -1 {flags} 0 0");
+        assert!(!exiting(&stat("S", 0x400100)));
+        assert!(exiting(&stat("R", 0x400104)));
+        assert!(exiting(&stat("Z", 0)));
+        assert!(exiting("garbage"));
+    }
+
+    #[test]
+    fn sub_cgroups_as_runc_spells_them() {
+        let dirs =
+            [PathBuf::from("/sys/fs/cgroup/pids/zk/c1"), PathBuf::from("/sys/fs/cgroup/cpu,cpuacct/zk/c1")];
+        assert_eq!(sub_cgroups(&dirs, &[]).unwrap(), dirs);
+        let err = |args: &[&str]| format!("{:#}", sub_cgroups(&dirs, args).unwrap_err());
+        assert!(err(&["nope:x"]).contains("no cgroup of controller nope"));
+        assert!(err(&["pids:x", "pids:y"]).contains("given twice"));
+        assert!(err(&["x", "y"]).contains("CONTROLLER:PATH"));
+        assert!(err(&[":x"]).contains("empty controller"));
+        assert!(err(&["cpuacct:../x"]).contains("below the container's cgroup"));
+        assert!(err(&["pids:no-such-sub"]).contains("no such cgroup"));
+        assert!(format!("{:#}", sub_cgroups(&[], &["x"]).unwrap_err()).contains("no cgroup of its own"));
+        assert_eq!(sub_cgroups(&dirs, &["/"]).unwrap(), dirs);
+        assert!(sub_cgroups(&[], &["/"]).unwrap().is_empty());
+    }
 }

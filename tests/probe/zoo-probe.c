@@ -14,6 +14,8 @@
  *   zoo-probe orphan        leave a process that is orphaned, then ends 50 ms later
  *   zoo-probe proc1         try to reach pid 1's descriptors, memory, binary ... (attack.c)
  *   zoo-probe host-inodes P...  try chmod, chown, utimes on each path (attack.c)
+ *   zoo-probe ioprio        print this process's I/O priority: "class C level L"
+ *   zoo-probe mempolicy     print this thread's memory policy: "mode M nodes 0xMASK"
  *   zoo-probe tty-attack    try to change, on 0, 1 and 2, what a terminal lets its
  *                           holder change (modes, size, exclusive use, line
  *                           discipline); print each result, then every open
@@ -31,6 +33,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -101,6 +104,26 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		fprintf(stderr, "usage: zoo-probe segv|fds\n");
 		return 2;
+	}
+	if (strcmp(argv[1], "ioprio") == 0) {
+		/* IOPRIO_WHO_PROCESS, this process. */
+		long prio = syscall(SYS_ioprio_get, 1, 0);
+		if (prio < 0) {
+			perror("ioprio_get");
+			return 1;
+		}
+		printf("class %ld level %ld\n", prio >> 13, prio & 0x1fff);
+		return 0;
+	}
+	if (strcmp(argv[1], "mempolicy") == 0) {
+		int mode = -1;
+		unsigned long mask[16] = { 0 };
+		if (syscall(SYS_get_mempolicy, &mode, mask, sizeof(mask) * 8, NULL, 0UL) != 0) {
+			perror("get_mempolicy");
+			return 1;
+		}
+		printf("mode %d nodes 0x%lx\n", mode, mask[0]);
+		return 0;
 	}
 	if (strcmp(argv[1], "segv") == 0) {
 		volatile uintptr_t nowhere = 8; /* volatile: the compiler cannot see the fault coming */
