@@ -931,6 +931,18 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, spec: &ContainerSp
         files.push(("resolv.conf", String::new()));
     }
     for (name, content) in files {
+        // A file the spec mounts itself is the caller's: containerd's CRI
+        // plugin binds the pod's /etc/hostname, /etc/hosts and
+        // /etc/resolv.conf into every container of a pod, and podman its
+        // own; binding zookeeper's over them would hide the pod's names.
+        let path = format!("/etc/{name}");
+        if spec
+            .mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == path || m.target.trim_end_matches('/') == "/etc")
+        {
+            continue;
+        }
         let target = match etc_file(root, name)? {
             Some(target) => target,
             None => match make_etc_file(root, name)? {
