@@ -333,7 +333,7 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         RootSource::HostSystem => build_default_root(mountpoint)?,
     }
     let root = Node::open(mountpoint)?;
-    let creatable = matches!(source, RootSource::HostSystem);
+    let creatable = mount_points_creatable(source, spec);
     // The masked and read-only paths under /proc and /sys are applied as
     // soon as those are mounted, here, where a user's rootfs has them done
     // while the parent runs the id-map helpers; the rest after all mounts.
@@ -354,6 +354,18 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         protect_paths(&root, spec, |path| path.starts_with("/sys/"))?;
     }
     Ok(())
+}
+
+/// Whether a missing /proc or /dev is made (with mkdirat, relative to the
+/// root, no link followed) rather than refused: in the default root; and
+/// for a spec with no user namespace of the container's, as an OCI runtime
+/// runs for containerd (whose Kubernetes pause image holds nothing but
+/// `/pause`) and podman, where runc makes them and the caller (root, or
+/// root of its own user namespace) owns the rootfs. A user's rootfs under
+/// zookeeper's own user namespace is refused as before: its mounts are
+/// made before the ids are mapped, when nothing can be created in it.
+fn mount_points_creatable(source: RootSource, spec: &ContainerSpec) -> bool {
+    matches!(source, RootSource::HostSystem) || spec.namespaces.user == crate::spec::Namespace::Host
 }
 
 /// Whether [`mount_root`] may run before the container's ids are mapped,
@@ -454,7 +466,7 @@ pub fn enter(
     before_pivot: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let root = Node::open(mountpoint)?;
-    let creatable = matches!(source, RootSource::HostSystem);
+    let creatable = mount_points_creatable(source, spec);
     let dev = root.subdir("dev", creatable)?;
     mount_dev(&dev)?;
     for wanted in &spec.mounts {

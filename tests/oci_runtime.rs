@@ -1323,3 +1323,35 @@ fn a_pods_container_joins_its_sandboxs_namespaces_and_keeps_the_pods_etc_files()
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(sandbox.oci(&["delete", "--force", "sandbox"]).status.success());
 }
+
+/// Kubernetes' pause image holds nothing but `/pause`: with no user
+/// namespace in the config (containerd's, podman's), the missing /proc and
+/// /dev are made in the rootfs, as runc makes them; under the container's
+/// own user namespace (`runc spec --rootless`) they are refused, as for
+/// `zookeeper -r`, and nothing is made.
+#[test]
+fn a_rootfs_without_proc_and_dev_gets_them_only_without_a_user_namespace() {
+    for who in BOTH {
+        let world = World::new("bare", who, &["/bin/sh", "-c", "cat /proc/self/comm; ls /dev/null"]);
+        let rootfs = world.bundle.join("rootfs");
+        for dir in ["proc", "dev", "sys"] {
+            std::fs::remove_dir_all(rootfs.join(dir)).unwrap();
+        }
+        let id = format!("bare-{}", who_name(who));
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), &id]);
+        match who {
+            As::Root => {
+                assert!(out.status.success(), "{}", stderr(&out));
+                assert_eq!(stdout(&out), "cat\n/dev/null\n");
+                for dir in ["proc", "dev"] {
+                    let meta = std::fs::symlink_metadata(rootfs.join(dir)).unwrap();
+                    assert!(meta.is_dir(), "{dir}");
+                }
+            }
+            As::User(_) => {
+                oci_fails_with(&out, 1, "the container's root has no /proc directory");
+                assert!(!rootfs.join("proc").exists() && !rootfs.join("dev").exists());
+            }
+        }
+    }
+}
