@@ -95,8 +95,28 @@ fn set_up_early(setup: &Setup) -> Result<()> {
     // Here, while the process is still dumpable: a non-dumpable one's
     // /proc/self/timens_offsets belongs to the host's root.
     crate::namespaces::enter_time_namespace(&spec.namespaces.time, &spec.time_offsets)?;
-    if spec.namespaces.uts == crate::spec::Namespace::New && !spec.hostname.is_empty() {
-        nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
+    match &spec.namespaces.uts {
+        crate::spec::Namespace::New if !spec.hostname.is_empty() => {
+            nix::unistd::sethostname(&spec.hostname).context("setting the hostname")?;
+        }
+        // The containers of a Kubernetes pod join its sandbox's uts
+        // namespace and name the pod's hostname (containerd's CRI plugin
+        // writes both): the name it already has is no change. Another name
+        // would rename every process of that namespace, which runc does and
+        // zookeeper refuses.
+        crate::spec::Namespace::Join(path) if !spec.hostname.is_empty() => {
+            let current =
+                nix::unistd::gethostname().context("reading the joined uts namespace's hostname")?;
+            if current.as_os_str() != std::ffi::OsStr::new(&spec.hostname) {
+                anyhow::bail!(
+                    "the hostname {:?} is not {:?}, the name of the joined uts namespace {}: setting it would rename every process in that namespace",
+                    spec.hostname,
+                    current,
+                    path.display()
+                );
+            }
+        }
+        _ => {}
     }
     if spec.namespaces.uts == crate::spec::Namespace::New && !spec.domainname.is_empty() {
         crate::namespaces::set_domainname(&spec.domainname)?;

@@ -102,7 +102,8 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
         false => (None, None),
     };
     let clone_flags = crate::namespaces::clone_flags(&spec.namespaces)?;
-    if spec.namespaces.uts != crate::spec::Namespace::New && !spec.hostname.is_empty() {
+    // A joined uts namespace's name is checked by the child, once in it.
+    if spec.namespaces.uts == crate::spec::Namespace::Host && !spec.hostname.is_empty() {
         return Err(anyhow!("a hostname needs the container's own uts namespace").into());
     }
     if spec.namespaces.uts != crate::spec::Namespace::New && !spec.domainname.is_empty() {

@@ -395,7 +395,9 @@ pub fn convert(config: &oci::Spec, bundle: &Path, host: &Host) -> Result<Contain
 
     spec.hostname = match config.hostname().as_deref() {
         // A new UTS namespace starts with the host's name, and runc leaves it.
-        None | Some("") => host.hostname.clone(),
+        None | Some("") if spec.namespaces.uts == Namespace::New => host.hostname.clone(),
+        // A joined one (a Kubernetes pod's sandbox's) keeps its own.
+        None | Some("") => String::new(),
         Some(name) => {
             check_no_nul("hostname", name)?;
             // HOST_NAME_MAX.

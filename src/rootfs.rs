@@ -333,7 +333,7 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         RootSource::HostSystem => build_default_root(mountpoint)?,
     }
     let root = Node::open(mountpoint)?;
-    let creatable = matches!(source, RootSource::HostSystem);
+    let creatable = mount_points_creatable(source, spec);
     for wanted in &spec.mounts[..early_mounts(spec)] {
         mount_standard(&root, &wanted.kind, creatable, spec)
             .with_context(|| format!("mounting {}", wanted.target))?;
@@ -371,6 +371,18 @@ fn mount_standard(root: &Node, kind: &MountKind, creatable: bool, spec: &Contain
         MountKind::Dev => mount_dev(&root.subdir("dev", creatable)?),
         _ => bail!("not one of the standard mounts"),
     }
+}
+
+/// Whether a missing /proc or /dev is made (with mkdirat, relative to the
+/// root, no link followed) rather than refused: in the default root; and
+/// for a spec with no user namespace of the container's, as an OCI runtime
+/// runs for containerd (whose Kubernetes pause image holds nothing but
+/// `/pause`) and podman, where runc makes them and the caller (root, or
+/// root of its own user namespace) owns the rootfs. A user's rootfs under
+/// zookeeper's own user namespace is refused as before: its mounts are
+/// made before the ids are mapped, when nothing can be created in it.
+fn mount_points_creatable(source: RootSource, spec: &ContainerSpec) -> bool {
+    matches!(source, RootSource::HostSystem) || spec.namespaces.user == crate::spec::Namespace::Host
 }
 
 /// Whether [`mount_root`] may run before the container's ids are mapped,
@@ -471,7 +483,7 @@ pub fn enter(
     before_pivot: impl FnOnce() -> Result<()>,
 ) -> Result<()> {
     let root = Node::open(mountpoint)?;
-    let creatable = matches!(source, RootSource::HostSystem);
+    let creatable = mount_points_creatable(source, spec);
     for wanted in &spec.mounts[early_mounts(spec)..] {
         mount_one(&root, wanted, spec, cgroups, creatable)
             .with_context(|| format!("mounting {}", wanted.target))?;
@@ -1040,6 +1052,18 @@ fn write_etc_files(root: &Node, dev: &Dir, dns: Option<&str>, spec: &ContainerSp
         files.push(("resolv.conf", String::new()));
     }
     for (name, content) in files {
+        // A file the spec mounts itself is the caller's: containerd's CRI
+        // plugin binds the pod's /etc/hostname, /etc/hosts and
+        // /etc/resolv.conf into every container of a pod, and podman its
+        // own; binding zookeeper's over them would hide the pod's names.
+        let path = format!("/etc/{name}");
+        if spec
+            .mounts
+            .iter()
+            .any(|m| m.target.trim_end_matches('/') == path || m.target.trim_end_matches('/') == "/etc")
+        {
+            continue;
+        }
         let target = match etc_file(root, name)? {
             Some(target) => target,
             None => match make_etc_file(root, name)? {

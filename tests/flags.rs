@@ -388,6 +388,26 @@ fn names_and_dns_files_always_exist() {
     assert_eq!(out, "1\n");
 }
 
+/// A names file the container's own mounts name (`-v FILE:/etc/hosts`;
+/// containerd's CRI plugin binds a pod's) is that mount's: zookeeper binds
+/// its own only over the others.
+#[test]
+fn a_names_file_bound_by_the_user_is_left_to_that_mount() {
+    let _turn = turn();
+    for who in WHO {
+        let rootfs = rootfs_without_names("names-bound", who);
+        let mine = rootfs.with_file_name("names-bound-hosts");
+        std::fs::write(&mine, "192.0.2.1\tmine\n").unwrap();
+        if let As::User(user) = who {
+            let (uid, gid) = ids_of(user);
+            std::os::unix::fs::chown(&mine, Some(uid), Some(gid)).unwrap();
+        }
+        let volume = format!("{}:/etc/hosts:ro", mine.display());
+        let out = ok(run(who, &rootfs, &["--hostname", "box", "-v", &volume, "sh", "-c", NAMES]));
+        assert_eq!(out, "box\n192.0.2.1\tmine\n--\n", "{who:?}");
+    }
+}
+
 #[test]
 fn pasta_gets_a_dns_forwarder() {
     let _turn = turn();

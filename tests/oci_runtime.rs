@@ -1081,9 +1081,27 @@ fn rootless_podman_runs_containers_through_zookeeper_oci() {
     assert!(out.status.success(), "{}", stderr(&out));
 }
 
+/// The containerd configuration docs/kubernetes.md gives (the CRI plugin's
+/// runtime handler `zookeeper`), with `binary` as its BinaryName.
+fn runtime_handler_config(binary: &Path) -> String {
+    let doc = include_str!("../docs/kubernetes.md");
+    let block = doc
+        .split("```toml\n")
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains("runtimes.zookeeper.options"))
+        .expect("docs/kubernetes.md has a toml block with the zookeeper runtime handler");
+    assert!(block.contains("BinaryName = \"/usr/local/bin/zookeeper-oci\""), "{block}");
+    block.replace("/usr/local/bin/zookeeper-oci", binary.to_str().unwrap())
+}
+
 /// Debian's containerd (1.6) started by the test on a private socket and
-/// state, and its runc v2 shim told to use zookeeper-oci (`ctr run
-/// --runc-binary`), with a private runtime root; stopped by its pid after.
+/// state, with the CRI plugin configured as docs/kubernetes.md says (a
+/// runtime handler whose BinaryName is zookeeper-oci), and its runc v2 shim
+/// told to use zookeeper-oci as that handler's options do (`ctr run
+/// --runtime io.containerd.runc.v2 --runc-binary`: ctr does not go through
+/// the CRI plugin, whose clients are the kubelet and crictl, which Debian 12
+/// does not ship), with a private runtime root; stopped by its pid after.
 /// The shim passes `--root --log --log-format json` before every verb and
 /// deletes twice after every exit.
 #[test]
@@ -1099,11 +1117,16 @@ fn containerd_runs_containers_through_zookeeper_oci() {
     // removed after only if this test made it.
     let run_dir_existed = Path::new("/run/containerd").exists();
     let d = dir.to_str().unwrap();
+    // The CRI plugin's stream server on loopback, on a port of the
+    // kernel's choosing; no CNI configuration (it looks, and finds none).
     let config = format!(
         "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-         disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
          [grpc]\n  address = \"{d}/c.sock\"\n[ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
-         [debug]\n  address = \"{d}/debug.sock\"\n"
+         [debug]\n  address = \"{d}/debug.sock\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\"]\n  stream_server_address = \"127.0.0.1\"\n\
+         stream_server_port = \"0\"\n  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n\
+         conf_dir = \"{d}/cni\"\n{}",
+        runtime_handler_config(runtime_binary())
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
@@ -1133,6 +1156,17 @@ fn containerd_runs_containers_through_zookeeper_oci() {
     }
     let _stop = Stop { daemon, dir: dir.clone(), run_dir_existed };
     wait_for("containerd's socket", || dir.join("c.sock").exists());
+    // The CRI plugin took the configuration: a handler it cannot use (a
+    // default runtime missing from the table, a bad runtime_type) leaves it
+    // in "error".
+    let plugins = ok(Command::new("/usr/bin/ctr")
+        .arg("-a")
+        .arg(dir.join("c.sock"))
+        .args(["plugins", "ls"])
+        .output()
+        .unwrap());
+    let cri = plugins.lines().find(|l| l.split_whitespace().take(2).eq(["io.containerd.grpc.v1", "cri"]));
+    assert!(cri.is_some_and(|l| l.split_whitespace().last() == Some("ok")), "{plugins}");
     let rootfs = dir.join("rootfs");
     assert!(Command::new("cp").arg("-a").arg(&fixture().rootfs).arg(&rootfs).status().unwrap().success());
     let ctr = |args: &[&str]| -> Output {
@@ -1141,7 +1175,13 @@ fn containerd_runs_containers_through_zookeeper_oci() {
         command.output().unwrap()
     };
     let with_runtime = |verb: &str, rest: &[&str]| -> Output {
-        let mut args = vec!["run", "--runc-binary", runtime_binary().to_str().unwrap()];
+        let mut args = vec![
+            "run",
+            "--runtime",
+            "io.containerd.runc.v2",
+            "--runc-binary",
+            runtime_binary().to_str().unwrap(),
+        ];
         let (runc_root, fifo_dir) = (dir.join("runc"), dir.join("fifo"));
         let (runc_root, fifo_dir) =
             (runc_root.to_str().unwrap().to_string(), fifo_dir.to_str().unwrap().to_string());
@@ -1847,5 +1887,96 @@ fn exec_right_after_start_and_before_it() {
             As::User(_) => oci_fails_with(&out, 1, "can be joined only by root until start"),
         }
         assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
+/// A Kubernetes pod as containerd's CRI plugin makes it (docs/kubernetes.md):
+/// the sandbox (the pause container) has the pod's hostname in a uts
+/// namespace of its own; each container of the pod joins the sandbox's uts,
+/// ipc and network namespaces by path, names no hostname, and has the pod's
+/// /etc/hostname bound in. The container sees the pod's name and that file
+/// (not one of zookeeper's); a container that names another hostname is
+/// refused, and the pod keeps its name.
+#[test]
+fn a_pods_container_joins_its_sandboxs_namespaces_and_keeps_the_pods_etc_files() {
+    let edit = |world: &World, change: &dyn Fn(&mut Value)| {
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        change(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    };
+    let sandbox = World::new("pod-sandbox", As::Root, &["sleep", "1000"]);
+    edit(&sandbox, &|c| c["hostname"] = json!("zk-pod"));
+    assert!(sandbox.create("sandbox").status.success());
+    assert!(sandbox.oci(&["start", "sandbox"]).status.success());
+    let pid = sandbox.pid();
+    let ns = |p: &str, kind: &str| std::fs::read_link(format!("/proc/{p}/ns/{kind}")).unwrap();
+
+    let script = "hostname; cat /etc/hostname; for n in uts ipc net; do readlink /proc/self/ns/$n; done";
+    let app = World::new("pod-app", As::Root, &["sh", "-c", script]);
+    let pod_file = app.bundle.with_file_name("hostname");
+    std::fs::write(&pod_file, "the-pod's-file\n").unwrap();
+    let joined = |c: &mut Value| {
+        c.as_object_mut().unwrap().remove("hostname");
+        let namespaces = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for ns in namespaces.iter_mut() {
+            if let Some(kind @ ("uts" | "ipc" | "network")) = ns["type"].as_str() {
+                let file = if kind == "network" { "net" } else { kind };
+                ns["path"] = json!(format!("/proc/{pid}/ns/{file}"));
+            }
+        }
+        c["mounts"].as_array_mut().unwrap().push(json!({"destination": "/etc/hostname", "type": "bind",
+            "source": pod_file.to_str().unwrap(), "options": ["rbind", "rprivate", "rw"]}));
+    };
+    edit(&app, &joined);
+    let out = app.oci(&["run", "--bundle", app.bundle.to_str().unwrap(), "app"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let expected: Vec<String> = ["zk-pod".to_string(), "the-pod's-file".to_string()]
+        .into_iter()
+        .chain(["uts", "ipc", "net"].map(|kind| ns(&pid.to_string(), kind).to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), expected);
+
+    // Another name would rename the pod (and every container in it).
+    edit(&app, &|c| c["hostname"] = json!("other"));
+    let out = app.oci(&["run", "--bundle", app.bundle.to_str().unwrap(), "app2"]);
+    oci_fails_with(&out, 1, "would rename every process in that namespace");
+    assert_eq!(ok(sandbox.oci(&["exec", "sandbox", "hostname"])), "zk-pod\n");
+    // The same name is no change: accepted.
+    edit(&app, &|c| c["hostname"] = json!("zk-pod"));
+    let out = app.oci(&["run", "--bundle", app.bundle.to_str().unwrap(), "app3"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(sandbox.oci(&["delete", "--force", "sandbox"]).status.success());
+}
+
+/// Kubernetes' pause image holds nothing but `/pause`: with no user
+/// namespace in the config (containerd's, podman's), the missing /proc and
+/// /dev are made in the rootfs, as runc makes them; under the container's
+/// own user namespace (`runc spec --rootless`) they are refused, as for
+/// `zookeeper -r`, and nothing is made.
+#[test]
+fn a_rootfs_without_proc_and_dev_gets_them_only_without_a_user_namespace() {
+    for who in BOTH {
+        let world = World::new("bare", who, &["/bin/sh", "-c", "cat /proc/self/comm; ls /dev/null"]);
+        let rootfs = world.bundle.join("rootfs");
+        for dir in ["proc", "dev", "sys"] {
+            std::fs::remove_dir_all(rootfs.join(dir)).unwrap();
+        }
+        let id = format!("bare-{}", who_name(who));
+        let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), &id]);
+        match who {
+            As::Root => {
+                assert!(out.status.success(), "{}", stderr(&out));
+                assert_eq!(stdout(&out), "cat\n/dev/null\n");
+                for dir in ["proc", "dev"] {
+                    let meta = std::fs::symlink_metadata(rootfs.join(dir)).unwrap();
+                    assert!(meta.is_dir(), "{dir}");
+                }
+            }
+            As::User(_) => {
+                oci_fails_with(&out, 1, "the container's root has no /proc directory");
+                assert!(!rootfs.join("proc").exists() && !rootfs.join("dev").exists());
+            }
+        }
     }
 }
