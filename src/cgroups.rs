@@ -510,6 +510,14 @@ pub fn remove_stale() -> (Vec<PathBuf>, Vec<(PathBuf, String)>) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let Some(pid) = name.strip_prefix("zoo-").and_then(|p| p.parse::<u32>().ok()) else { continue };
+            // Only the caller's own: another user's (root's, in a shared
+            // parent) may be between its container's end and its
+            // zookeeper's removal of it, and is not the caller's to judge.
+            let owner =
+                std::fs::symlink_metadata(entry.path()).map(|m| std::os::unix::fs::MetadataExt::uid(&m));
+            if owner.ok() != Some(nix::unistd::geteuid().as_raw()) {
+                continue;
+            }
             let empty = read(&entry.path().join("cgroup.procs")).is_ok_and(|procs| procs.trim().is_empty());
             let gone = !Path::new(&format!("/proc/{pid}")).exists();
             if !(empty && gone) {
