@@ -54,7 +54,11 @@ fn loopback_is_up_in_every_mode() {
         assert!(out.contains("LOOPBACK,UP"), "{extra:?}: {out}");
     }
     // A service on localhost inside the container answers.
-    let script = "d=$(mktemp -d); nc -l -p 5000 > $d/got & sleep 0.2; echo hello-lo | nc 127.0.0.1 5000; wait; cat $d/got";
+    // The client tries until the listener is up (a fixed sleep lost the race
+    // on a loaded machine).
+    let script = "d=$(mktemp -d); nc -l -p 5000 > $d/got & i=0; \
+        until echo hello-lo | nc 127.0.0.1 5000 2>/dev/null || [ $i -ge 200 ]; do i=$((i+1)); sleep 0.05; done; \
+        wait; cat $d/got";
     assert_eq!(ok(run_in_rootfs(USER, &["sh", "-c", script])), "hello-lo\n");
 }
 
