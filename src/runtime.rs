@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::spec::Hook;
 
-mod join;
+pub(crate) mod join;
 
 /// The runtime-spec version `state` and `--version` report.
 const OCI_VERSION: &str = "1.2.0";
@@ -366,7 +366,7 @@ fn dispatch(verb: &str, args: Vec<String>, global: &Global) -> Result<i32> {
 
 /// runc's rule for ids: letters, digits and `_+-.`, not `.` or `..` (so
 /// never a path).
-fn check_id(id: &str) -> Result<()> {
+pub(crate) fn check_id(id: &str) -> Result<()> {
     let fine = !id.is_empty()
         && id != "."
         && id != ".."
@@ -378,7 +378,7 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 /// `9`, `KILL` or `SIGKILL`.
-fn parse_signal(text: &str) -> Result<Signal> {
+pub(crate) fn parse_signal(text: &str) -> Result<Signal> {
     if let Ok(number) = text.parse::<i32>() {
         return Signal::try_from(number).map_err(|_| anyhow!("invalid signal {text:?}"));
     }
@@ -598,7 +598,7 @@ impl ContainerDir {
 
 /// Field 22 of /proc/PID/stat (the start time, in clock ticks since boot)
 /// while the process lives; `None` once it is gone or a zombie.
-fn start_time(pid: i32) -> Option<u64> {
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
@@ -618,7 +618,7 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// Writes `contents` to `path` through a temporary file in the same
 /// directory and a rename: a reader sees all of it or nothing.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
     let mut temp_name = OsString::from(".");
     temp_name.push(name);
@@ -1059,7 +1059,7 @@ fn features() -> Result<()> {
 }
 
 /// `2026-11-30T09:50:12.123456789Z`.
-fn rfc3339(time: std::time::SystemTime) -> String {
+pub(crate) fn rfc3339(time: std::time::SystemTime) -> String {
     let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);

@@ -122,7 +122,11 @@ impl Spawned {
 /// says, running `spec.process.args`. The caller becomes a subreaper (the
 /// process is orphaned to it) and should block the signals it forwards
 /// first; [`Spawned::failure`] then says whether the command runs.
-pub(crate) fn spawn(target: Target, cgroup_dirs: &[std::path::PathBuf], spec: &ContainerSpec) -> Result<Spawned> {
+pub(crate) fn spawn(
+    target: Target,
+    cgroup_dirs: &[std::path::PathBuf],
+    spec: &ContainerSpec,
+) -> Result<Spawned> {
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
