@@ -138,7 +138,7 @@ struct Args {
 
     /// With --detach: the container's name (unique among yours; default
     /// zoo-<id>)
-    #[arg(long = "name", value_name = "NAME", requires = "detach")]
+    #[arg(long = "name", value_name = "NAME")]
     name: Option<String>,
 
     /// List your detached containers, then exit
@@ -150,7 +150,7 @@ struct Args {
     logs: Option<String>,
 
     /// With --logs: keep printing what it writes until it ends
-    #[arg(long = "follow", requires = "logs")]
+    #[arg(long = "follow")]
     follow: bool,
 
     /// Stop a detached container: SIGTERM, then SIGKILL after its stop
@@ -159,7 +159,7 @@ struct Args {
     stop: Option<String>,
 
     /// With --stop: seconds before SIGKILL
-    #[arg(long = "time", value_name = "SECONDS", requires = "stop", value_parser = parse_seconds)]
+    #[arg(long = "time", value_name = "SECONDS", value_parser = parse_seconds)]
     time: Option<u64>,
 
     /// Send a signal (the word after NAME; default KILL) to a detached
@@ -172,7 +172,7 @@ struct Args {
     remove: Option<String>,
 
     /// With --remove: kill a running container first
-    #[arg(long = "force", requires = "remove")]
+    #[arg(long = "force")]
     force: bool,
 
     /// Print a detached container's state as JSON
@@ -421,6 +421,18 @@ fn management(args: &mut Args) -> Result<Option<crate::detach::Manage>, UsageErr
     }
     if chosen.len() > 1 {
         return Err(UsageError(format!("{} and {} exclude each other", chosen[0].0, chosen[1].0)));
+    }
+    for (given, option, needs) in [
+        (args.follow, "--follow", "--logs NAME"),
+        (args.time.is_some(), "--time", "--stop NAME"),
+        (args.force, "--force", "--remove NAME"),
+        (args.name.is_some(), "--name", "--detach"),
+    ] {
+        let needed =
+            chosen.first().is_some_and(|(o, _)| needs.starts_with(o)) || (needs == "--detach" && args.detach);
+        if given && !needed {
+            return Err(UsageError(format!("{option} needs {needs}")));
+        }
     }
     let Some((option, mut manage)) = chosen.pop() else {
         args.command = command;
