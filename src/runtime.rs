@@ -33,6 +33,9 @@ const STATE_FILE: &str = "state.json";
 const GATE_FIFO: &str = "exec.fifo";
 /// The config create converted, kept for exec.
 const CONFIG_FILE: &str = "config.json";
+/// `zookeeper --detach`'s state, under the same default root
+/// (`detach::state_root`).
+const DETACHED_DIR: &str = "containers";
 
 const USAGE: &str = "\
 usage: zookeeper-oci [global options] COMMAND [options] ID
@@ -638,6 +641,9 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Resul
 /// `create`: the container set up and waiting at its gate, its pid in the
 /// pid file; returns its pid. The state directory goes again on failure.
 fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container::Created> {
+    if id == DETACHED_DIR && global.root.is_none() {
+        bail!("container id {id:?} is taken: the default state directory keeps zookeeper --detach's containers there");
+    }
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;
     // Read once: the bytes converted are the bytes kept for exec.
@@ -894,7 +900,8 @@ fn list(global: &Global, format: &str, quiet: bool) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(err) => return Err(err).with_context(|| format!("reading {}", root.display())),
     };
-    ids.retain(|id| check_id(id).is_ok());
+    // `containers` beside them is `zookeeper --detach`'s state (src/detach.rs).
+    ids.retain(|id| check_id(id).is_ok() && !(id == DETACHED_DIR && global.root.is_none()));
     ids.sort();
     let mut rows = Vec::new();
     for id in &ids {
