@@ -327,6 +327,7 @@ where
         }
         None => ContainerSpec::new(args.command, env),
     };
+    let auto_remove = args.run.remove();
     args.run.apply(&mut spec, home_given).map_err(UsageError)?;
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
@@ -385,8 +386,12 @@ where
             return Err(UsageError("--detach and --tty exclude each other: a detached container's output goes to its log (--exec -t gives a terminal inside)".into()));
         }
         spec.process.terminal = false;
-        let detach =
-            crate::detach::Detach { spec: Box::new(spec), name: args.name, argv: argv[1..].to_vec() };
+        let detach = crate::detach::Detach {
+            spec: Box::new(spec),
+            name: args.name,
+            argv: argv[1..].to_vec(),
+            auto_remove,
+        };
         return Ok(Invocation::Detach(Box::new(detach)));
     }
     Ok(Invocation::Run(Box::new(spec)))
@@ -892,6 +897,60 @@ mod tests {
         assert_eq!(run(&["--mtu", "1500", "-n", "true"]).unwrap().mtu, Some(1500));
         for bad in ["0", "67", "65522", "x", ""] {
             assert!(run(&["--mtu", bad, "-n", "true"]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn detach_and_the_management_options() {
+        use crate::detach::Manage;
+        let parsed =
+            |argv: &[&str]| parse(std::iter::once("zookeeper").chain(argv.iter().copied()), |_| None, true);
+        match parsed(&["-dP", "--name", "web", "--rm", "httpd", "-f"]).unwrap() {
+            Invocation::Detach(d) => {
+                assert_eq!(d.name.as_deref(), Some("web"));
+                assert!(d.auto_remove && d.spec.mounts_proc());
+                assert!(!d.spec.process.terminal, "a detached container has no terminal, even from one");
+                assert_eq!(d.argv, ["-dP", "--name", "web", "--rm", "httpd", "-f"].map(OsString::from));
+                assert_eq!(command(&d.spec), ["httpd", "-f"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let manage = |argv: &[&str]| match parsed(argv) {
+            Ok(Invocation::Manage(m)) => m,
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        assert_eq!(manage(&["--list"]), Manage::List);
+        assert_eq!(manage(&["--logs", "w", "--follow"]), Manage::Logs { name: "w".into(), follow: true });
+        assert_eq!(manage(&["--stop", "w", "--time", "3"]), Manage::Stop { name: "w".into(), time: Some(3) });
+        assert_eq!(manage(&["--kill", "w"]), Manage::Kill { name: "w".into(), signal: "KILL".into() });
+        assert_eq!(manage(&["--kill", "w", "HUP"]), Manage::Kill { name: "w".into(), signal: "HUP".into() });
+        assert_eq!(manage(&["--remove", "w", "--force"]), Manage::Remove { name: "w".into(), force: true });
+        assert_eq!(manage(&["--inspect", "w"]), Manage::Inspect { name: "w".into() });
+        assert_eq!(
+            manage(&["--exec", "w", "-t", "sh", "-c", "--list"]),
+            Manage::Exec {
+                name: "w".into(),
+                command: ["sh", "-c", "--list"].map(OsString::from).to_vec(),
+                tty: true
+            }
+        );
+        // The first word that is not an option is still the command.
+        assert_eq!(command(&run(&["list"]).unwrap()), ["list"]);
+        assert_eq!(command(&run(&["--rm", "sh"]).unwrap()), ["sh"]);
+        for (argv, needle) in [
+            (&["--list", "sh"][..], "takes no command"),
+            (&["--list", "--inspect", "w"][..], "exclude each other"),
+            (&["--exec", "w"][..], "needs a command"),
+            (&["--kill", "w", "TERM", "x"][..], "one signal"),
+            (&["--name", "w", "sh"][..], "--name needs --detach"),
+            (&["--follow", "--list"][..], "--follow needs --logs"),
+            (&["--time", "1", "sh"][..], "--time needs --stop"),
+            (&["--force", "sh"][..], "--force needs --remove"),
+            (&["-d", "--list"][..], "exclude each other"),
+            (&["-d", "-t", "sh"][..], "--detach and --tty"),
+        ] {
+            let err = parsed(argv).expect_err(&format!("{argv:?}")).0;
+            assert!(err.contains(needle) && !err.contains('\n'), "{argv:?}: {err}");
         }
     }
 

@@ -51,6 +51,8 @@ pub struct Detach {
     /// The command line's words after argv[0], kept so that `--exec`
     /// rebuilds the same confinement from them.
     pub argv: Vec<OsString>,
+    /// `--rm`: the state goes when the container ends.
+    pub auto_remove: bool,
 }
 
 /// The management options.
@@ -188,7 +190,13 @@ impl Entry {
     fn status(&self) -> Status {
         match self.state["status"].as_str() {
             Some("exited") => Status::Exited,
-            _ if !alive(&self.state, "supervisorPid", "supervisorStartTime") => Status::Gone,
+            // Before the supervisor has written its pid, the zookeeper that
+            // forks it stands for it: a start is not taken for a dead one.
+            _ if !alive(&self.state, "supervisorPid", "supervisorStartTime")
+                && !alive(&self.state, "creatorPid", "creatorStartTime") =>
+            {
+                Status::Gone
+            }
             Some("running") => Status::Running,
             _ => Status::Starting,
         }
@@ -307,7 +315,7 @@ pub fn start(detach: Detach) -> Result<String, crate::Error> {
     match unsafe { nix::unistd::fork() }.context("forking the supervisor")? {
         nix::unistd::ForkResult::Child => {
             drop(ready_rx);
-            supervise(&dir, &id, &name, &detach.spec, ready_tx)
+            supervise(&dir, &detach, ready_tx)
         }
         nix::unistd::ForkResult::Parent { .. } => {}
     }
@@ -344,6 +352,8 @@ fn initial_state(id: &str, name: &str, spec: &ContainerSpec, argv: &[String]) ->
         "ports": spec.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
         "stopTimeout": spec.stop_timeout.as_secs(),
         "argv": argv,
+        "creatorPid": std::process::id(),
+        "creatorStartTime": start_time(std::process::id() as i32),
     })
 }
 
@@ -354,7 +364,8 @@ fn write_state(dir: &Path, state: &Value) -> Result<()> {
 
 /// The supervisor: detaches from the caller, starts the logger, runs the
 /// container to its end, records how it ended.
-fn supervise(dir: &Path, id: &str, name: &str, spec: &ContainerSpec, ready: OwnedFd) -> ! {
+fn supervise(dir: &Path, detach: &Detach, ready: OwnedFd) -> ! {
+    let spec: &ContainerSpec = &detach.spec;
     let mut ready = Some(ready);
     let say = |ready: &mut Option<OwnedFd>, text: &str| {
         if let Some(fd) = ready.take() {
@@ -423,8 +434,14 @@ fn supervise(dir: &Path, id: &str, name: &str, spec: &ContainerSpec, ready: Owne
             state["error"] = json!(err.to_string());
         }
     }
-    let _ = (id, name);
-    let _ = write_state(dir, &state);
+    match detach.auto_remove {
+        true => {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        false => {
+            let _ = write_state(dir, &state);
+        }
+    }
     exit_now(0)
 }
 
@@ -440,6 +457,11 @@ fn initial_state_from_disk(dir: &Path) -> Value {
 /// (close-on-exec); returns the logger's pid and start time.
 fn detach_from_caller(dir: &Path) -> Result<(i32, u64)> {
     nix::unistd::setsid().context("starting a session")?;
+    // A caller gone before the ready word must not kill the supervisor
+    // (the container's first process resets every signal before exec).
+    // SAFETY: setting a disposition to ignore installs no handler.
+    unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigIgn) }
+        .context("ignoring SIGPIPE")?;
     std::env::set_current_dir("/").context("leaving the caller's directory")?;
     let null = nix::fcntl::open("/dev/null", OFlag::O_RDWR | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
         .context("opening /dev/null")?;

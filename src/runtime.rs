@@ -642,7 +642,9 @@ pub(crate) fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Resul
 /// pid file; returns its pid. The state directory goes again on failure.
 fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container::Created> {
     if id == DETACHED_DIR && global.root.is_none() {
-        bail!("container id {id:?} is taken: the default state directory keeps zookeeper --detach's containers there");
+        bail!(
+            "container id {id:?} is taken: the default state directory keeps zookeeper --detach's containers there"
+        );
     }
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;

@@ -397,6 +397,41 @@ fn a_killed_supervisor_takes_its_container_along() {
     }
 }
 
+/// `--exec -t`: the command gets a terminal of its own (on a terminal the
+/// test makes with script(1)); `-d --rm`: the state goes when it ends.
+#[test]
+fn exec_with_a_terminal_and_detach_with_rm() {
+    let _turn = turn();
+    let _sweep = Sweep;
+    for who in WHO {
+        let name = name("tty", who);
+        detach(who, &name, &[], &["sleep", "1000"]);
+        let mut line = String::new();
+        if let As::User(user) = who {
+            line.push_str(&format!("/usr/bin/setpriv --reuid={user} --regid={user} --init-groups -- "));
+        }
+        line.push_str(&format!(
+            "{} --exec {name} -t sh -c 'tty; test -t 0 && test -t 1 && echo both-terminals'",
+            fixture().zookeeper.display()
+        ));
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).env_clear().env("PATH", "/usr/bin:/bin");
+        if let Some(dir) = runtime_dir(who) {
+            script.env("XDG_RUNTIME_DIR", dir);
+        }
+        let text = ok(script.stdin(std::process::Stdio::null()).output().unwrap());
+        assert!(text.contains("/dev/pts/") && text.contains("both-terminals"), "{who:?}: {text:?}");
+        ok(run(who, &["--remove", &name, "--force"]));
+
+        let name = self::name("rm", who);
+        let id = detach(who, &name, &["--rm"], &["sh", "-c", "sleep 0.3"]);
+        wait_until("the --rm container's state to go", Duration::from_secs(10), || {
+            !state_root(who).join(&id).exists()
+        });
+        assert!(list_row(who, &name).is_none());
+    }
+}
+
 /// --logs --follow prints until the container ends.
 #[test]
 fn logs_follow_until_the_end() {
@@ -494,6 +529,12 @@ fn management_options_keep_the_command_line_contract() {
     fails_with(&run(As::Root, &["--list", "--stop", "x"]), 125, "exclude each other");
     fails_with(&run(As::Root, &["--exec", "x"]), 125, "needs a command");
     fails_with(&run(As::Root, &["-d", "-t", "sleep", "1"]), 125, "--detach and --tty");
-    fails_with(&run(As::Root, &["--name", "x", "sleep", "1"]), 125, "--detach");
+    fails_with(&run(As::Root, &["--name", "x", "sleep", "1"]), 125, "--name needs --detach");
+    // A user without a runtime directory is told what to set.
+    let (uid, _) = ids_of(RANGED_USER);
+    if !Path::new(&format!("/run/user/{uid}")).exists() {
+        let out = zookeeper(As::User(RANGED_USER), &["-d", "sleep", "1"]).output().unwrap();
+        fails_with(&out, 125, "set XDG_RUNTIME_DIR");
+    }
     let _ = Path::new(rootfs);
 }
