@@ -432,6 +432,55 @@ fn exec_with_a_terminal_and_detach_with_rm() {
     }
 }
 
+/// A detached container outlives the terminal (and session) that started
+/// it; its log is capped at 1 MiB, the one before kept beside it.
+#[test]
+fn survives_its_terminal_and_caps_its_log() {
+    let _turn = turn();
+    let _sweep = Sweep;
+    for who in WHO {
+        let name = name("hup", who);
+        let mut line = String::new();
+        if let As::User(user) = who {
+            line.push_str(&format!("/usr/bin/setpriv --reuid={user} --regid={user} --init-groups -- "));
+        }
+        line.push_str(&format!(
+            "{} -d --name {name} -r {} sleep 1000",
+            fixture().zookeeper.display(),
+            fixture().rootfs.display()
+        ));
+        let mut script = Command::new("script");
+        script.args(["-qec", &line, "/dev/null"]).env_clear().env("PATH", "/usr/bin:/bin");
+        if let Some(dir) = runtime_dir(who) {
+            script.env("XDG_RUNTIME_DIR", dir);
+        }
+        ok(script.stdin(std::process::Stdio::null()).output().unwrap());
+        // The terminal is gone (script closed its pty): still running.
+        std::thread::sleep(Duration::from_millis(500));
+        let state = inspect(who, &name);
+        assert_eq!(state["status"], "running", "{who:?}: {state}");
+        assert!(alive(pid_of(&state, "pid")));
+        ok(run(who, &["--remove", &name, "--force"]));
+
+        let name = self::name("big", who);
+        let id = detach(who, &name, &[], &["sh", "-c", "yes 0123456789 | head -c 3000000; echo END"]);
+        wait_until("the writer to end", Duration::from_secs(30), || {
+            inspect(who, &name)["status"] == "exited"
+        });
+        let dir = state_root(who).join(&id);
+        let size = |file: &str| std::fs::metadata(dir.join(file)).unwrap().len();
+        assert!(size("container.log") <= 1 << 20, "{}", size("container.log"));
+        assert!(size("container.log.1") <= 1 << 20 && size("container.log.1") > 0);
+        let logs = run(who, &["--logs", &name]);
+        assert!(logs.status.success());
+        // The newest output is all there, the oldest dropped.
+        assert!(logs.stdout.ends_with(b"END\n"), "{who:?}");
+        let len = logs.stdout.len();
+        assert!(len > 1 << 20 && len <= 2 << 20, "{who:?}: {len}");
+        ok(run(who, &["--remove", &name]));
+    }
+}
+
 /// --logs --follow prints until the container ends.
 #[test]
 fn logs_follow_until_the_end() {
