@@ -563,6 +563,11 @@ fn exit_now(code: i32) -> ! {
 /// Runs a management option; `Some` for `--exec`, how its process ended.
 pub fn manage(manage: Manage) -> Result<Option<ExitState>> {
     let root = state_root()?;
+    // Its state names pids to signal and cgroups to remove: only a private
+    // directory of the caller's is believed.
+    if root.exists() {
+        make_root(&root)?;
+    }
     let mut out = std::io::stdout();
     match manage {
         Manage::List => {
