@@ -693,6 +693,11 @@ pub struct Kept {
 }
 
 impl ContainerCgroup {
+    /// The container's cgroup in each hierarchy.
+    pub fn dirs(&self) -> &[PathBuf] {
+        &self.dirs
+    }
+
     /// Leaves the directories in place (the OCI runtime's `create`, whose
     /// `delete` removes them with [`remove_kept`]).
     pub fn keep(self) -> Kept {

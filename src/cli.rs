@@ -131,6 +131,59 @@ struct Args {
     #[arg(long = "version")]
     version: bool,
 
+    /// Run the container in the background, supervised, its output in a
+    /// log; print its id and return
+    #[arg(short = 'd', long = "detach")]
+    detach: bool,
+
+    /// With --detach: the container's name (unique among yours; default
+    /// zoo-<id>)
+    #[arg(long = "name", value_name = "NAME")]
+    name: Option<String>,
+
+    /// List your detached containers, then exit
+    #[arg(long = "list")]
+    list: bool,
+
+    /// Print a detached container's output (NAME or id)
+    #[arg(long = "logs", value_name = "NAME")]
+    logs: Option<String>,
+
+    /// With --logs: keep printing what it writes until it ends
+    #[arg(long = "follow")]
+    follow: bool,
+
+    /// Stop a detached container: SIGTERM, then SIGKILL after its stop
+    /// timeout (or --time)
+    #[arg(long = "stop", value_name = "NAME")]
+    stop: Option<String>,
+
+    /// With --stop: seconds before SIGKILL
+    #[arg(long = "time", value_name = "SECONDS", value_parser = parse_seconds)]
+    time: Option<u64>,
+
+    /// Send a signal (the word after NAME; default KILL) to a detached
+    /// container's first process
+    #[arg(long = "kill", value_name = "NAME")]
+    kill: Option<String>,
+
+    /// Remove a detached container's state (a running one only with --force)
+    #[arg(long = "remove", value_name = "NAME")]
+    remove: Option<String>,
+
+    /// With --remove: kill a running container first
+    #[arg(long = "force")]
+    force: bool,
+
+    /// Print a detached container's state as JSON
+    #[arg(long = "inspect", value_name = "NAME")]
+    inspect: Option<String>,
+
+    /// Run the command in a running detached container, with its first
+    /// process's namespaces, cgroup and confinement (-t: a terminal)
+    #[arg(long = "exec", value_name = "NAME")]
+    exec: Option<String>,
+
     /// The program to run and its arguments
     #[arg(value_name = "COMMAND")]
     command: Vec<OsString>,
@@ -152,6 +205,10 @@ pub enum Invocation {
     /// `--check`.
     Check,
     Run(Box<ContainerSpec>),
+    /// `--detach`.
+    Detach(Box<crate::detach::Detach>),
+    /// `--list`, `--logs`, `--stop`, `--kill`, `--remove`, `--inspect`, `--exec`.
+    Manage(crate::detach::Manage),
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -181,7 +238,7 @@ where
         Some(args) => Ok(args),
         None => Args::try_parse_from(&argv),
     };
-    let args = match parsed {
+    let mut args = match parsed {
         Ok(args) => args,
         Err(err) if err.kind() == ErrorKind::DisplayHelp => {
             return Ok(Invocation::Info(err.render().to_string()));
@@ -193,6 +250,9 @@ where
     }
     if args.check {
         return Ok(Invocation::Check);
+    }
+    if let Some(manage) = management(&mut args)? {
+        return Ok(Invocation::Manage(manage));
     }
     if args.cleanup {
         if !args.command.is_empty() {
@@ -267,6 +327,7 @@ where
         }
         None => ContainerSpec::new(args.command, env),
     };
+    let auto_remove = args.run.remove();
     args.run.apply(&mut spec, home_given).map_err(UsageError)?;
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
@@ -320,7 +381,87 @@ where
     spec.mtu = args.mtu;
     spec.init = args.init;
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
+    if args.detach {
+        if args.tty {
+            return Err(UsageError("--detach and --tty exclude each other: a detached container's output goes to its log (--exec -t gives a terminal inside)".into()));
+        }
+        spec.process.terminal = false;
+        let detach = crate::detach::Detach {
+            spec: Box::new(spec),
+            name: args.name,
+            argv: argv[1..].to_vec(),
+            auto_remove,
+        };
+        return Ok(Invocation::Detach(Box::new(detach)));
+    }
     Ok(Invocation::Run(Box::new(spec)))
+}
+
+/// The management options: at most one, and a command only for `--exec`
+/// (and `--kill`'s signal).
+fn management(args: &mut Args) -> Result<Option<crate::detach::Manage>, UsageError> {
+    use crate::detach::Manage;
+    let command = std::mem::take(&mut args.command);
+    let mut chosen = Vec::new();
+    if args.list {
+        chosen.push(("--list", Manage::List));
+    }
+    if let Some(name) = args.logs.take() {
+        chosen.push(("--logs", Manage::Logs { name, follow: args.follow }));
+    }
+    if let Some(name) = args.stop.take() {
+        chosen.push(("--stop", Manage::Stop { name, time: args.time }));
+    }
+    if let Some(name) = args.kill.take() {
+        chosen.push(("--kill", Manage::Kill { name, signal: String::new() }));
+    }
+    if let Some(name) = args.remove.take() {
+        chosen.push(("--remove", Manage::Remove { name, force: args.force }));
+    }
+    if let Some(name) = args.inspect.take() {
+        chosen.push(("--inspect", Manage::Inspect { name }));
+    }
+    if let Some(name) = args.exec.take() {
+        chosen.push(("--exec", Manage::Exec { name, command: Vec::new(), tty: args.tty }));
+    }
+    if chosen.len() > 1 {
+        return Err(UsageError(format!("{} and {} exclude each other", chosen[0].0, chosen[1].0)));
+    }
+    for (given, option, needs) in [
+        (args.follow, "--follow", "--logs NAME"),
+        (args.time.is_some(), "--time", "--stop NAME"),
+        (args.force, "--force", "--remove NAME"),
+        (args.name.is_some(), "--name", "--detach"),
+    ] {
+        let needed =
+            chosen.first().is_some_and(|(o, _)| needs.starts_with(o)) || (needs == "--detach" && args.detach);
+        if given && !needed {
+            return Err(UsageError(format!("{option} needs {needs}")));
+        }
+    }
+    let Some((option, mut manage)) = chosen.pop() else {
+        args.command = command;
+        return Ok(None);
+    };
+    if args.detach {
+        return Err(UsageError(format!("--detach and {option} exclude each other")));
+    }
+    match &mut manage {
+        Manage::Exec { command: to_run, .. } => {
+            if command.is_empty() {
+                return Err(UsageError("--exec NAME needs a command to run".into()));
+            }
+            *to_run = command;
+        }
+        Manage::Kill { signal, .. } => match command.as_slice() {
+            [] => *signal = "KILL".into(),
+            [one] => *signal = one.to_string_lossy().into_owned(),
+            _ => return Err(UsageError("--kill NAME takes one signal at most".into())),
+        },
+        _ if !command.is_empty() => return Err(UsageError(format!("{option} takes no command"))),
+        _ => {}
+    }
+    Ok(Some(manage))
 }
 
 /// docker's --env-file: `KEY=VALUE` or `KEY` (the caller's value) a line,
@@ -756,6 +897,60 @@ mod tests {
         assert_eq!(run(&["--mtu", "1500", "-n", "true"]).unwrap().mtu, Some(1500));
         for bad in ["0", "67", "65522", "x", ""] {
             assert!(run(&["--mtu", bad, "-n", "true"]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn detach_and_the_management_options() {
+        use crate::detach::Manage;
+        let parsed =
+            |argv: &[&str]| parse(std::iter::once("zookeeper").chain(argv.iter().copied()), |_| None, true);
+        match parsed(&["-dP", "--name", "web", "--rm", "httpd", "-f"]).unwrap() {
+            Invocation::Detach(d) => {
+                assert_eq!(d.name.as_deref(), Some("web"));
+                assert!(d.auto_remove && d.spec.mounts_proc());
+                assert!(!d.spec.process.terminal, "a detached container has no terminal, even from one");
+                assert_eq!(d.argv, ["-dP", "--name", "web", "--rm", "httpd", "-f"].map(OsString::from));
+                assert_eq!(command(&d.spec), ["httpd", "-f"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        let manage = |argv: &[&str]| match parsed(argv) {
+            Ok(Invocation::Manage(m)) => m,
+            other => panic!("{argv:?}: {other:?}"),
+        };
+        assert_eq!(manage(&["--list"]), Manage::List);
+        assert_eq!(manage(&["--logs", "w", "--follow"]), Manage::Logs { name: "w".into(), follow: true });
+        assert_eq!(manage(&["--stop", "w", "--time", "3"]), Manage::Stop { name: "w".into(), time: Some(3) });
+        assert_eq!(manage(&["--kill", "w"]), Manage::Kill { name: "w".into(), signal: "KILL".into() });
+        assert_eq!(manage(&["--kill", "w", "HUP"]), Manage::Kill { name: "w".into(), signal: "HUP".into() });
+        assert_eq!(manage(&["--remove", "w", "--force"]), Manage::Remove { name: "w".into(), force: true });
+        assert_eq!(manage(&["--inspect", "w"]), Manage::Inspect { name: "w".into() });
+        assert_eq!(
+            manage(&["--exec", "w", "-t", "sh", "-c", "--list"]),
+            Manage::Exec {
+                name: "w".into(),
+                command: ["sh", "-c", "--list"].map(OsString::from).to_vec(),
+                tty: true
+            }
+        );
+        // The first word that is not an option is still the command.
+        assert_eq!(command(&run(&["list"]).unwrap()), ["list"]);
+        assert_eq!(command(&run(&["--rm", "sh"]).unwrap()), ["sh"]);
+        for (argv, needle) in [
+            (&["--list", "sh"][..], "takes no command"),
+            (&["--list", "--inspect", "w"][..], "exclude each other"),
+            (&["--exec", "w"][..], "needs a command"),
+            (&["--kill", "w", "TERM", "x"][..], "one signal"),
+            (&["--name", "w", "sh"][..], "--name needs --detach"),
+            (&["--follow", "--list"][..], "--follow needs --logs"),
+            (&["--time", "1", "sh"][..], "--time needs --stop"),
+            (&["--force", "sh"][..], "--force needs --remove"),
+            (&["-d", "--list"][..], "exclude each other"),
+            (&["-d", "-t", "sh"][..], "--detach and --tty"),
+        ] {
+            let err = parsed(argv).expect_err(&format!("{argv:?}")).0;
+            assert!(err.contains(needle) && !err.contains('\n'), "{argv:?}: {err}");
         }
     }
 

@@ -26,7 +26,30 @@ use crate::trace;
 
 /// Runs the container described by `spec` to its end and cleans up after it.
 pub fn run(spec: &ContainerSpec) -> Result<ExitState, Error> {
-    match launch(spec, None)? {
+    run_observed(spec, &mut |_| Ok(()))
+}
+
+/// What a running container holds on the host, for a detached container's
+/// state (src/detach.rs).
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// The first process, on the host's side of the pid namespace.
+    pub pid: i32,
+    /// Its cgroup, one directory per hierarchy.
+    pub cgroup_dirs: Vec<std::path::PathBuf>,
+    /// `/tmp/zoo.XXXXXX`, while a network helper keeps files in it.
+    pub mountpoint: Option<std::path::PathBuf>,
+    /// slirp4netns's pid.
+    pub helper_pid: Option<i32>,
+}
+
+/// [`run`], calling `on_running` once the command runs (a failure of it
+/// takes the container down).
+pub fn run_observed(
+    spec: &ContainerSpec,
+    on_running: &mut dyn FnMut(&Running) -> anyhow::Result<()>,
+) -> Result<ExitState, Error> {
+    match launch(spec, None, on_running)? {
         Launched::Ended(state) => Ok(state),
         Launched::Created(_) => unreachable!("a foreground container is waited for"),
     }
@@ -51,7 +74,7 @@ pub struct Created {
 /// running the command. No network helper, no supervision, no terminal
 /// relay: the caller (conmon, containerd's shim) is the process's reaper.
 pub fn create(spec: &ContainerSpec, gate: std::os::fd::OwnedFd) -> Result<Created, Error> {
-    match launch(spec, Some(gate))? {
+    match launch(spec, Some(gate), &mut |_| Ok(()))? {
         Launched::Created(created) => Ok(created),
         Launched::Ended(_) => unreachable!("a created container is not waited for"),
     }
@@ -62,7 +85,11 @@ enum Launched {
     Created(Created),
 }
 
-fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<Launched, Error> {
+fn launch(
+    spec: &ContainerSpec,
+    gate: Option<std::os::fd::OwnedFd>,
+    on_running: &mut dyn FnMut(&Running) -> anyhow::Result<()>,
+) -> Result<Launched, Error> {
     let detached = gate.is_some();
     if detached && (spec.init || spec.network != Network::LoopbackOnly) {
         return Err(anyhow!("a created container has no --init and no network helper").into());
@@ -289,6 +316,12 @@ fn launch(spec: &ContainerSpec, gate: Option<std::os::fd::OwnedFd>) -> Result<La
     if container.network.is_none() && container.pasta.is_none() {
         container.mountpoint = None;
     }
+    on_running(&Running {
+        pid: pid.as_raw(),
+        cgroup_dirs: container.cgroup.as_ref().map_or(Vec::new(), |c| c.dirs().to_vec()),
+        mountpoint: container.mountpoint.as_ref().map(|m| m.path().to_owned()),
+        helper_pid: container.network.as_ref().map(|n| n.pid()),
+    })?;
     if !spec.hooks.poststart.is_empty() {
         let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "running");
         if let Err(err) = crate::hooks::run(&spec.hooks.poststart, "poststart", &state) {

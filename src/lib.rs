@@ -34,6 +34,7 @@ pub(crate) mod child;
 pub mod cleanup;
 pub mod cli;
 pub(crate) mod container;
+pub mod detach;
 pub mod error;
 pub(crate) mod exec;
 pub(crate) mod hooks;
@@ -57,5 +58,5 @@ pub mod terminal;
 pub mod trace;
 pub(crate) mod users;
 
-pub use container::run;
+pub use container::{Running, run, run_observed};
 pub use error::Error;

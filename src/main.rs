@@ -49,7 +49,8 @@ fn run() {
             std::process::exit(if all_well { 0 } else { 1 });
         }
         Invocation::Cleanup => {
-            let report = zookeeper::cleanup::run();
+            let mut report = zookeeper::cleanup::run();
+            zookeeper::detach::remove_gone(&mut report);
             for path in &report.removed {
                 let _ = writeln!(std::io::stdout(), "removed {}", path.display());
             }
@@ -61,6 +62,23 @@ fn run() {
                 std::process::exit(125);
             }
         }
+        Invocation::Detach(detach) => match zookeeper::detach::start(*detach) {
+            Ok(id) => {
+                let _ = writeln!(std::io::stdout(), "{id}");
+            }
+            Err(err) => fail(&err.to_string(), err.exit_code()),
+        },
+        Invocation::Manage(manage) => match zookeeper::detach::manage(manage) {
+            Ok(Some(state)) => {
+                let _ = std::io::stdout().flush();
+                state.mirror()
+            }
+            Ok(None) => {}
+            Err(err) => match err.downcast_ref::<zookeeper::detach::ExecFailed>() {
+                Some(failed) => fail(&failed.to_string(), failed.0.exit_code()),
+                None => fail(&format!("{err:#}"), 125),
+            },
+        },
         Invocation::Run(spec) => match zookeeper::run(&spec) {
             Ok(state) => {
                 zookeeper::trace::mark("cleaned up");

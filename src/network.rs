@@ -103,6 +103,11 @@ impl Slirp4netns {
         Ok(Slirp4netns { child, ready: ready_read, log, api_socket, _exit_signal: exit_write })
     }
 
+    /// slirp4netns's pid.
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
     /// Readable once slirp4netns is ready, or has failed.
     pub fn ready_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::spec::Hook;
 
-mod join;
+pub(crate) mod join;
 
 /// The runtime-spec version `state` and `--version` report.
 const OCI_VERSION: &str = "1.2.0";
@@ -33,6 +33,9 @@ const STATE_FILE: &str = "state.json";
 const GATE_FIFO: &str = "exec.fifo";
 /// The config create converted, kept for exec.
 const CONFIG_FILE: &str = "config.json";
+/// `zookeeper --detach`'s state, under the same default root
+/// (`detach::state_root`).
+const DETACHED_DIR: &str = "containers";
 
 const USAGE: &str = "\
 usage: zookeeper-oci [global options] COMMAND [options] ID
@@ -376,7 +379,7 @@ fn dispatch(verb: &str, args: Vec<String>, global: &Global) -> Result<i32> {
 
 /// runc's rule for ids: letters, digits and `_+-.`, not `.` or `..` (so
 /// never a path).
-fn check_id(id: &str) -> Result<()> {
+pub(crate) fn check_id(id: &str) -> Result<()> {
     let fine = !id.is_empty()
         && id != "."
         && id != ".."
@@ -388,7 +391,7 @@ fn check_id(id: &str) -> Result<()> {
 }
 
 /// `9`, `KILL` or `SIGKILL`.
-fn parse_signal(text: &str) -> Result<Signal> {
+pub(crate) fn parse_signal(text: &str) -> Result<Signal> {
     if let Ok(number) = text.parse::<i32>() {
         return Signal::try_from(number).map_err(|_| anyhow!("invalid signal {text:?}"));
     }
@@ -524,7 +527,7 @@ struct ContainerDir {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
+pub(crate) enum Status {
     Creating,
     Created,
     Running,
@@ -615,7 +618,7 @@ impl ContainerDir {
 
 /// Field 22 of /proc/PID/stat (the start time, in clock ticks since boot)
 /// while the process lives; `None` once it is gone or a zombie.
-fn start_time(pid: i32) -> Option<u64> {
+pub(crate) fn start_time(pid: i32) -> Option<u64> {
     if pid <= 0 {
         return None;
     }
@@ -635,7 +638,7 @@ fn parse_start_time(stat: &str) -> Option<u64> {
 
 /// Writes `contents` to `path` through a temporary file in the same
 /// directory and a rename: a reader sees all of it or nothing.
-fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     let name = path.file_name().ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
     let mut temp_name = OsString::from(".");
     temp_name.push(name);
@@ -658,6 +661,11 @@ fn create(global: &Global, args: &VerbArgs, id: &str) -> Result<crate::container
     // Before anything of ours is opened: its descriptor could take one of
     // the numbers the caller hands on.
     preserved_fds(args)?;
+    if id == DETACHED_DIR && global.root.is_none() {
+        bail!(
+            "container id {id:?} is taken: the default state directory keeps zookeeper --detach's containers there"
+        );
+    }
     let bundle = PathBuf::from(args.value("--bundle").unwrap_or("."));
     let bundle = std::path::absolute(&bundle).context("finding the bundle")?;
     // Read once: the bytes converted are the bytes kept for exec.
@@ -935,7 +943,8 @@ fn list(global: &Global, format: &str, quiet: bool) -> Result<()> {
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(err) => return Err(err).with_context(|| format!("reading {}", root.display())),
     };
-    ids.retain(|id| check_id(id).is_ok());
+    // `containers` beside them is `zookeeper --detach`'s state (src/detach.rs).
+    ids.retain(|id| check_id(id).is_ok() && !(id == DETACHED_DIR && global.root.is_none()));
     ids.sort();
     let mut rows = Vec::new();
     for id in &ids {
@@ -1100,7 +1109,7 @@ fn features() -> Result<()> {
 }
 
 /// `2026-11-30T09:50:12.123456789Z`.
-fn rfc3339(time: std::time::SystemTime) -> String {
+pub(crate) fn rfc3339(time: std::time::SystemTime) -> String {
     let since = time.duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     let secs = since.as_secs();
     let (days, rest) = (secs / 86_400, secs % 86_400);

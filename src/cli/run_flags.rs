@@ -108,7 +108,8 @@ pub struct RunFlags {
     #[arg(short = 'i', long = "interactive")]
     interactive: bool,
 
-    /// Accepted for docker's --rm: a zookeeper container leaves nothing behind
+    /// docker's --rm: a zookeeper container leaves nothing behind (with
+    /// --detach: its state goes too when it ends)
     #[arg(long = "rm")]
     rm: bool,
 }
@@ -143,6 +144,11 @@ pub enum SecurityOpt {
 }
 
 impl RunFlags {
+    /// `--rm` given.
+    pub fn remove(&self) -> bool {
+        self.rm
+    }
+
     /// Fills the flags into `spec`. `home_given`: the caller set HOME with
     /// --env, which a user's home from /etc/passwd must not override.
     pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), String> {

@@ -68,74 +68,20 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
         _ => {}
     }
     let cgroups = sub_cgroups(&saved.cgroup.dirs, &args.all("--cgroup"))?;
-    let target = Target::open(&saved, status)?;
-    let argv = to_cstrings(&spec.process.args, "the command")?;
-    let env = to_cstrings(&spec.process.env, "the environment")?;
-    let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
-    let (go_rx, go_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
-    let (pid_rx, pid_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
-    let (report_tx, report_rx) = report_channel().context("creating the exec channels")?;
-    // The process is orphaned when the helper exits: it comes to us.
-    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
+    let target = Target::open(saved.pid, saved.start_time, status)?;
     // Before the fork, so that no signal to forward is lost; the process
     // unblocks them all before exec.
     let supervisor = crate::signals::Supervisor::block(std::time::Duration::from_secs(
         crate::spec::DEFAULT_STOP_TIMEOUT_SECS,
     ))?;
-    // SAFETY: zookeeper-oci is single-threaded, so the child's copy of the
-    // address space holds no lock another thread would release; the child
-    // only joins namespaces, forks and exits (helper never returns).
-    let helper = match unsafe { nix::unistd::fork() }.context("forking the exec helper")? {
-        ForkResult::Child => {
-            drop((go_tx, pid_rx, report_rx, pty_parent));
-            helper(Helper {
-                target,
-                go: go_rx,
-                pid: pid_tx,
-                report: report_tx,
-                pty: pty_child,
-                spec: &spec,
-                argv,
-                env,
-            })
-        }
-        ForkResult::Parent { child } => child,
-    };
-    drop((go_rx, pid_tx, report_tx, pty_child, target));
-    // The helper is put in the container's cgroup before it forks, so
-    // that the process is born there.
-    let placed = (|| -> Result<()> {
-        for cgroup in &cgroups {
-            std::fs::write(cgroup.join("cgroup.procs"), helper.as_raw().to_string())
-                .with_context(|| format!("joining the container's cgroup {}", cgroup.display()))?;
-        }
-        nix::unistd::write(&go_tx, b"G").context("releasing the exec helper")?;
-        Ok(())
-    })();
-    drop(go_tx);
-    let helper_status = waitpid(helper, None).context("waiting for the exec helper")?;
-    placed?;
+    let mut spawned = spawn(target, &cgroups, &spec)?;
+    // In the container's cgroup and namespaces now: a delete or kill sees it.
     drop(lock);
-    let mut pid_bytes = Vec::new();
-    std::fs::File::from(pid_rx).read_to_end(&mut pid_bytes).context("reading the process's pid")?;
-    let pid = match <[u8; 4]>::try_from(pid_bytes.as_slice()) {
-        Ok(bytes) => Pid::from_raw(i32::from_le_bytes(bytes)),
-        // The helper failed before it forked, and says why on the report.
-        Err(_) => {
-            let failure = report_rx.read_failure().context("reading the exec report")?;
-            return Err(match failure {
-                Some(failure) => anyhow!("{}", failure.message),
-                None => anyhow!("the exec helper ended without a word ({helper_status:?})"),
-            });
-        }
-    };
-    if let (Some(socket), Some(path)) = (&pty_parent, &console) {
-        if let Some(master) = crate::terminal::receive_master(socket)? {
-            super::send_console(path, master)?;
-        }
+    let pid = spawned.pid;
+    if let (Some(master), Some(path)) = (spawned.pty_master.take(), &console) {
+        super::send_console(path, master)?;
     }
-    if let Some(failure) = report_rx.read_failure().context("reading the exec report")? {
-        let _ = waitpid(pid, None);
+    if let Some(failure) = spawned.failure()? {
         global.log.error(&failure.message);
         return Ok(failure.exit_code.into());
     }
@@ -151,6 +97,101 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
         crate::status::ExitState::Exited(code) => code,
         crate::status::ExitState::Signaled(sig) => 128 + sig as i32,
     })
+}
+
+/// A process [`spawn`] put in a running container.
+pub(crate) struct Spawned {
+    /// On the caller's side of the pid namespace; the caller (a subreaper)
+    /// reaps it.
+    pub pid: Pid,
+    /// With `spec.process.terminal`: the pty's master.
+    pub pty_master: Option<OwnedFd>,
+    report: Option<crate::sync::ReportRx>,
+}
+
+impl Spawned {
+    /// Waits until the process has exec'd the command (`None`) or failed
+    /// to (its failure: 126, 127, or 125 for its confinement; it is
+    /// reaped then).
+    pub(crate) fn failure(&mut self) -> Result<Option<Failure>> {
+        let Some(report) = self.report.take() else { return Ok(None) };
+        let failure = report.read_failure().context("reading the exec report")?;
+        if failure.is_some() {
+            let _ = waitpid(self.pid, None);
+        }
+        Ok(failure)
+    }
+}
+
+/// Puts a new process into the running container `target` (its first
+/// process's namespaces) and its cgroup `cgroup_dirs`, confined as `spec`
+/// says, running `spec.process.args`. The caller becomes a subreaper (the
+/// process is orphaned to it) and should block the signals it forwards
+/// first; [`Spawned::failure`] then says whether the command runs.
+pub(crate) fn spawn(
+    target: Target,
+    cgroup_dirs: &[std::path::PathBuf],
+    spec: &ContainerSpec,
+) -> Result<Spawned> {
+    let argv = to_cstrings(&spec.process.args, "the command")?;
+    let env = to_cstrings(&spec.process.env, "the environment")?;
+    let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
+    let (go_rx, go_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
+    let (pid_rx, pid_tx) = nix::unistd::pipe2(OFlag::O_CLOEXEC).context("creating the exec channels")?;
+    let (report_tx, report_rx) = report_channel().context("creating the exec channels")?;
+    // The process is orphaned when the helper exits: it comes to us.
+    nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
+    // SAFETY: zookeeper is single-threaded here, so the child's copy of the
+    // address space holds no lock another thread would release; the child
+    // only joins namespaces, forks and exits (helper never returns).
+    let helper = match unsafe { nix::unistd::fork() }.context("forking the exec helper")? {
+        ForkResult::Child => {
+            drop((go_tx, pid_rx, report_rx, pty_parent));
+            self::helper(Helper {
+                target,
+                go: go_rx,
+                pid: pid_tx,
+                report: report_tx,
+                pty: pty_child,
+                spec,
+                argv,
+                env,
+            })
+        }
+        ForkResult::Parent { child } => child,
+    };
+    drop((go_rx, pid_tx, report_tx, pty_child, target));
+    // The helper is put in the container's cgroup before it forks, so
+    // that the process is born there.
+    let placed = (|| -> Result<()> {
+        for cgroup in cgroup_dirs {
+            std::fs::write(cgroup.join("cgroup.procs"), helper.as_raw().to_string())
+                .with_context(|| format!("joining the container's cgroup {}", cgroup.display()))?;
+        }
+        nix::unistd::write(&go_tx, b"G").context("releasing the exec helper")?;
+        Ok(())
+    })();
+    drop(go_tx);
+    let helper_status = waitpid(helper, None).context("waiting for the exec helper")?;
+    placed?;
+    let mut pid_bytes = Vec::new();
+    std::fs::File::from(pid_rx).read_to_end(&mut pid_bytes).context("reading the process's pid")?;
+    let pid = match <[u8; 4]>::try_from(pid_bytes.as_slice()) {
+        Ok(bytes) => Pid::from_raw(i32::from_le_bytes(bytes)),
+        // The helper failed before it forked, and says why on the report.
+        Err(_) => {
+            let failure = report_rx.read_failure().context("reading the exec report")?;
+            return Err(match failure {
+                Some(failure) => anyhow!("{}", failure.message),
+                None => anyhow!("the exec helper ended without a word ({helper_status:?})"),
+            });
+        }
+    };
+    let pty_master = match &pty_parent {
+        Some(socket) => crate::terminal::receive_master(socket)?,
+        None => None,
+    };
+    Ok(Spawned { pid, pty_master, report: Some(report_rx) })
 }
 
 /// The process to run: `--process FILE` in place of the config's
@@ -351,16 +392,19 @@ fn sub_cgroups(dirs: &[PathBuf], args: &[&str]) -> Result<Vec<PathBuf>> {
 /// The container's first process's namespaces that are not ours, held by
 /// descriptors opened through its /proc directory, which was checked
 /// (before and after) to be the process state.json names.
-struct Target {
+pub(crate) struct Target {
     namespaces: Vec<(&'static str, CloneFlags, OwnedFd)>,
     setgroups_allowed: bool,
 }
 
 impl Target {
-    fn open(saved: &Saved, status: Status) -> Result<Target> {
+    /// The namespaces of `pid`, which must still be the process that
+    /// started at `start_time` (field 22 of its stat); `status` says whether
+    /// it may still be at its gate (created) or is about to exec (running).
+    pub(crate) fn open(pid: i32, start_time: u64, status: Status) -> Result<Target> {
         let stopped = || anyhow!("cannot exec in a stopped container");
         let proc_dir = nix::fcntl::open(
-            format!("/proc/{}", saved.pid).as_str(),
+            format!("/proc/{pid}").as_str(),
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
@@ -375,7 +419,7 @@ impl Target {
             Some(text)
         };
         let stat = read("stat").ok_or_else(stopped)?;
-        if super::parse_start_time(&stat) != Some(saved.start_time) {
+        if super::parse_start_time(&stat) != Some(start_time) {
             return Err(stopped());
         }
         let mut namespaces = Vec::new();
@@ -420,7 +464,7 @@ impl Target {
         }
         let setgroups_allowed = read("setgroups").is_none_or(|text| text.trim() != "deny");
         // Still the same process once its namespaces are held.
-        if read("stat").and_then(|stat| super::parse_start_time(&stat)) != Some(saved.start_time) {
+        if read("stat").and_then(|stat| super::parse_start_time(&stat)) != Some(start_time) {
             return Err(stopped());
         }
         Ok(Target { namespaces, setgroups_allowed })
