@@ -834,6 +834,7 @@ fn start(global: &Global, id: &str) -> Result<()> {
     nix::unistd::write(&gate, b"0").context("opening the exec gate")?;
     drop(gate);
     std::fs::remove_file(&fifo).context("removing the exec gate")?;
+    wait_for_exec(saved.pid, saved.start_time);
     if !saved.poststart.is_empty() {
         let state = crate::hooks::state_json(&saved.identity(), saved.pid, "running");
         if let Err(err) = crate::hooks::run(&saved.poststart, "poststart", &state) {
@@ -841,6 +842,30 @@ fn start(global: &Global, id: &str) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// After the gate opened: returns once the container's first process has
+/// exec'd its command (or is gone), as runc's start returns once its init
+/// has exec'd. Until then it is pid 1 of its pid namespace running
+/// zookeeper's code with no signal handler, and the kernel drops a signal
+/// the caller sends it (runtime-tools' killsig sent TERM 8 ms after start,
+/// and it was lost). Its startContainer hooks run in between, for as long
+/// as they take. Read through /proc/PID/stat: its name is zookeeper-gate
+/// until exec, and its start time tells a reused pid.
+fn wait_for_exec(pid: i32, start_time: u64) {
+    let mut pause = std::time::Duration::from_micros(100);
+    loop {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return };
+        if parse_start_time(&stat) != Some(start_time) {
+            return;
+        }
+        let name = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')')).map(|(name, _)| name);
+        if name != Some("zookeeper-gate") {
+            return;
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(std::time::Duration::from_millis(10));
+    }
 }
 
 /// `state`: the runtime-spec state, as runc prints it.

@@ -701,6 +701,29 @@ fn a_pid_namespace_is_joined_by_path_as_pods_share_one() {
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
 }
 
+/// `start` returns once the command runs, as runc's does (its init's exec
+/// closes the fifo runc reads): before that, the first process is pid 1 of
+/// its namespace without a signal handler, and a signal sent right after
+/// start was dropped by the kernel (runtime-tools' killsig). A slow
+/// startContainer hook stands between the gate and exec here.
+#[test]
+fn start_returns_once_the_command_runs() {
+    for who in BOTH {
+        let world = World::new("start-exec", who, &["sleep", "1000"]);
+        let mut config: Value =
+            serde_json::from_slice(&std::fs::read(world.bundle.join("config.json")).unwrap()).unwrap();
+        config["hooks"] = json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "sleep 0.3"]}]});
+        std::fs::write(world.bundle.join("config.json"), serde_json::to_vec(&config).unwrap()).unwrap();
+        let id = format!("sx-{}", who_name(who));
+        let out = world.create(&id);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert!(world.oci(&["start", &id]).status.success());
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", world.pid())).unwrap();
+        assert_eq!(comm, "sleep\n", "{who:?}: start returned before the command ran");
+        assert!(world.oci(&["delete", "--force", &id]).status.success());
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);
