@@ -42,10 +42,21 @@ check "cpu: -c 20 gives about 20% (got ${cpu} ms of 2000)" "yes rc=0" \
 	sh -c "test '$cpu' -ge 200 && test '$cpu' -le 800 && echo yes"
 check "the container's cgroup is its cgroup namespace's root" "0::/ rc=0" \
 	"$ZK" -r "$ROOTFS" -P -m 64M -c 50 -p 20 cat /proc/self/cgroup
+# The container's zoo-* cgroup once it has one (a fixed sleep lost the race
+# when the host was loaded): up to 10 s, then whatever find says.
+running_zoo_cgroup() {
+	i=0
+	while [ $i -lt 100 ]; do
+		dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
+		[ -n "$dir" ] && [ -e "$dir/cgroup.procs" ] && test -s "$dir/cgroup.procs" && break
+		i=$((i + 1))
+		sleep 0.1
+	done
+	echo "$dir"
+}
 limits_of_running_container() {
 	"$ZK" -r "$ROOTFS" -m 64M -c 50 -p 20 sleep 2 &
-	sleep 1
-	dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
+	dir=$(running_zoo_cgroup)
 	echo $(cat "$dir/memory.max" "$dir/cpu.max" "$dir/pids.max" "$dir/memory.swap.max")
 	supervisor_cgroup=$(cut -d: -f3 "/proc/$!/cgroup")
 	wait
@@ -54,8 +65,7 @@ limits_of_running_container >/tmp/zk-limits 2>&1
 check "the limits are the ones asked for" "67108864 50000 100000 20 0 rc=0" cat /tmp/zk-limits
 swap_of_running_container() { # --memory-swap's value
 	"$ZK" -r "$ROOTFS" -m 64M --memory-swap "$1" sleep 2 &
-	sleep 1
-	dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
+	dir=$(running_zoo_cgroup)
 	cat "$dir/memory.swap.max"
 	wait
 }
