@@ -48,7 +48,8 @@ running_zoo_cgroup() {
 	i=0
 	while [ $i -lt 100 ]; do
 		dir=$(find /sys/fs/cgroup -name 'zoo-*' -type d | head -1)
-		[ -n "$dir" ] && [ -e "$dir/cgroup.procs" ] && test -s "$dir/cgroup.procs" && break
+		# (A cgroup file's size is always 0: read it.)
+		[ -n "$dir" ] && [ -n "$(cat "$dir/cgroup.procs" 2>/dev/null)" ] && break
 		i=$((i + 1))
 		sleep 0.1
 	done
