@@ -43,6 +43,27 @@ struct Args {
     #[arg(long = "bundle", value_name = "DIR", conflicts_with_all = ["rootfs", "mount_proc"])]
     bundle: Option<PathBuf>,
 
+    /// Run the image REF (docker's names: busybox, 127.0.0.1:5000/zk/app:1,
+    /// name@sha256:...), pulled if the store lacks it, on an overlay of its
+    /// layers with its Entrypoint, Cmd, Env, WorkingDir and User; the
+    /// command, if given, replaces its Cmd (docs/images.md)
+    #[arg(long = "image", value_name = "REF", conflicts_with_all = ["rootfs", "bundle"])]
+    image: Option<String>,
+
+    /// With --image: run CMD in place of the image's Entrypoint (its Cmd
+    /// then goes too; "" clears the Entrypoint)
+    #[arg(long = "entrypoint", value_name = "CMD", requires = "image", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
+
+    /// Pull the image REF into the store (again), then exit
+    #[arg(long = "image-pull", value_name = "REF", conflicts_with_all = ["image", "rootfs", "bundle"])]
+    image_pull: Option<String>,
+
+    /// The image store (default: $XDG_DATA_HOME/zookeeper, or
+    /// ~/.local/share/zookeeper; /var/lib/zookeeper for root)
+    #[arg(long = "store", value_name = "DIR")]
+    store: Option<PathBuf>,
+
     /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)
     #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
     memory: Option<u64>,
@@ -152,6 +173,13 @@ pub enum Invocation {
     /// `--check`.
     Check,
     Run(Box<ContainerSpec>),
+    /// `--image`: the description, to be completed from the image.
+    RunImage(Box<ContainerSpec>, Box<crate::image::ImageRun>),
+    /// `--image-pull REF`.
+    Pull {
+        reference: String,
+        store: Option<PathBuf>,
+    },
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -200,6 +228,15 @@ where
         }
         return Ok(Invocation::Cleanup);
     }
+    if let Some(reference) = args.image_pull {
+        if !args.command.is_empty() {
+            return Err(UsageError("--image-pull takes no command".into()));
+        }
+        return Ok(Invocation::Pull { reference, store: args.store });
+    }
+    if args.store.is_some() && args.image.is_none() {
+        return Err(UsageError("--store goes with --image or --image-pull".into()));
+    }
     // --bundle: config.json is what the options below add to (src/oci.rs).
     let bundle = match &args.bundle {
         Some(_) if !args.command.is_empty() => {
@@ -208,7 +245,7 @@ where
         Some(dir) => Some(crate::oci::load_bundle(dir).map_err(|err| UsageError(err.to_string()))?),
         None => None,
     };
-    if args.command.is_empty() && bundle.is_none() {
+    if args.command.is_empty() && bundle.is_none() && args.image.is_none() {
         return Err(UsageError("no command given (usage: zookeeper [options] <command> [args...])".into()));
     }
     if args.command.first().is_some_and(|command| command.is_empty()) {
@@ -226,6 +263,12 @@ where
     entries.extend(args.env);
     let home_given =
         entries.iter().any(|e| matches!(e, EnvArg::Set(k, _) | EnvArg::Inherit(k) if k == "HOME"));
+    let env_given: Vec<String> = entries
+        .iter()
+        .map(|e| match e {
+            EnvArg::Set(k, _) | EnvArg::Inherit(k) => k.clone(),
+        })
+        .collect();
     for entry in entries {
         let (key, value) = match entry {
             EnvArg::Set(key, value) => (key, OsString::from(value)),
@@ -259,15 +302,22 @@ where
         return Err(UsageError("--mtu needs a network (-n, --network or --publish)".into()));
     }
 
+    let command_given = !args.command.is_empty();
     let mut spec = match bundle {
         Some(bundle) => ContainerSpec { process: Process { env, ..bundle.process }, ..bundle },
         None => ContainerSpec::new(args.command, env),
     };
-    args.run.apply(&mut spec, home_given).map_err(UsageError)?;
+    let mut run = args.run;
+    let workdir_given = run.workdir_given();
+    if args.image.is_some() {
+        // An image's root is always an overlay of its layers.
+        run.for_image().map_err(UsageError)?;
+    }
+    run.apply(&mut spec, home_given).map_err(UsageError)?;
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
     spec.process.terminal = args.tty || (terminal && !args.no_tty);
-    if spec.overlay.is_some() && args.rootfs.is_none() && args.bundle.is_none() {
+    if spec.overlay.is_some() && args.rootfs.is_none() && args.bundle.is_none() && args.image.is_none() {
         // The default root is read-only and private already.
         return Err(UsageError("--overlay needs -r DIR, the directory to lay it over".into()));
     }
@@ -314,6 +364,18 @@ where
     spec.mtu = args.mtu;
     spec.init = args.init;
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
+    if let Some(reference) = args.image {
+        let image = crate::image::ImageRun {
+            reference,
+            store: args.store,
+            entrypoint: args.entrypoint,
+            command_given,
+            workdir_given,
+            env_given,
+            home_given,
+        };
+        return Ok(Invocation::RunImage(Box::new(spec), Box::new(image)));
+    }
     Ok(Invocation::Run(Box::new(spec)))
 }
 

@@ -61,15 +61,33 @@ fn run() {
                 std::process::exit(125);
             }
         }
-        Invocation::Run(spec) => match zookeeper::run(&spec) {
-            Ok(state) => {
-                zookeeper::trace::mark("cleaned up");
-                state.mirror()
+        Invocation::Pull { reference, store } => {
+            if let Err(err) = zookeeper::image::pull(&reference, store.as_deref()) {
+                fail(&format!("{err:#}"), 125);
             }
-            // The caller asked zookeeper to stop; its shell sees that signal.
-            Err(zookeeper::Error::Interrupted(sig)) => zookeeper::status::ExitState::Signaled(sig).mirror(),
-            Err(err) => fail(&err.to_string(), err.exit_code()),
-        },
+        }
+        Invocation::RunImage(mut spec, image) => {
+            let in_use = match zookeeper::image::prepare(&image, &mut spec) {
+                Ok(in_use) => in_use,
+                Err(err) => fail(&format!("{err:#}"), 125),
+            };
+            let outcome = zookeeper::run(&spec);
+            drop(in_use);
+            finish(outcome)
+        }
+        Invocation::Run(spec) => finish(zookeeper::run(&spec)),
+    }
+}
+
+fn finish(outcome: Result<zookeeper::status::ExitState, zookeeper::Error>) {
+    match outcome {
+        Ok(state) => {
+            zookeeper::trace::mark("cleaned up");
+            state.mirror()
+        }
+        // The caller asked zookeeper to stop; its shell sees that signal.
+        Err(zookeeper::Error::Interrupted(sig)) => zookeeper::status::ExitState::Signaled(sig).mirror(),
+        Err(err) => fail(&err.to_string(), err.exit_code()),
     }
 }
 
