@@ -289,7 +289,12 @@ impl Store {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(err) => return Err(err).with_context(|| format!("downloading the blob {digest}")),
+                    Err(err) => {
+                        let count = hashing.count;
+                        return Err(err).with_context(|| {
+                            format!("downloading the blob {digest}: truncated after {count} of {size} bytes")
+                        });
+                    }
                 };
                 file.write_all(&buf[..n]).with_context(|| format!("writing {}", tmp.display()))?;
                 progress(hashing.count);
