@@ -59,6 +59,23 @@ struct Args {
     #[arg(long = "image-pull", value_name = "REF", conflicts_with_all = ["image", "rootfs", "bundle"])]
     image_pull: Option<String>,
 
+    /// List the images in the store, then exit
+    #[arg(long = "images")]
+    images: bool,
+
+    /// Remove the image REF from the store, and its layers no other image
+    /// uses, then exit
+    #[arg(long = "image-rm", value_name = "REF")]
+    image_rm: Option<String>,
+
+    /// Remove the layers and blobs no image uses, then exit
+    #[arg(long = "image-prune")]
+    image_prune: bool,
+
+    /// Show the disk space the store takes, then exit
+    #[arg(long = "image-df")]
+    image_df: bool,
+
     /// The image store (default: $XDG_DATA_HOME/zookeeper, or
     /// ~/.local/share/zookeeper; /var/lib/zookeeper for root)
     #[arg(long = "store", value_name = "DIR")]
@@ -180,6 +197,17 @@ pub enum Invocation {
         reference: String,
         store: Option<PathBuf>,
     },
+    /// `--images`, `--image-rm`, `--image-prune`, `--image-df`.
+    Images(ImageCommand, Option<PathBuf>),
+}
+
+/// What to do with the image store.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageCommand {
+    List,
+    Remove(String),
+    Prune,
+    DiskUse,
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -234,8 +262,29 @@ where
         }
         return Ok(Invocation::Pull { reference, store: args.store });
     }
+    let management = [
+        args.images.then_some(ImageCommand::List),
+        args.image_rm.map(ImageCommand::Remove),
+        args.image_prune.then_some(ImageCommand::Prune),
+        args.image_df.then_some(ImageCommand::DiskUse),
+    ];
+    let mut management: Vec<ImageCommand> = management.into_iter().flatten().collect();
+    if management.len() > 1 {
+        return Err(UsageError("--images, --image-rm, --image-prune and --image-df go one at a time".into()));
+    }
+    if let Some(command) = management.pop() {
+        if !args.command.is_empty() || args.image.is_some() || args.rootfs.is_some() || args.bundle.is_some()
+        {
+            return Err(UsageError(
+                "--images, --image-rm, --image-prune and --image-df take no command and no root".into(),
+            ));
+        }
+        return Ok(Invocation::Images(command, args.store));
+    }
     if args.store.is_some() && args.image.is_none() {
-        return Err(UsageError("--store goes with --image or --image-pull".into()));
+        return Err(UsageError(
+            "--store goes with --image, --image-pull and the image listing options".into(),
+        ));
     }
     // --bundle: config.json is what the options below add to (src/oci.rs).
     let bundle = match &args.bundle {

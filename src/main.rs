@@ -66,6 +66,22 @@ fn run() {
                 fail(&format!("{err:#}"), 125);
             }
         }
+        Invocation::Images(command, store) => {
+            use zookeeper::cli::ImageCommand;
+            let store = store.as_deref();
+            let done = match command {
+                ImageCommand::List => zookeeper::image::list(store),
+                ImageCommand::Remove(reference) => zookeeper::image::remove(&reference, store),
+                ImageCommand::Prune => zookeeper::image::prune(store),
+                ImageCommand::DiskUse => zookeeper::image::disk_use(store),
+            };
+            match done {
+                Ok(text) => {
+                    let _ = std::io::stdout().write_all(text.as_bytes());
+                }
+                Err(err) => fail(&format!("{err:#}"), 125),
+            }
+        }
         Invocation::RunImage(mut spec, image) => {
             let in_use = match zookeeper::image::prepare(&image, &mut spec) {
                 Ok(in_use) => in_use,

@@ -84,6 +84,8 @@ fn start_registry() -> Registry {
     )
     .unwrap();
     let log = std::fs::File::create(work.join("registry.log")).unwrap();
+    // Waited for by stop_registry, at exit.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new("docker-registry")
         .arg("serve")
         .arg(&config)
@@ -333,13 +335,16 @@ type Handler = Arc<dyn Fn(&Request) -> Served + Send + Sync>;
 /// life of the test binary; every request's path and headers are kept.
 struct Mock {
     host: String,
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    seen: Seen,
 }
+
+/// Each request's path and headers.
+type Seen = Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>;
 
 fn mock(handler: Handler) -> Mock {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let host = listener.local_addr().unwrap().to_string();
-    let seen = Arc::new(Mutex::new(Vec::new()));
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
@@ -578,4 +583,63 @@ fn token_challenge_redirect_and_retry() {
     }
     let registry_seen = registry.seen.lock().unwrap();
     assert!(registry_seen.iter().any(|(p, _)| p.starts_with("/token?")), "no token was asked for");
+}
+
+#[test]
+fn list_remove_prune_and_disk_use() {
+    let reg = registry();
+    let one = format!("{}/zk/busybox:1", reg.host);
+    let two = format!("{}/zk/busybox:2", reg.host);
+    for who in WHO {
+        let store = fresh_store("manage", who);
+        for image in [&one, &two] {
+            let output = zk(who, &store, &["--image-pull", image]);
+            assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        }
+        let list = ok(zk(who, &store, &["--images"]));
+        let lines: Vec<&str> = list.lines().collect();
+        assert_eq!(lines.len(), 3, "{list}");
+        assert!(lines[0].starts_with("REPOSITORY"), "{list}");
+        for tag in ["1", "2"] {
+            assert!(
+                lines.iter().any(|l| l
+                    .split_whitespace()
+                    .take(2)
+                    .eq([format!("{}/zk/busybox", reg.host).as_str(), tag])),
+                "{list}"
+            );
+        }
+        let df = ok(zk(who, &store, &["--image-df"]));
+        assert!(df.contains("2 images") && df.contains("of 2 unpacked layers"), "{df}");
+
+        // Removal waits for no container: it refuses while one runs.
+        let mut running =
+            zookeeper(who, &["--store", store.to_str().unwrap(), "--image", &two, "sleep", "3"])
+                .spawn()
+                .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        fails_with(&zk(who, &store, &["--image-rm", &one]), 125, "in use");
+        assert!(running.wait().unwrap().success());
+
+        // :1 shares its layers with :2: only its manifest and config go.
+        let out = ok(zk(who, &store, &["--image-rm", &one]));
+        assert!(out.contains("0 layers and 2 blobs"), "{out}");
+        assert_eq!(entries(&store.join("layers")).len(), 2);
+        assert_eq!(entries(&store.join("blobs/sha256")).len(), 4, "manifest, config, two layers of :2");
+        let output = zk(who, &store, &["--image", &two, "--entrypoint", "cat", "/opq/new"]);
+        assert_eq!(ok(output), "new\n");
+
+        let out = ok(zk(who, &store, &["--image-rm", &two]));
+        assert!(out.contains("2 layers and 4 blobs"), "{out}");
+        assert!(entries(&store.join("layers")).is_empty());
+        assert!(entries(&store.join("blobs/sha256")).is_empty());
+        assert!(entries(&store.join("tmp")).is_empty(), "{:?}", entries(&store.join("tmp")));
+        fails_with(&zk(who, &store, &["--image-rm", &two]), 125, "no image");
+
+        // What no image references (a pull killed midway) goes with a prune.
+        let stray = store.join("blobs/sha256").join("0".repeat(64));
+        std::fs::write(&stray, "stray").unwrap();
+        assert_eq!(ok(zk(who, &store, &["--image-prune"])), "removed 0 layers and 1 blobs\n");
+        assert!(!stray.exists());
+    }
 }

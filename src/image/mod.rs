@@ -136,6 +136,143 @@ pub fn pull(reference: &str, store: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+/// The blobs (hex) and layers (diff_id hex) the images of index.json use.
+fn referenced(
+    store: &Store,
+) -> Result<(std::collections::BTreeSet<String>, std::collections::BTreeSet<String>)> {
+    let (mut blobs, mut layers) = (std::collections::BTreeSet::new(), std::collections::BTreeSet::new());
+    for entry in store.read_index()?.manifests {
+        let hex = |digest: &str| digest.strip_prefix("sha256:").unwrap_or(digest).to_string();
+        blobs.insert(hex(&entry.digest));
+        let Ok(bytes) = store.read_blob(&entry.digest, registry::MANIFEST_LIMIT) else { continue };
+        let Ok(manifest) = serde_json::from_slice::<Manifest>(&bytes) else { continue };
+        for layer in &manifest.layers {
+            blobs.insert(hex(&layer.digest));
+        }
+        let Some(config) = manifest.config else { continue };
+        blobs.insert(hex(&config.digest));
+        let Ok(bytes) = store.read_blob(&config.digest, CONFIG_LIMIT) else { continue };
+        let Ok(config) = serde_json::from_slice::<ImageConfig>(&bytes) else { continue };
+        for diff_id in config.rootfs.iter().flat_map(|r| &r.diff_ids) {
+            layers.insert(hex(diff_id));
+        }
+    }
+    Ok((blobs, layers))
+}
+
+/// `--images`: one line per image: REPOSITORY, TAG, IMAGE ID (the config's
+/// digest, as docker's), CREATED, SIZE (the compressed layers').
+pub fn list(store: Option<&Path>) -> Result<String> {
+    let store = Store::open(&store_root(store)?, LockKind::Shared)?;
+    let mut rows =
+        vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
+    for entry in store.read_index()?.manifests {
+        let Some(name) = entry.annotations.get(store::REF_ANNOTATION) else { continue };
+        let (repository, tag) = match Reference::parse(name) {
+            Ok(r) => (
+                format!("{}/{}", r.domain, r.repository),
+                r.tag.or(r.digest.map(|d| format!("@{}", short(&d)))).unwrap_or_default(),
+            ),
+            Err(_) => (name.clone(), String::new()),
+        };
+        let manifest: Option<Manifest> = store
+            .read_blob(&entry.digest, registry::MANIFEST_LIMIT)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
+        let (id, created, bytes) = match &manifest {
+            Some(m) => {
+                let config = m.config.as_ref();
+                let created = config
+                    .and_then(|c| store.read_blob(&c.digest, CONFIG_LIMIT).ok())
+                    .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                    .and_then(|v| {
+                        v.get("created")?
+                            .as_str()
+                            .map(|s| s.chars().take(19).collect::<String>().replace('T', " "))
+                    })
+                    .unwrap_or_else(|| "-".into());
+                (
+                    config.map_or("-".into(), |c| short(&c.digest).to_string()),
+                    created,
+                    m.layers.iter().map(|l| l.size).sum::<u64>(),
+                )
+            }
+            None => ("-".into(), "-".into(), 0),
+        };
+        rows.push([repository, tag, id, created, size(bytes)]);
+    }
+    let widths: Vec<usize> = (0..5).map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0)).collect();
+    let mut text = String::new();
+    for row in &rows {
+        let line: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        text.push_str(line.join("   ").trim_end());
+        text.push('\n');
+    }
+    Ok(text)
+}
+
+/// `--image-rm REF`: the name goes, and with it what no other image uses.
+pub fn remove(reference: &str, store: Option<&Path>) -> Result<String> {
+    let reference = Reference::parse(reference)?;
+    let store = Store::open(&store_root(store)?, LockKind::ExclusiveNow)?;
+    let mut index = store.read_index()?;
+    let name = reference.to_string();
+    let before = index.manifests.len();
+    index.manifests.retain(|d| d.annotations.get(store::REF_ANNOTATION) != Some(&name));
+    if index.manifests.len() == before {
+        bail!("no image {name} in the store");
+    }
+    store.write_index(&index)?;
+    let (blobs, layers) = referenced(&store)?;
+    let (gone_blobs, gone_layers) = store.collect_garbage(&blobs, &layers)?;
+    Ok(format!("removed {name} ({gone_layers} layers and {gone_blobs} blobs no other image uses)\n"))
+}
+
+/// `--image-prune`: blobs and layers no image uses (a pull killed midway
+/// leaves such).
+pub fn prune(store: Option<&Path>) -> Result<String> {
+    let store = Store::open(&store_root(store)?, LockKind::ExclusiveNow)?;
+    let (blobs, layers) = referenced(&store)?;
+    let (gone_blobs, gone_layers) = store.collect_garbage(&blobs, &layers)?;
+    Ok(format!("removed {gone_layers} layers and {gone_blobs} blobs\n"))
+}
+
+/// `--image-df`: what the store takes on disk, each file once (hard links
+/// within a layer counted once).
+pub fn disk_use(store: Option<&Path>) -> Result<String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let root = store_root(store)?;
+    let store = Store::open(&root, LockKind::Shared)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut usage = |dir: &Path| -> u64 {
+        let mut total = 0;
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(path) = stack.pop() {
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if seen.insert((meta.dev(), meta.ino())) {
+                total += meta.blocks() * 512;
+            }
+            if meta.is_dir()
+                && let Ok(entries) = std::fs::read_dir(&path)
+            {
+                stack.extend(entries.flatten().map(|e| e.path()));
+            }
+        }
+        total
+    };
+    let images = store.read_index()?.manifests.len();
+    let blobs = usage(&root.join("blobs"));
+    let layers = usage(&root.join("layers"));
+    let count = std::fs::read_dir(root.join("layers")).map_or(0, |d| d.count());
+    Ok(format!(
+        "{}: {images} images; {} of blobs (compressed layers, manifests, configs); {} of {count} unpacked layers; {} in all\n",
+        root.display(),
+        size(blobs),
+        size(layers),
+        size(blobs + layers)
+    ))
+}
+
 /// `--image REF`: the image pulled if the store lacks it, its layers as
 /// the container's overlay root, its configuration applied to `spec`.
 pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {

@@ -119,12 +119,16 @@ impl<R: Read> Read for Hashing<R> {
 pub enum LockKind {
     Shared,
     Exclusive,
+    /// Exclusive, or an error at once: removals do not wait for every
+    /// running container to end.
+    ExclusiveNow,
 }
 
 fn flock(file: &File, kind: LockKind) -> Result<()> {
     let op = match kind {
         LockKind::Shared => libc::LOCK_SH,
         LockKind::Exclusive => libc::LOCK_EX,
+        LockKind::ExclusiveNow => libc::LOCK_EX | libc::LOCK_NB,
     };
     loop {
         // SAFETY: flock on a descriptor this File owns; no memory is involved.
@@ -133,6 +137,9 @@ fn flock(file: &File, kind: LockKind) -> Result<()> {
             return Ok(());
         }
         let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::WouldBlock {
+            bail!("the image store is in use (by a running container or a pull); try again once they end");
+        }
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(err).context("locking the image store");
         }
@@ -159,7 +166,7 @@ impl Store {
             .with_context(|| format!("opening the image store's lock {shown}/lock"))?;
         flock(&lock, kind)?;
         let store = Store { root: root.to_path_buf(), lock };
-        if kind == LockKind::Exclusive {
+        if kind != LockKind::Shared {
             store.init()?;
         }
         Ok(store)
@@ -386,3 +393,44 @@ impl Store {
 }
 
 pub const INDEX_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+
+impl Store {
+    /// Removes the blobs and layers no image of index.json references;
+    /// `(blobs, layers)` removed. Needs the exclusive lock.
+    pub fn collect_garbage(
+        &self,
+        referenced_blobs: &std::collections::BTreeSet<String>,
+        referenced_layers: &std::collections::BTreeSet<String>,
+    ) -> Result<(usize, usize)> {
+        let mut blobs = 0;
+        let blob_dir = self.root.join("blobs/sha256");
+        for entry in
+            std::fs::read_dir(&blob_dir).with_context(|| format!("reading {}", blob_dir.display()))?.flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !referenced_blobs.contains(&name) {
+                std::fs::remove_file(entry.path())
+                    .with_context(|| format!("removing {}", entry.path().display()))?;
+                blobs += 1;
+            }
+        }
+        let layer_dir = self.root.join("layers");
+        let unused: Vec<PathBuf> = std::fs::read_dir(&layer_dir)
+            .with_context(|| format!("reading {}", layer_dir.display()))?
+            .flatten()
+            .filter(|e| !referenced_layers.contains(&e.file_name().to_string_lossy().into_owned()))
+            .map(|e| e.path())
+            .collect();
+        if !unused.is_empty() {
+            // Moved aside first: a layer half removed is never taken for whole.
+            let mut doomed = Vec::new();
+            for path in &unused {
+                let aside = self.tmp_path("removed");
+                std::fs::rename(path, &aside).with_context(|| format!("moving {} aside", path.display()))?;
+                doomed.push(aside);
+            }
+            super::userns::remove_trees(&doomed)?;
+        }
+        Ok((blobs, unused.len()))
+    }
+}
