@@ -619,7 +619,12 @@ fn list_remove_prune_and_disk_use() {
                 .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(700));
         fails_with(&zk(who, &store, &["--image-rm", &one]), 125, "in use");
+        // A pull does not wait for running containers.
+        let output = zk(who, &store, &["--image-pull", &format!("{}/zk/busybox:v2s2", reg.host)]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert!(running.try_wait().unwrap().is_none(), "the pull waited for the running container");
         assert!(running.wait().unwrap().success());
+        ok(zk(who, &store, &["--image-rm", &format!("{}/zk/busybox:v2s2", reg.host)]));
 
         // :1 shares its layers with :2: only its manifest and config go.
         let out = ok(zk(who, &store, &["--image-rm", &one]));

@@ -30,7 +30,7 @@ use serde::Deserialize;
 
 use crate::spec::ContainerSpec;
 use reference::Reference;
-use store::{Descriptor, LockKind, Store, sha256_of};
+use store::{Access, Descriptor, Store, sha256_of};
 
 /// What `--image` asks for, beside the container's description.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -131,8 +131,8 @@ fn store_root(explicit: Option<&Path>) -> Result<PathBuf> {
 /// `--image-pull REF`: pulls (again) and says what it did on stderr.
 pub fn pull(reference: &str, store: Option<&Path>) -> Result<()> {
     let reference = Reference::parse(reference)?;
-    let mut store = Store::open(&store_root(store)?, LockKind::Exclusive)?;
-    pull_into(&mut store, &reference).with_context(|| format!("pulling {reference}"))?;
+    let store = Store::open(&store_root(store)?, Access::Write)?;
+    pull_into(&store, &reference).with_context(|| format!("pulling {reference}"))?;
     Ok(())
 }
 
@@ -163,7 +163,7 @@ fn referenced(
 /// `--images`: one line per image: REPOSITORY, TAG, IMAGE ID (the config's
 /// digest, as docker's), CREATED, SIZE (the compressed layers').
 pub fn list(store: Option<&Path>) -> Result<String> {
-    let store = Store::open(&store_root(store)?, LockKind::Shared)?;
+    let store = Store::open(&store_root(store)?, Access::Read)?;
     let mut rows =
         vec![["REPOSITORY".to_string(), "TAG".into(), "IMAGE ID".into(), "CREATED".into(), "SIZE".into()]];
     for entry in store.read_index()?.manifests {
@@ -214,7 +214,7 @@ pub fn list(store: Option<&Path>) -> Result<String> {
 /// `--image-rm REF`: the name goes, and with it what no other image uses.
 pub fn remove(reference: &str, store: Option<&Path>) -> Result<String> {
     let reference = Reference::parse(reference)?;
-    let store = Store::open(&store_root(store)?, LockKind::ExclusiveNow)?;
+    let store = Store::open(&store_root(store)?, Access::Remove)?;
     let mut index = store.read_index()?;
     let name = reference.to_string();
     let before = index.manifests.len();
@@ -231,7 +231,7 @@ pub fn remove(reference: &str, store: Option<&Path>) -> Result<String> {
 /// `--image-prune`: blobs and layers no image uses (a pull killed midway
 /// leaves such).
 pub fn prune(store: Option<&Path>) -> Result<String> {
-    let store = Store::open(&store_root(store)?, LockKind::ExclusiveNow)?;
+    let store = Store::open(&store_root(store)?, Access::Remove)?;
     let (blobs, layers) = referenced(&store)?;
     let (gone_blobs, gone_layers) = store.collect_garbage(&blobs, &layers)?;
     Ok(format!("removed {gone_layers} layers and {gone_blobs} blobs\n"))
@@ -242,7 +242,7 @@ pub fn prune(store: Option<&Path>) -> Result<String> {
 pub fn disk_use(store: Option<&Path>) -> Result<String> {
     use std::os::unix::fs::MetadataExt as _;
     let root = store_root(store)?;
-    let store = Store::open(&root, LockKind::Shared)?;
+    let store = Store::open(&root, Access::Read)?;
     let mut seen = std::collections::HashSet::new();
     let mut usage = |dir: &Path| -> u64 {
         let mut total = 0;
@@ -278,21 +278,23 @@ pub fn disk_use(store: Option<&Path>) -> Result<String> {
 pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {
     let reference = Reference::parse(&run.reference)?;
     let root = store_root(run.store.as_deref())?;
-    let mut store = Store::open(&root, LockKind::Shared)?;
+    // In use from here: no removal takes the layers away while the
+    // container runs (a pull does not wait for that lock).
+    let store = Store::open(&root, Access::Use)?;
     let found = match local(&store, &reference)? {
         Some(found) => found,
         None => {
-            store.upgrade()?;
+            store.begin_write()?;
             // Another pull may have finished while we waited for the lock.
             let found = match local(&store, &reference)? {
                 Some(found) => found,
                 None => {
-                    pull_into(&mut store, &reference).with_context(|| format!("pulling {reference}"))?;
+                    pull_into(&store, &reference).with_context(|| format!("pulling {reference}"))?;
                     local(&store, &reference)?
                         .with_context(|| format!("{reference}: not in the store after its pull"))?
                 }
             };
-            store.downgrade()?;
+            store.end_write()?;
             found
         }
     };
@@ -383,7 +385,7 @@ fn architecture() -> &'static str {
     }
 }
 
-fn pull_into(store: &mut Store, reference: &Reference) -> Result<()> {
+fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
     let mut registry = registry::Registry::new(reference);
     let (content_type, bytes) = registry.manifest(reference.manifest_ref())?.with_context(|| {
         format!("the registry {} has no image {reference} (manifest unknown)", reference.domain)

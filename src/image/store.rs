@@ -2,8 +2,8 @@
 //! `index.json`, `blobs/sha256/`), so skopeo and umoci can read it, plus
 //! `layers/<diff_id hex>/`, each layer unpacked once in overlay's format and
 //! shared by every image that has it, and `tmp/` for what is being written.
-//! Everything lands by rename from `tmp/`; a `lock` file (flock) keeps a
-//! pull exclusive and lets runs share the store.
+//! Everything lands by rename from `tmp/`; two lock files (flock, see
+//! [`Access`]) keep writers apart and removals off running containers' layers.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -20,6 +20,7 @@ pub const REF_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 pub struct Store {
     pub root: PathBuf,
     lock: File,
+    in_use: File,
 }
 
 /// The caller's home: $HOME, else /etc/passwd's entry (tests and sudo
@@ -115,21 +116,24 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
+/// What a caller does with the store, which decides its locks. Two lock
+/// files: `lock`, held exclusive by whoever writes (a pull, a removal), and
+/// `in-use`, held shared by every container running on the store's layers
+/// and taken exclusive, without waiting, by a removal. So pulls never wait
+/// for running containers, and removals never pull layers from under one.
 #[derive(Clone, Copy, PartialEq, Eq)]
-pub enum LockKind {
-    Shared,
-    Exclusive,
-    /// Exclusive, or an error at once: removals do not wait for every
-    /// running container to end.
-    ExclusiveNow,
+pub enum Access {
+    /// Reading the index (listing, disk use): writes are atomic renames.
+    Read,
+    /// Running a container on its layers.
+    Use,
+    /// Pulling.
+    Write,
+    /// Removing images or garbage: refused at once while a container runs.
+    Remove,
 }
 
-fn flock(file: &File, kind: LockKind) -> Result<()> {
-    let op = match kind {
-        LockKind::Shared => libc::LOCK_SH,
-        LockKind::Exclusive => libc::LOCK_EX,
-        LockKind::ExclusiveNow => libc::LOCK_EX | libc::LOCK_NB,
-    };
+fn flock(file: &File, op: libc::c_int) -> Result<()> {
     loop {
         // SAFETY: flock on a descriptor this File owns; no memory is involved.
         let ret = unsafe { libc::flock(file.as_raw_fd(), op) };
@@ -138,7 +142,7 @@ fn flock(file: &File, kind: LockKind) -> Result<()> {
         }
         let err = std::io::Error::last_os_error();
         if err.kind() == std::io::ErrorKind::WouldBlock {
-            bail!("the image store is in use (by a running container or a pull); try again once they end");
+            bail!("the image store is in use by a running container; try again once it ends");
         }
         if err.kind() != std::io::ErrorKind::Interrupted {
             return Err(err).context("locking the image store");
@@ -146,9 +150,19 @@ fn flock(file: &File, kind: LockKind) -> Result<()> {
     }
 }
 
+fn lock_file(root: &Path, name: &str) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(root.join(name))
+        .with_context(|| format!("opening the image store's lock {}/{name}", root.display()))
+}
+
 impl Store {
-    /// Opens (creating) the store at `root` and takes its lock.
-    pub fn open(root: &Path, kind: LockKind) -> Result<Store> {
+    /// Opens (creating) the store at `root` with the locks `access` needs.
+    pub fn open(root: &Path, access: Access) -> Result<Store> {
         let shown = root.display();
         // World-searchable: container root, when it is a subordinate id of
         // root's, looks the layers up itself when it mounts the overlay.
@@ -157,30 +171,31 @@ impl Store {
             .mode(0o755)
             .create(root)
             .with_context(|| format!("creating the image store {shown}"))?;
-        let lock = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(root.join("lock"))
-            .with_context(|| format!("opening the image store's lock {shown}/lock"))?;
-        flock(&lock, kind)?;
-        let store = Store { root: root.to_path_buf(), lock };
-        if kind != LockKind::Shared {
-            store.init()?;
+        let store = Store {
+            root: root.to_path_buf(),
+            lock: lock_file(root, "lock")?,
+            in_use: lock_file(root, "in-use")?,
+        };
+        match access {
+            Access::Read => {}
+            Access::Use => flock(&store.in_use, libc::LOCK_SH)?,
+            Access::Write => store.begin_write()?,
+            Access::Remove => {
+                store.begin_write()?;
+                flock(&store.in_use, libc::LOCK_EX | libc::LOCK_NB)?;
+            }
         }
         Ok(store)
     }
 
-    /// From a shared lock to the exclusive one (not atomic: the caller
-    /// looks again at what it decided on under the shared lock).
-    pub fn upgrade(&mut self) -> Result<()> {
-        flock(&self.lock, LockKind::Exclusive)?;
+    /// Takes the writers' lock (waiting for another pull or removal).
+    pub fn begin_write(&self) -> Result<()> {
+        flock(&self.lock, libc::LOCK_EX)?;
         self.init()
     }
 
-    pub fn downgrade(&mut self) -> Result<()> {
-        flock(&self.lock, LockKind::Shared)
+    pub fn end_write(&self) -> Result<()> {
+        flock(&self.lock, libc::LOCK_UN)
     }
 
     /// With the exclusive lock: the layout's skeleton, and whatever a
