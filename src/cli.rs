@@ -55,6 +55,11 @@ struct Args {
     #[arg(long = "entrypoint", value_name = "CMD", requires = "image", allow_hyphen_values = true)]
     entrypoint: Option<String>,
 
+    /// With --image: when to pull it: missing (the default), always (a tag
+    /// may have moved), or never
+    #[arg(long = "pull", value_name = "WHEN", requires = "image", value_parser = parse_pull)]
+    pull: Option<crate::image::Pull>,
+
     /// Pull the image REF into the store (again), then exit
     #[arg(long = "image-pull", value_name = "REF", conflicts_with_all = ["image", "rootfs", "bundle"])]
     image_pull: Option<String>,
@@ -422,10 +427,15 @@ where
             workdir_given,
             env_given,
             home_given,
+            pull: args.pull.unwrap_or_default(),
         };
         return Ok(Invocation::RunImage(Box::new(spec), Box::new(image)));
     }
     Ok(Invocation::Run(Box::new(spec)))
+}
+
+fn parse_pull(text: &str) -> Result<crate::image::Pull, String> {
+    text.parse()
 }
 
 /// docker's --env-file: `KEY=VALUE` or `KEY` (the caller's value) a line,

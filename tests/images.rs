@@ -257,6 +257,13 @@ fn pull_and_run_an_image_with_its_configuration() {
         );
         assert_eq!(stderr(&output), "");
         assert_eq!(ok(output), "0\n/tmp\nbye /root\n");
+        // --pull always asks the registry again (and finds the layers it
+        // has); --pull never refuses an image the store lacks.
+        let output = zk(who, &store, &["--image", &image, "--pull", "always", "true"]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output).lines().filter(|l| l.ends_with("already in the store")).count(), 2);
+        let missing = format!("{}/zk/busybox:v2s2", reg.host);
+        fails_with(&zk(who, &store, &["--image", &missing, "--pull", "never", "true"]), 125, "--pull never");
         // --entrypoint replaces the Entrypoint and drops the Cmd.
         let output = zk(
             who,
@@ -524,6 +531,9 @@ fn token_challenge_redirect_and_retry() {
     let cdn = mock(Arc::new(move |_: &Request| reply(200, "application/octet-stream", cdn_layer.clone())));
     let cdn_host = cdn.host.clone();
     let throttled = Arc::new(Mutex::new(false));
+    // (tokens issued, uses of the latest)
+    let tokens = Arc::new(Mutex::new((0u32, 0u32)));
+    let tokens_served = tokens.clone();
     let layer_digest = sha256(&layer);
     let config_digest = sha256(&config);
     let registry = mock(Arc::new(move |request: &Request| {
@@ -534,9 +544,27 @@ fn token_challenge_redirect_and_retry() {
                 "{}",
                 request.path
             );
-            return reply(200, "application/json", br#"{"token":"sesame","expires_in":300}"#.to_vec());
+            let mut issued = tokens_served.lock().unwrap();
+            *issued = (issued.0 + 1, 0);
+            return reply(
+                200,
+                "application/json",
+                format!(r#"{{"token":"tok-{}","expires_in":300}}"#, issued.0).into_bytes(),
+            );
         }
-        if request.header("authorization") != Some("Bearer sesame") {
+        // A token serves two requests, then expires: the client must ask
+        // for a new one.
+        let valid = {
+            let mut issued = tokens_served.lock().unwrap();
+            let valid = issued.0 > 0
+                && issued.1 < 2
+                && request.header("authorization") == Some(format!("Bearer tok-{}", issued.0).as_str());
+            if valid {
+                issued.1 += 1;
+            }
+            valid
+        };
+        if !valid {
             let mut served = reply(401, "application/json", b"{}".to_vec());
             let realm = format!("http://{}/token", request.header("host").unwrap_or("127.0.0.1"));
             served.headers.push((
@@ -581,8 +609,60 @@ fn token_challenge_redirect_and_retry() {
     for (path, headers) in seen.iter() {
         assert!(!headers.iter().any(|(k, _)| k == "authorization"), "{path}: the token went to another host");
     }
-    let registry_seen = registry.seen.lock().unwrap();
-    assert!(registry_seen.iter().any(|(p, _)| p.starts_with("/token?")), "no token was asked for");
+    // Each pull: a first token, and another once it expired.
+    assert!(tokens.lock().unwrap().0 >= 4, "tokens issued: {}", tokens.lock().unwrap().0);
+}
+
+/// An index (Docker's manifest list) whose first entries are an attestation
+/// (`unknown/unknown`) and another architecture: zookeeper fetches only
+/// this machine's manifest, by digest.
+#[test]
+fn an_index_resolves_to_this_machines_platform() {
+    let layer = raw_tar(&[("hello", b"hi\n")]);
+    let (manifest, config, layer) = image_of(&layer, "application/vnd.docker.distribution.manifest.v2+json");
+    let bogus = format!("sha256:{}", "f".repeat(64));
+    let other = format!("sha256:{}", "e".repeat(64));
+    let list = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.docker.distribution.manifest.list.v2+json",
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": bogus, "size": 10, "platform": {"architecture": "unknown", "os": "unknown"}},
+            {"mediaType": OCI_MANIFEST, "digest": other, "size": 10, "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": "application/vnd.docker.distribution.manifest.v2+json", "digest": sha256(&manifest), "size": manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}}
+        ]
+    })
+    .to_string()
+    .into_bytes();
+    let digest = sha256(&manifest);
+    let blobs = [(sha256(&config), config), (sha256(&layer), layer)];
+    let registry = mock(Arc::new(move |request: &Request| {
+        match request.path.as_str() {
+            "/v2/zk/multi/manifests/1" => {
+                return reply(200, "application/vnd.docker.distribution.manifest.list.v2+json", list.clone());
+            }
+            path if path == format!("/v2/zk/multi/manifests/{digest}") => {
+                return reply(200, "application/vnd.docker.distribution.manifest.v2+json", manifest.clone());
+            }
+            _ => {}
+        }
+        for (digest, bytes) in &blobs {
+            if request.path == format!("/v2/zk/multi/blobs/{digest}") {
+                return reply(200, "application/octet-stream", bytes.clone());
+            }
+        }
+        reply(404, "application/json", b"{}".to_vec())
+    }));
+    assert_eq!(std::env::consts::ARCH, "x86_64", "this test's index offers amd64 as the machine's platform");
+    for who in WHO {
+        let store = fresh_store("multi", who);
+        let output = zk(who, &store, &["--image-pull", &format!("{}/zk/multi:1", registry.host)]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(entries(&store.join("layers")).len(), 1);
+    }
+    let seen = registry.seen.lock().unwrap();
+    for (path, _) in seen.iter() {
+        assert!(!path.contains(&"f".repeat(64)) && !path.contains(&"e".repeat(64)), "fetched {path}");
+    }
 }
 
 #[test]
@@ -777,5 +857,30 @@ fn a_debian_image_unpacks_as_umoci_unpacks_it() {
         let lines: Vec<&str> = out.lines().collect();
         assert!(lines[0].starts_with("12."), "{out}");
         assert_eq!(lines[1..], ["root:shadow:640", "root:root:4755"], "{who:?}");
+    }
+}
+
+/// A container's writes go to its own writable layer, gone when it ends:
+/// the next container from the image sees none of them, and the store's
+/// layers are unchanged, entry by entry.
+#[test]
+fn writes_stay_in_the_containers_own_layer() {
+    let reg = registry();
+    let image = format!("{}/zk/busybox:1", reg.host);
+    for who in WHO {
+        let store = fresh_store("writes", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let before = tree(&store.join("layers"));
+        let script = "echo a > /tmp/mark && rm /etc/motd && rm -r /opq && echo x > /home/app/f && chmod 700 /bin && echo wrote";
+        assert_eq!(ok(zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", script])), "wrote\n");
+        let check = "ls /tmp/mark /home/app/f 2>&1; cat /etc/motd /opq/new; stat -c %a /bin";
+        let out = stdout(&zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", check]));
+        assert_eq!(
+            out,
+            "ls: /tmp/mark: No such file or directory\nls: /home/app/f: No such file or directory\nmotd of layer two\nnew\n755\n",
+            "{who:?}"
+        );
+        assert_eq!(tree(&store.join("layers")), before, "{who:?}: a container changed the store's layers");
     }
 }

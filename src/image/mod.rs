@@ -48,6 +48,30 @@ pub struct ImageRun {
     pub env_given: Vec<String>,
     /// HOME was set with `--env`.
     pub home_given: bool,
+    /// `--pull`: when to ask the registry.
+    pub pull: Pull,
+}
+
+/// `--pull`, docker's: pull when the store lacks the image (the default),
+/// every time (a tag may have moved), or never.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pull {
+    #[default]
+    Missing,
+    Always,
+    Never,
+}
+
+impl std::str::FromStr for Pull {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Pull, String> {
+        match text {
+            "missing" => Ok(Pull::Missing),
+            "always" => Ok(Pull::Always),
+            "never" => Ok(Pull::Never),
+            other => Err(format!("'{other}' is not missing, always or never")),
+        }
+    }
 }
 
 /// The store's shared lock, held while a container runs on its layers.
@@ -281,12 +305,21 @@ pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {
     // In use from here: no removal takes the layers away while the
     // container runs (a pull does not wait for that lock).
     let store = Store::open(&root, Access::Use)?;
-    let found = match local(&store, &reference)? {
-        Some(found) => found,
-        None => {
+    let present = match run.pull {
+        Pull::Always => None,
+        Pull::Missing | Pull::Never => local(&store, &reference)?,
+    };
+    let found = match (present, run.pull) {
+        (Some(found), _) => found,
+        (None, Pull::Never) => bail!("{reference} is not in the store, and --pull never forbids pulling it"),
+        (None, _) => {
             store.begin_write()?;
             // Another pull may have finished while we waited for the lock.
-            let found = match local(&store, &reference)? {
+            let again = match run.pull {
+                Pull::Always => None,
+                _ => local(&store, &reference)?,
+            };
+            let found = match again {
                 Some(found) => found,
                 None => {
                     pull_into(&store, &reference).with_context(|| format!("pulling {reference}"))?;

@@ -33,7 +33,9 @@ pub struct Registry {
     repository: String,
     /// `Authorization` for this registry, once a challenge was answered.
     authorization: Option<String>,
-    /// Said once the registry asked for credentials we sent and refused them.
+    /// A challenge was answered and nothing has succeeded since: a second
+    /// 401 means the credentials are refused. (A 401 after a success is an
+    /// expired token, answered again.)
     tried_token: bool,
 }
 
@@ -109,6 +111,7 @@ impl Registry {
             let status = response.status().as_u16();
             match status {
                 200 => {
+                    self.tried_token = false;
                     let content_type = header(&response, "content-type");
                     return Ok(Some(Fetched { content_type, body: response.into_body() }));
                 }
