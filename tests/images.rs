@@ -289,6 +289,8 @@ fn pull_and_run_an_image_with_its_configuration() {
             "tmp/ is left with {:?}",
             entries(&store.join("tmp"))
         );
+        // The images' set-id programs are no other user's to reach.
+        assert_eq!(std::fs::metadata(&store).unwrap().mode() & 0o777, 0o700);
         // The store is an OCI layout that skopeo reads.
         tool("skopeo", &["inspect", "--raw", &format!("oci:{}:{image}", store.display())]);
     }

@@ -164,13 +164,24 @@ impl Store {
     /// Opens (creating) the store at `root` with the locks `access` needs.
     pub fn open(root: &Path, access: Access) -> Result<Store> {
         let shown = root.display();
-        // World-searchable: container root, when it is a subordinate id of
-        // root's, looks the layers up itself when it mounts the overlay.
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o755)
             .create(root)
             .with_context(|| format!("creating the image store {shown}"))?;
+        // The caller's alone: the layers hold the images' set-id programs,
+        // set-id on the host as the ids that own them (container root is
+        // the caller rootless, host root as root), which no other user may
+        // reach.
+        let meta =
+            std::fs::symlink_metadata(root).with_context(|| format!("looking at the image store {shown}"))?;
+        if !meta.is_dir() {
+            bail!("the image store {shown} is not a directory");
+        }
+        if std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o077 != 0 {
+            std::fs::set_permissions(root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .with_context(|| format!("making the image store {shown} private (mode 0700)"))?;
+        }
         let store = Store {
             root: root.to_path_buf(),
             lock: lock_file(root, "lock")?,
