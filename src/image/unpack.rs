@@ -241,7 +241,8 @@ impl Layer {
                 self.set_xattrs(&fd, &xattrs)?;
                 self.dir_times.push((parts.clone(), mtime));
             }
-            T::Regular | T::Continuous => {
+            // (tar expands a GNU sparse file as it is read.)
+            T::Regular | T::Continuous | T::GNUSparse => {
                 remove_existing(&parent, &cname, false)?;
                 let fd = openat_nofollow(&parent, &cname, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
                 let mut file = std::fs::File::from(fd);
