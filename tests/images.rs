@@ -257,6 +257,14 @@ fn pull_and_run_an_image_with_its_configuration() {
         );
         assert_eq!(stderr(&output), "");
         assert_eq!(ok(output), "0\n/tmp\nbye /root\n");
+        // A hard link of the layer is one inode with two names.
+        let out = ok(zk(
+            who,
+            &store,
+            &["--image", &image, "stat", "-c", "%h %i", "/etc/group", "/etc/group-hardlink"],
+        ));
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines.len() == 2 && lines[0] == lines[1] && lines[0].starts_with("2 "), "{who:?}: {out}");
         // --pull always asks the registry again (and finds the layers it
         // has); --pull never refuses an image the store lacks.
         let output = zk(who, &store, &["--image", &image, "--pull", "always", "true"]);
@@ -401,20 +409,40 @@ fn sha256(bytes: &[u8]) -> String {
 /// An uncompressed layer whose entries' names are written as given (the
 /// tar crate's own setters refuse `..`).
 fn raw_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let entries: Vec<Entry> =
+        files.iter().map(|(name, data)| Entry { name, data, ..Entry::default() }).collect();
+    tar_of(&entries)
+}
+
+/// One tar entry: a regular file unless `link` is set (a symlink to it).
+#[derive(Default)]
+struct Entry<'a> {
+    name: &'a str,
+    data: &'a [u8],
+    link: Option<&'a str>,
+    uid: u64,
+}
+
+fn tar_of(entries: &[Entry]) -> Vec<u8> {
     let mut out = Vec::new();
-    for (name, data) in files {
+    for entry in entries {
         let mut header = tar::Header::new_ustar();
-        header.set_size(data.len() as u64);
+        header.set_size(entry.data.len() as u64);
         header.set_mode(0o644);
-        header.set_uid(0);
-        header.set_gid(0);
-        header.set_entry_type(tar::EntryType::Regular);
+        header.set_uid(entry.uid);
+        header.set_gid(entry.uid);
         header.set_mtime(1_700_000_000);
-        let raw = &mut header.as_old_mut().name;
-        raw[..name.len()].copy_from_slice(name.as_bytes());
+        match entry.link {
+            Some(target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.as_old_mut().linkname[..target.len()].copy_from_slice(target.as_bytes());
+            }
+            None => header.set_entry_type(tar::EntryType::Regular),
+        }
+        header.as_old_mut().name[..entry.name.len()].copy_from_slice(entry.name.as_bytes());
         header.set_cksum();
         out.extend_from_slice(header.as_bytes());
-        out.extend_from_slice(data);
+        out.extend_from_slice(entry.data);
         out.resize(out.len().div_ceil(512) * 512, 0);
     }
     out.resize(out.len() + 1024, 0);
@@ -512,8 +540,23 @@ fn bad_images_and_registries_are_one_line_and_leave_nothing() {
         (format!("{}/zk/bad:1", schema1.host), "schema 1"),
         ("Not/A/Reference".to_string(), "image reference"),
     ];
+    // A file of uid 70000: beyond the test user's 65536 subordinate ids.
+    let far = tar_of(&[Entry { name: "far", data: b"x", uid: 70000, ..Entry::default() }]);
+    let (far_manifest, far_config, far_layer) = image_of(&far, OCI_MANIFEST);
+    let far_owner = serve_image(
+        far_manifest,
+        vec![(sha256(&far_config), far_config), (sha256(&far_layer), far_layer)],
+        |_, bytes| reply(200, "application/octet-stream", bytes),
+    );
     for who in WHO {
         let store = fresh_store("bad", who);
+        let mut cases = cases.clone();
+        if who == USER {
+            cases.push((
+                format!("{}/zk/bad:1", far_owner.host),
+                "/far is owned by 70000:70000, outside the ids this user's containers map (0-65536)",
+            ));
+        }
         for (image, needle) in &cases {
             let output = zk(who, &store, &["--image", image, "true"]);
             fails_with(&output, 125, needle);
@@ -884,5 +927,35 @@ fn writes_stay_in_the_containers_own_layer() {
             "{who:?}"
         );
         assert_eq!(tree(&store.join("layers")), before, "{who:?}: a container changed the store's layers");
+    }
+}
+
+/// A layer whose symlink points out of it (`up -> ../../../..`, `abs ->
+/// /`) and whose next entries go through it: they land inside the layer,
+/// resolved beneath it, never beside the store.
+#[test]
+fn symlinked_parents_stay_inside_the_layer() {
+    let outside = fixture().dir.join("reached-through-a-symlink");
+    let _ = std::fs::remove_file(&outside);
+    let layer = tar_of(&[
+        Entry { name: "up", link: Some("../../../../.."), ..Entry::default() },
+        Entry { name: "up/reached-through-a-symlink", data: b"in\n", ..Entry::default() },
+        Entry { name: "abs", link: Some("/"), ..Entry::default() },
+        Entry { name: "abs/via-abs", data: b"in\n", ..Entry::default() },
+    ]);
+    let (manifest, config, layer) = image_of(&layer, OCI_MANIFEST);
+    let registry =
+        serve_image(manifest, vec![(sha256(&config), config), (sha256(&layer), layer)], |_, bytes| {
+            reply(200, "application/octet-stream", bytes)
+        });
+    for who in WHO {
+        let store = fresh_store("symlinks", who);
+        let output = zk(who, &store, &["--image-pull", &format!("{}/zk/bad:1", registry.host)]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let layers = entries(&store.join("layers"));
+        assert_eq!(layers.len(), 1);
+        let root = store.join("layers").join(&layers[0]);
+        assert_eq!(entries(&root), ["abs", "reached-through-a-symlink", "up", "via-abs"], "{who:?}");
+        assert!(!outside.exists(), "{who:?}: a layer wrote {}", outside.display());
     }
 }
