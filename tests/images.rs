@@ -177,6 +177,8 @@ fn build_and_push(work: &Path, host: &str) {
     skopeo(&[&zstd, &format!("docker://{host}/zk/busybox:zstd")]);
     tool("umoci", &["config", "--image", &image, "--config.cmd", "cat", "--config.cmd", "/etc/motd"]);
     skopeo(&[&oci, &format!("docker://{host}/zk/busybox:2")]);
+    tool("umoci", &["config", "--image", &image, "--config.stopsignal", "SIGUSR1"]);
+    skopeo(&[&oci, &format!("docker://{host}/zk/busybox:stop")]);
 }
 
 /// A fresh store that `who` owns.
@@ -957,5 +959,35 @@ fn symlinked_parents_stay_inside_the_layer() {
         let root = store.join("layers").join(&layers[0]);
         assert_eq!(entries(&root), ["abs", "reached-through-a-symlink", "up", "via-abs"], "{who:?}");
         assert!(!outside.exists(), "{who:?}: a layer wrote {}", outside.display());
+    }
+}
+
+/// The image's StopSignal is what the container gets when zookeeper is
+/// asked to stop (SIGTERM), as `docker stop` sends it.
+#[test]
+fn the_images_stop_signal_replaces_sigterm() {
+    let reg = registry();
+    let image = format!("{}/zk/busybox:stop", reg.host);
+    for who in WHO {
+        let store = fresh_store("stop", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let script = "trap 'echo got-usr1; exit 7' USR1; trap 'echo got-term; exit 8' TERM; echo ready; while :; do sleep 0.05; done";
+        let mut child =
+            zookeeper(who, &["--store", store.to_str().unwrap(), "--image", &image, "sh", "-c", script])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        assert_eq!(lines.next().unwrap().unwrap(), "ready");
+        // As root the test runs zookeeper itself; as the user, setpriv
+        // execs it, so the pid is zookeeper's either way.
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        assert_eq!(lines.next().unwrap().unwrap(), "got-usr1", "{who:?}");
+        assert_eq!(child.wait().unwrap().code(), Some(7), "{who:?}");
     }
 }

@@ -131,6 +131,8 @@ struct RunConfig {
     cmd: Option<Vec<String>>,
     #[serde(rename = "WorkingDir", default)]
     working_dir: Option<String>,
+    #[serde(rename = "StopSignal", default)]
+    stop_signal: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -669,12 +671,35 @@ fn apply(run: &ImageRun, image: &Local, spec: &mut ContainerSpec) -> Result<()> 
             spec.process.env.push(format!("HOME={home}").into());
         }
     }
+    if let Some(name) = config.stop_signal.as_deref().filter(|n| !n.is_empty()) {
+        match stop_signal(name) {
+            Some(signal) => spec.stop_signal = Some(signal),
+            // systemd's images ask for SIGRTMIN+3, which nix cannot name.
+            None => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "zookeeper: note: the image's StopSignal {name} is not one zookeeper sends; SIGTERM is forwarded as it comes"
+                );
+            }
+        }
+    }
     let size = spec.overlay.as_ref().and_then(|o| o.size);
     spec.root = Some(top.clone());
     spec.overlay = Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size });
     // As docker: an image's programs expect /proc.
     spec.mount_proc = true;
     Ok(())
+}
+
+/// An image's StopSignal: `SIGQUIT`, `QUIT` or a number.
+fn stop_signal(name: &str) -> Option<nix::sys::signal::Signal> {
+    use std::str::FromStr as _;
+    if let Ok(number) = name.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(number).ok();
+    }
+    let upper = name.to_ascii_uppercase();
+    let full = if upper.starts_with("SIG") { upper } else { format!("SIG{upper}") };
+    nix::sys::signal::Signal::from_str(&full).ok()
 }
 
 /// A file as the image's merged root shows it, read as hostile: found in
@@ -772,6 +797,16 @@ mod tests {
         assert_eq!(choose_platform(&entries).unwrap().digest, "c");
         let err = choose_platform(&entries[..2]).unwrap_err().to_string();
         assert!(err.contains("linux/arm64/v8") && !err.contains("unknown"), "{err}");
+    }
+
+    #[test]
+    fn stop_signals() {
+        use nix::sys::signal::Signal;
+        assert_eq!(stop_signal("SIGQUIT"), Some(Signal::SIGQUIT));
+        assert_eq!(stop_signal("usr1"), Some(Signal::SIGUSR1));
+        assert_eq!(stop_signal("15"), Some(Signal::SIGTERM));
+        assert_eq!(stop_signal("SIGRTMIN+3"), None);
+        assert_eq!(stop_signal("NOPE"), None);
     }
 
     #[test]

@@ -74,9 +74,10 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     nix::sys::prctl::set_child_subreaper(true).context("becoming a subreaper")?;
     // Before the fork, so that no signal to forward is lost; the process
     // unblocks them all before exec.
-    let supervisor = crate::signals::Supervisor::block(std::time::Duration::from_secs(
-        crate::spec::DEFAULT_STOP_TIMEOUT_SECS,
-    ))?;
+    let supervisor = crate::signals::Supervisor::block(
+        std::time::Duration::from_secs(crate::spec::DEFAULT_STOP_TIMEOUT_SECS),
+        None,
+    )?;
     // SAFETY: zookeeper-oci is single-threaded, so the child's copy of the
     // address space holds no lock another thread would release; the child
     // only joins namespaces, forks and exits (helper never returns).
