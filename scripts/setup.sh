@@ -3,7 +3,8 @@
 # idempotent. What it does:
 #  - installs the Debian packages zookeeper uses (newuidmap/newgidmap,
 #    slirp4netns, pasta) and the ones its tests use (busybox-static for the
-#    test rootfs, gcc and libc6-dev for the static probe program, valgrind);
+#    test rootfs, gcc and libc6-dev for the static probe program, valgrind,
+#    docker-registry, skopeo and umoci for the image tests);
 #  - creates the unprivileged test users: zootest, with a subordinate id
 #    range, and zoonorange, without one (for the single-id fallback);
 #  - makes /dev/net/tun usable by everyone (0666), as on a normal distribution.
@@ -21,6 +22,9 @@ packages=(
     # tests/oci_runtime.rs: podman and containerd drive zookeeper-oci (the
     # tests start and stop them themselves).
     runc podman containerd
+    # tests/images.rs: a local registry, and the tools that build and push
+    # the test images to it.
+    docker-registry skopeo umoci
 )
 missing=()
 for pkg in "${packages[@]}"; do

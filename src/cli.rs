@@ -43,6 +43,49 @@ struct Args {
     #[arg(long = "bundle", value_name = "DIR", conflicts_with_all = ["rootfs", "mount_proc"])]
     bundle: Option<PathBuf>,
 
+    /// Run the image REF (docker's names: busybox, 127.0.0.1:5000/zk/app:1,
+    /// name@sha256:...), pulled if the store lacks it, on an overlay of its
+    /// layers with its Entrypoint, Cmd, Env, WorkingDir and User; the
+    /// command, if given, replaces its Cmd (docs/images.md)
+    #[arg(long = "image", value_name = "REF", conflicts_with_all = ["rootfs", "bundle"])]
+    image: Option<String>,
+
+    /// With --image: run CMD in place of the image's Entrypoint (its Cmd
+    /// then goes too; "" clears the Entrypoint)
+    #[arg(long = "entrypoint", value_name = "CMD", requires = "image", allow_hyphen_values = true)]
+    entrypoint: Option<String>,
+
+    /// With --image: when to pull it: missing (the default), always (a tag
+    /// may have moved), or never
+    #[arg(long = "pull", value_name = "WHEN", requires = "image", value_parser = parse_pull)]
+    pull: Option<crate::image::Pull>,
+
+    /// Pull the image REF into the store (again), then exit
+    #[arg(long = "image-pull", value_name = "REF", conflicts_with_all = ["image", "rootfs", "bundle"])]
+    image_pull: Option<String>,
+
+    /// List the images in the store, then exit
+    #[arg(long = "images")]
+    images: bool,
+
+    /// Remove the image REF from the store, and its layers no other image
+    /// uses, then exit
+    #[arg(long = "image-rm", value_name = "REF")]
+    image_rm: Option<String>,
+
+    /// Remove the layers and blobs no image uses, then exit
+    #[arg(long = "image-prune")]
+    image_prune: bool,
+
+    /// Show the disk space the store takes, then exit
+    #[arg(long = "image-df")]
+    image_df: bool,
+
+    /// The image store (default: $XDG_DATA_HOME/zookeeper, or
+    /// ~/.local/share/zookeeper; /var/lib/zookeeper for root)
+    #[arg(long = "store", value_name = "DIR")]
+    store: Option<PathBuf>,
+
     /// Limit the container's memory: bytes, or with a k, m or g suffix (1024-based)
     #[arg(short = 'm', long = "memory", value_name = "MEM", allow_hyphen_values = true, value_parser = parse_memory)]
     memory: Option<u64>,
@@ -209,6 +252,24 @@ pub enum Invocation {
     Detach(Box<crate::detach::Detach>),
     /// `--list`, `--logs`, `--stop`, `--kill`, `--remove`, `--inspect`, `--exec`.
     Manage(crate::detach::Manage),
+    /// `--image`: the description, to be completed from the image.
+    RunImage(Box<ContainerSpec>, Box<crate::image::ImageRun>),
+    /// `--image-pull REF`.
+    Pull {
+        reference: String,
+        store: Option<PathBuf>,
+    },
+    /// `--images`, `--image-rm`, `--image-prune`, `--image-df`.
+    Images(ImageCommand, Option<PathBuf>),
+}
+
+/// What to do with the image store.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageCommand {
+    List,
+    Remove(String),
+    Prune,
+    DiskUse,
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -260,6 +321,36 @@ where
         }
         return Ok(Invocation::Cleanup);
     }
+    if let Some(reference) = args.image_pull {
+        if !args.command.is_empty() {
+            return Err(UsageError("--image-pull takes no command".into()));
+        }
+        return Ok(Invocation::Pull { reference, store: args.store });
+    }
+    let management = [
+        args.images.then_some(ImageCommand::List),
+        args.image_rm.map(ImageCommand::Remove),
+        args.image_prune.then_some(ImageCommand::Prune),
+        args.image_df.then_some(ImageCommand::DiskUse),
+    ];
+    let mut management: Vec<ImageCommand> = management.into_iter().flatten().collect();
+    if management.len() > 1 {
+        return Err(UsageError("--images, --image-rm, --image-prune and --image-df go one at a time".into()));
+    }
+    if let Some(command) = management.pop() {
+        if !args.command.is_empty() || args.image.is_some() || args.rootfs.is_some() || args.bundle.is_some()
+        {
+            return Err(UsageError(
+                "--images, --image-rm, --image-prune and --image-df take no command and no root".into(),
+            ));
+        }
+        return Ok(Invocation::Images(command, args.store));
+    }
+    if args.store.is_some() && args.image.is_none() {
+        return Err(UsageError(
+            "--store goes with --image, --image-pull and the image listing options".into(),
+        ));
+    }
     // --bundle: config.json is what the options below add to (src/oci.rs).
     let bundle = match &args.bundle {
         Some(_) if !args.command.is_empty() => {
@@ -268,7 +359,7 @@ where
         Some(dir) => Some(crate::oci::load_bundle(dir).map_err(|err| UsageError(err.to_string()))?),
         None => None,
     };
-    if args.command.is_empty() && bundle.is_none() {
+    if args.command.is_empty() && bundle.is_none() && args.image.is_none() {
         return Err(UsageError("no command given (usage: zookeeper [options] <command> [args...])".into()));
     }
     if args.command.first().is_some_and(|command| command.is_empty()) {
@@ -286,6 +377,12 @@ where
     entries.extend(args.env);
     let home_given =
         entries.iter().any(|e| matches!(e, EnvArg::Set(k, _) | EnvArg::Inherit(k) if k == "HOME"));
+    let env_given: Vec<String> = entries
+        .iter()
+        .map(|e| match e {
+            EnvArg::Set(k, _) | EnvArg::Inherit(k) => k.clone(),
+        })
+        .collect();
     for entry in entries {
         let (key, value) = match entry {
             EnvArg::Set(key, value) => (key, OsString::from(value)),
@@ -319,6 +416,7 @@ where
         return Err(UsageError("--mtu needs a network (-n, --network or --publish)".into()));
     }
 
+    let command_given = !args.command.is_empty();
     let mut spec = match bundle {
         // zookeeper's /etc files, which a runtime's caller would bind, so
         // that -n, --dns and --add-host reach the container.
@@ -328,11 +426,17 @@ where
         None => ContainerSpec::new(args.command, env),
     };
     let auto_remove = args.run.remove();
-    args.run.apply(&mut spec, home_given).map_err(UsageError)?;
+    let mut run = args.run;
+    let workdir_given = run.workdir_given();
+    if args.image.is_some() {
+        // An image's root is always an overlay of its layers.
+        run.for_image().map_err(UsageError)?;
+    }
+    run.apply(&mut spec, home_given).map_err(UsageError)?;
     // A bundle's process.terminal stands unless --tty or --no-tty says otherwise.
     let terminal = spec.process.terminal || (args.bundle.is_none() && on_terminal);
     spec.process.terminal = args.tty || (terminal && !args.no_tty);
-    if spec.overlay.is_some() && args.rootfs.is_none() && args.bundle.is_none() {
+    if spec.overlay.is_some() && args.rootfs.is_none() && args.bundle.is_none() && args.image.is_none() {
         // The default root is read-only and private already.
         return Err(UsageError("--overlay needs -r DIR, the directory to lay it over".into()));
     }
@@ -381,6 +485,12 @@ where
     spec.mtu = args.mtu;
     spec.init = args.init;
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
+    if args.detach && args.image.is_some() {
+        return Err(UsageError(
+            "--detach with --image is not supported yet: run the image in the foreground, or detach a -r DIR"
+                .into(),
+        ));
+    }
     if args.detach {
         if args.tty {
             return Err(UsageError("--detach and --tty exclude each other: a detached container's output goes to its log (--exec -t gives a terminal inside)".into()));
@@ -393,6 +503,19 @@ where
             auto_remove,
         };
         return Ok(Invocation::Detach(Box::new(detach)));
+    }
+    if let Some(reference) = args.image {
+        let image = crate::image::ImageRun {
+            reference,
+            store: args.store,
+            entrypoint: args.entrypoint,
+            command_given,
+            workdir_given,
+            env_given,
+            home_given,
+            pull: args.pull.unwrap_or_default(),
+        };
+        return Ok(Invocation::RunImage(Box::new(spec), Box::new(image)));
     }
     Ok(Invocation::Run(Box::new(spec)))
 }
@@ -462,6 +585,10 @@ fn management(args: &mut Args) -> Result<Option<crate::detach::Manage>, UsageErr
         _ => {}
     }
     Ok(Some(manage))
+}
+
+fn parse_pull(text: &str) -> Result<crate::image::Pull, String> {
+    text.parse()
 }
 
 /// docker's --env-file: `KEY=VALUE` or `KEY` (the caller's value) a line,
@@ -912,6 +1039,12 @@ mod tests {
                 assert!(!d.spec.process.terminal, "a detached container has no terminal, even from one");
                 assert_eq!(d.argv, ["-dP", "--name", "web", "--rm", "httpd", "-f"].map(OsString::from));
                 assert_eq!(command(&d.spec), ["httpd", "-f"]);
+            }
+            other => panic!("{other:?}"),
+        }
+        match parsed(&["-d", "--image", "busybox", "true"]) {
+            Err(UsageError(text)) => {
+                assert!(text.contains("--detach with --image is not supported yet"), "{text}")
             }
             other => panic!("{other:?}"),
         }

@@ -109,7 +109,7 @@ fn launch(
     let mountpoint = Mountpoint::create()?;
     let mountpoint_path = mountpoint.path().to_owned();
     trace::mark("mountpoint created");
-    let supervisor = Supervisor::block(spec.stop_timeout)?;
+    let supervisor = Supervisor::block(spec.stop_timeout, spec.stop_signal)?;
     let (prepared_tx, prepared_rx) = prepared_channel().context("creating the preparation channel")?;
     let (go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = report_channel().context("creating the report channel")?;

@@ -862,7 +862,7 @@ fn exec(entry: &Entry, command: Vec<OsString>, tty: bool) -> Result<ExitState> {
     drop(rootfs);
     let dirs: Vec<PathBuf> = entry.strings("cgroupDirs").into_iter().map(PathBuf::from).collect();
     let target = crate::runtime::join::Target::open(pid, start, crate::runtime::Status::Running)?;
-    let supervisor = crate::signals::Supervisor::block(spec.stop_timeout)?;
+    let supervisor = crate::signals::Supervisor::block(spec.stop_timeout, spec.stop_signal)?;
     let mut spawned = crate::runtime::join::spawn(target, &dirs, &spec)?;
     let master = spawned.pty_master.take();
     if let Some(failure) = spawned.failure()? {

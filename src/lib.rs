@@ -39,6 +39,7 @@ pub mod error;
 pub(crate) mod exec;
 pub(crate) mod hooks;
 pub(crate) mod idmap;
+pub mod image;
 pub(crate) mod init;
 pub(crate) mod namespaces;
 pub(crate) mod network;

@@ -49,8 +49,7 @@ fn run() {
             std::process::exit(if all_well { 0 } else { 1 });
         }
         Invocation::Cleanup => {
-            let mut report = zookeeper::cleanup::run();
-            zookeeper::detach::remove_gone(&mut report);
+            let report = zookeeper::cleanup::run();
             for path in &report.removed {
                 let _ = writeln!(std::io::stdout(), "removed {}", path.display());
             }
@@ -79,15 +78,49 @@ fn run() {
                 None => fail(&format!("{err:#}"), 125),
             },
         },
-        Invocation::Run(spec) => match zookeeper::run(&spec) {
-            Ok(state) => {
-                zookeeper::trace::mark("cleaned up");
-                state.mirror()
+        Invocation::Pull { reference, store } => {
+            if let Err(err) = zookeeper::image::pull(&reference, store.as_deref()) {
+                fail(&format!("{err:#}"), 125);
             }
-            // The caller asked zookeeper to stop; its shell sees that signal.
-            Err(zookeeper::Error::Interrupted(sig)) => zookeeper::status::ExitState::Signaled(sig).mirror(),
-            Err(err) => fail(&err.to_string(), err.exit_code()),
-        },
+        }
+        Invocation::Images(command, store) => {
+            use zookeeper::cli::ImageCommand;
+            let store = store.as_deref();
+            let done = match command {
+                ImageCommand::List => zookeeper::image::list(store),
+                ImageCommand::Remove(reference) => zookeeper::image::remove(&reference, store),
+                ImageCommand::Prune => zookeeper::image::prune(store),
+                ImageCommand::DiskUse => zookeeper::image::disk_use(store),
+            };
+            match done {
+                Ok(text) => {
+                    let _ = std::io::stdout().write_all(text.as_bytes());
+                }
+                Err(err) => fail(&format!("{err:#}"), 125),
+            }
+        }
+        Invocation::RunImage(mut spec, image) => {
+            let in_use = match zookeeper::image::prepare(&image, &mut spec) {
+                Ok(in_use) => in_use,
+                Err(err) => fail(&format!("{err:#}"), 125),
+            };
+            let outcome = zookeeper::run(&spec);
+            drop(in_use);
+            finish(outcome)
+        }
+        Invocation::Run(spec) => finish(zookeeper::run(&spec)),
+    }
+}
+
+fn finish(outcome: Result<zookeeper::status::ExitState, zookeeper::Error>) {
+    match outcome {
+        Ok(state) => {
+            zookeeper::trace::mark("cleaned up");
+            state.mirror()
+        }
+        // The caller asked zookeeper to stop; its shell sees that signal.
+        Err(zookeeper::Error::Interrupted(sig)) => zookeeper::status::ExitState::Signaled(sig).mirror(),
+        Err(err) => fail(&err.to_string(), err.exit_code()),
     }
 }
 

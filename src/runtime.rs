@@ -1073,7 +1073,7 @@ fn run(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     }
     let pid = Pid::from_raw(created.pid);
     let supervisor =
-        crate::signals::Supervisor::block(Duration::from_secs(crate::spec::DEFAULT_STOP_TIMEOUT_SECS))?;
+        crate::signals::Supervisor::block(Duration::from_secs(crate::spec::DEFAULT_STOP_TIMEOUT_SECS), None)?;
     let ended = supervisor.wait_forwarding(pid, None, None)?;
     if !args.flag("--keep") {
         let dir = ContainerDir::existing(global, id)?;

@@ -29,6 +29,8 @@ pub struct Supervisor {
     /// QUIT, TERM) before it is killed, as `docker stop` gives it. A second
     /// stop signal kills it at once.
     stop_timeout: Duration,
+    /// Sent in place of SIGTERM (an image's StopSignal).
+    stop_signal: Option<Signal>,
 }
 
 /// Signals that ask zookeeper, and so the container, to stop.
@@ -37,7 +39,7 @@ fn is_stop(sig: Signal) -> bool {
 }
 
 impl Supervisor {
-    pub fn block(stop_timeout: Duration) -> Result<Supervisor> {
+    pub fn block(stop_timeout: Duration, stop_signal: Option<Signal>) -> Result<Supervisor> {
         let mut set = SigSet::empty();
         for sig in FORWARDED {
             set.add(sig);
@@ -46,7 +48,7 @@ impl Supervisor {
         set.add(Signal::SIGWINCH);
         set.thread_block().context("blocking signals")?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC).context("creating a signalfd")?;
-        Ok(Supervisor { fd, stop_timeout })
+        Ok(Supervisor { fd, stop_timeout, stop_signal })
     }
 
     /// Forwards signals to `child` until it ends, and reaps it; with a
@@ -184,7 +186,11 @@ impl Supervisor {
             },
             // ESRCH: it ended meanwhile; the next reap sees it.
             Ok(sig) => {
-                let _ = kill(child, sig);
+                let sent = match (sig, self.stop_signal) {
+                    (Signal::SIGTERM, Some(stop)) => stop,
+                    _ => sig,
+                };
+                let _ = kill(child, sent);
                 return Ok(is_stop(sig));
             }
             Err(_) => {}

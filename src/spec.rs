@@ -99,6 +99,9 @@ pub struct ContainerSpec {
     /// After a stop signal, how long the container may take to end before
     /// it is killed.
     pub stop_timeout: std::time::Duration,
+    /// What the container gets when zookeeper gets SIGTERM (an image's
+    /// StopSignal); `None`: SIGTERM itself.
+    pub stop_signal: Option<nix::sys::signal::Signal>,
 }
 
 impl ContainerSpec {
@@ -157,6 +160,7 @@ impl ContainerSpec {
             extra_hosts: Vec::new(),
             init: false,
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
+            stop_signal: None,
         }
     }
 }

@@ -43,7 +43,7 @@ pub fn resolve(spec: &mut ContainerSpec, rootfs: Option<&CheckedRootfs>) -> Resu
 /// a number need not be in /etc/passwd (then gid 0 and HOME /), a name
 /// must; a group given replaces the user's primary one; the supplementary
 /// groups are those /etc/group lists the user's name in.
-fn lookup(request: &str, passwd: &str, group: &str) -> Result<(Ids, String)> {
+pub(crate) fn lookup(request: &str, passwd: &str, group: &str) -> Result<(Ids, String)> {
     let (user_part, group_part) = request.split_once(':').map_or((request, None), |(u, g)| (u, Some(g)));
     let entries: Vec<Passwd> = passwd.lines().filter_map(parse_passwd).collect();
     let entry = match user_part.parse::<u32>() {

@@ -149,6 +149,22 @@ impl RunFlags {
         self.rm
     }
 
+    pub fn workdir_given(&self) -> bool {
+        self.workdir.is_some()
+    }
+
+    /// `--image`: the root is an overlay of the image's layers, whose files
+    /// belong to the ids the default map gives.
+    pub fn for_image(&mut self) -> Result<(), String> {
+        if self.userns.is_some() {
+            return Err(
+                "--userns keep-id cannot run an image: its layers are unpacked for the default id map".into(),
+            );
+        }
+        self.overlay = true;
+        Ok(())
+    }
+
     /// Fills the flags into `spec`. `home_given`: the caller set HOME with
     /// --env, which a user's home from /etc/passwd must not override.
     pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), String> {

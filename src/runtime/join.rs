@@ -71,9 +71,10 @@ pub(super) fn exec(global: &Global, args: &VerbArgs, id: &str) -> Result<i32> {
     let target = Target::open(saved.pid, saved.start_time, status)?;
     // Before the fork, so that no signal to forward is lost; the process
     // unblocks them all before exec.
-    let supervisor = crate::signals::Supervisor::block(std::time::Duration::from_secs(
-        crate::spec::DEFAULT_STOP_TIMEOUT_SECS,
-    ))?;
+    let supervisor = crate::signals::Supervisor::block(
+        std::time::Duration::from_secs(crate::spec::DEFAULT_STOP_TIMEOUT_SECS),
+        None,
+    )?;
     let mut spawned = spawn(target, &cgroups, &spec)?;
     // In the container's cgroup and namespaces now: a delete or kill sees it.
     drop(lock);
