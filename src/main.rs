@@ -49,7 +49,8 @@ fn run() {
             std::process::exit(if all_well { 0 } else { 1 });
         }
         Invocation::Cleanup => {
-            let report = zookeeper::cleanup::run();
+            let mut report = zookeeper::cleanup::run();
+            zookeeper::detach::remove_gone(&mut report);
             for path in &report.removed {
                 let _ = writeln!(std::io::stdout(), "removed {}", path.display());
             }
