@@ -198,6 +198,16 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
     if let Some(stdio) = &setup.stdio {
         stdio.attach()?;
     }
+    if let Some(gate) = &setup.gate {
+        // It waits at the gate under the container's seccomp filter, which
+        // may deny close_range (runtime-tools' deny-by-default profile
+        // does): what it must not hold is closed now, create's lock on the
+        // state directory among it (a start or delete would wait for it).
+        use std::os::fd::AsRawFd;
+        let mut keep: Vec<std::os::fd::RawFd> = (3..3 + spec.process.preserve_fds as i32).collect();
+        keep.extend([gate.as_raw_fd(), report.as_fd().as_raw_fd()]);
+        crate::exec::close_all_but(&mut keep);
+    }
     confine(spec, go.setgroups_allowed, &|| after_credential_change(report))?;
     trace::mark("child: confined, exec");
     Ok(())

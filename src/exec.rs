@@ -157,15 +157,28 @@ pub fn check_command(argv: &[CString], env: &[CString]) -> Option<Failure> {
 /// caller hands on from 3 (below `keep`: their numbers were taken when
 /// zookeeper-oci opened it).
 fn keep_only(keep: RawFd, preserve: u32) {
-    let first = 3 + preserve as libc::c_uint;
-    // SAFETY: closes descriptors no live Rust object of this process uses
-    // again: it execs or exits from here, without dropping their owners.
-    unsafe {
-        if keep as libc::c_uint > first {
-            libc::close_range(first, (keep - 1) as libc::c_uint, 0);
+    let mut kept: Vec<RawFd> = (3..3 + preserve as RawFd).collect();
+    kept.push(keep);
+    close_all_but(&mut kept);
+}
+
+/// Closes every descriptor but 0-2 and `keep`. Only where no live Rust
+/// object uses the others again: the caller execs or exits from here.
+pub(crate) fn close_all_but(keep: &mut Vec<RawFd>) {
+    keep.retain(|fd| *fd > 2);
+    keep.sort_unstable();
+    keep.dedup();
+    let mut from: RawFd = 3;
+    for &fd in keep.iter() {
+        if fd > from {
+            // SAFETY: closes descriptors no live object of this process uses
+            // again (the caller execs or exits from here).
+            unsafe { libc::close_range(from as libc::c_uint, (fd - 1) as libc::c_uint, 0) };
         }
-        libc::close_range((keep + 1) as libc::c_uint, libc::c_uint::MAX, 0);
+        from = fd + 1;
     }
+    // SAFETY: as above.
+    unsafe { libc::close_range(from as libc::c_uint, libc::c_uint::MAX, 0) };
 }
 
 fn exit_now(code: i32) -> ! {

@@ -724,6 +724,53 @@ fn start_returns_once_the_command_runs() {
     }
 }
 
+/// A seccomp profile that denies close_range (runtime-tools' deny-by-default
+/// one does; docker's allows it): the process waiting at the gate holds
+/// nothing of create's but the gate, and a start, kill and delete do not
+/// wait for create's lock on the state directory (they hung until the
+/// gate was killed).
+#[test]
+fn the_gate_holds_nothing_of_creates_under_a_filter_without_close_range() {
+    for who in BOTH {
+        let world = World::new("gate-fds", who, &["sleep", "1000"]);
+        let path = world.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+        });
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        let id = format!("gfd-{}", who_name(who));
+        let out = world.create(&id);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        let gate = world.pid();
+        // Read as root: the gate is non-dumpable.
+        let fds = fds_of(gate);
+        assert_eq!(fds.len(), 4, "{who:?}: stdio and the gate only: {fds:?}");
+        let within = |args: &[&str]| {
+            let mut all = vec!["--root", world.root.to_str().unwrap()];
+            all.extend_from_slice(args);
+            let mut child = oci(who, &all).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    return status;
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{who:?}: {args:?} waited over 10 s");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        assert!(within(&["start", &id]).success(), "{who:?}");
+        assert!(within(&["kill", &id, "KILL"]).success(), "{who:?}");
+        wait_for("the container to stop", || world.status(&id) == "stopped");
+        assert!(within(&["delete", &id]).success(), "{who:?}");
+    }
+}
+
 #[test]
 fn a_command_that_is_not_there_fails_at_create() {
     let world = World::new("missing", As::Root, &["/no/such/program"]);

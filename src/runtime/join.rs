@@ -558,7 +558,7 @@ fn helper(h: Helper) -> ! {
     let mut keep = vec![report.as_fd().as_raw_fd(), pid.as_raw_fd()];
     keep.extend(pty.as_ref().map(|p| p.as_raw_fd()));
     keep.extend((3..3 + preserve).map(|fd| fd as RawFd));
-    close_all_but(&mut keep);
+    crate::exec::close_all_but(&mut keep);
     crate::child::hand_on(preserve);
     // SAFETY: the helper is single-threaded (forked from a single-threaded
     // zookeeper-oci), so its child's copy of the address space holds no
@@ -623,24 +623,6 @@ fn in_container(
     rearm()?;
     crate::child::confine(spec, setgroups_allowed, &rearm)?;
     Ok(())
-}
-
-/// Closes every descriptor but 0-2 and `keep`.
-fn close_all_but(keep: &mut Vec<RawFd>) {
-    keep.retain(|fd| *fd > 2);
-    keep.sort_unstable();
-    keep.dedup();
-    let mut from: RawFd = 3;
-    for &fd in keep.iter() {
-        if fd > from {
-            // SAFETY: closes descriptors no live object of this process uses
-            // again: the helper and its child exec or exit from here.
-            unsafe { libc::close_range(from as libc::c_uint, (fd - 1) as libc::c_uint, 0) };
-        }
-        from = fd + 1;
-    }
-    // SAFETY: as above.
-    unsafe { libc::close_range(from as libc::c_uint, libc::c_uint::MAX, 0) };
 }
 
 fn to_cstrings(items: &[std::ffi::OsString], what: &str) -> Result<Vec<CString>> {
