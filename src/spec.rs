@@ -544,6 +544,12 @@ impl Mount {
             MountKind::Sysfs => "/sys",
             _ => "/dev",
         };
+        Mount::new(kind, target)
+    }
+
+    /// `kind` at `target` with no flags, no data, made wherever the
+    /// target is missing.
+    pub fn new(kind: MountKind, target: &str) -> Mount {
         Mount {
             kind,
             target: target.into(),

@@ -433,15 +433,9 @@ fn a_start_survives_a_concurrent_cleanup() {
 #[test]
 fn a_stale_cgroup_that_stays_is_reported() {
     let _turn = turn();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(within) = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_string()))
-    else {
-        eprintln!("SKIPPED: no cgroup v1 memory hierarchy here; the guest tests cover cgroup v2");
-        return;
-    };
+    let Some(own) = own_memory_cgroup() else { return };
     // A pid no process has (above the kernel's maximum).
-    let stale =
-        PathBuf::from("/sys/fs/cgroup/memory").join(within.trim_start_matches('/')).join("zoo-4194305");
+    let stale = own.join("zoo-4194305");
     let inner = stale.join("inner");
     std::fs::create_dir_all(&inner).unwrap();
     let out = zookeeper(As::Root, &["--cleanup"]).output().unwrap();
@@ -462,14 +456,8 @@ fn a_stale_cgroup_that_stays_is_reported() {
 #[test]
 fn a_users_cleanup_leaves_roots_cgroups_alone() {
     let _turn = turn();
-    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
-    let Some(within) = own.lines().find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_string()))
-    else {
-        eprintln!("SKIPPED: no cgroup v1 memory hierarchy here; the guest tests cover cgroup v2");
-        return;
-    };
-    let roots =
-        PathBuf::from("/sys/fs/cgroup/memory").join(within.trim_start_matches('/')).join("zoo-4194306");
+    let Some(own) = own_memory_cgroup() else { return };
+    let roots = own.join("zoo-4194306");
     std::fs::create_dir_all(&roots).unwrap();
     let out = zookeeper(As::User(RANGED_USER), &["--cleanup"]).output().unwrap();
     let still_there = roots.exists();
@@ -477,4 +465,18 @@ fn a_users_cleanup_leaves_roots_cgroups_alone() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(!stderr(&out).contains("zoo-4194306"), "{}", stderr(&out));
     assert!(still_there, "a user's cleanup removed root's cgroup");
+}
+
+/// The test's own cgroup in the v1 memory hierarchy, where zookeeper makes
+/// and --cleanup looks for zoo-<pid>; `None` (said loudly) on a host
+/// without one.
+fn own_memory_cgroup() -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    match own.lines().find_map(|l| l.split_once(":memory:").map(|(_, path)| path.to_string())) {
+        Some(within) => Some(PathBuf::from("/sys/fs/cgroup/memory").join(within.trim_start_matches('/'))),
+        None => {
+            eprintln!("SKIPPED: no cgroup v1 memory hierarchy here; the guest tests cover cgroup v2");
+            None
+        }
+    }
 }

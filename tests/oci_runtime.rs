@@ -104,6 +104,14 @@ impl World {
         World { who, bundle, root, out, pid_file: dir.join("pid"), ids: Default::default() }
     }
 
+    /// Changes the bundle's config.json.
+    fn edit_config(&self, edit: impl FnOnce(&mut Value)) {
+        let path = self.bundle.join("config.json");
+        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        edit(&mut config);
+        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    }
+
     /// `zookeeper-oci --root ROOT ARGS`.
     fn oci(&self, args: &[&str]) -> Output {
         let mut all = vec!["--root", self.root.to_str().unwrap()];
@@ -577,23 +585,23 @@ fn mounts_are_made_in_the_configs_order_and_etc_is_left_alone() {
 fn recursive_mount_options_reach_the_mounts_under_a_bind() {
     for who in BOTH {
         let world = World::new("recursive", who, &["cat", "/proc/self/mountinfo"]);
-        let path = world.bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        let mounts = config["mounts"].as_array_mut().unwrap();
-        // In a user namespace the kernel locks the host's access-time
-        // mode on what it binds (a change is EPERM, for runc too): there
-        // only the flags that add protection.
+        // In a user namespace the kernel locks the host's access-time mode
+        // on what it binds (a change is EPERM, for runc too): there only the
+        // flags that add protection.
         let mut wanted = vec!["ro", "noexec"];
         let mut recursive = vec!["rbind", "rro", "rnoexec"];
         if who == As::Root {
             wanted.push("noatime");
             recursive.push("rnoatime");
         }
-        mounts.push(json!({"destination": "/rec", "type": "bind", "source": "/dev", "options": recursive}));
-        mounts.push(
-            json!({"destination": "/top", "type": "bind", "source": "/dev", "options": ["rbind", "ro"]}),
-        );
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        world.edit_config(|config| {
+            let mounts = config["mounts"].as_array_mut().unwrap();
+            mounts
+                .push(json!({"destination": "/rec", "type": "bind", "source": "/dev", "options": recursive}));
+            mounts.push(
+                json!({"destination": "/top", "type": "bind", "source": "/dev", "options": ["rbind", "ro"]}),
+            );
+        });
         let out = world.oci(&["run", "--bundle", world.bundle.to_str().unwrap(), "rec1"]);
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
         let text = stdout(&out);
@@ -622,14 +630,13 @@ fn a_time_namespace_shifts_the_containers_clocks_and_exec_joins_it() {
     for who in BOTH {
         let id = format!("time-{}", who_name(who));
         let world = World::new("time", who, &["sleep", "1000"]);
-        let path = world.bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
-        config["linux"]["timeOffsets"] = json!({
-            "monotonic": {"secs": 7881, "nanosecs": 2718281},
-            "boottime": {"secs": 1337, "nanosecs": 3141519}
+        world.edit_config(|config| {
+            config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+            config["linux"]["timeOffsets"] = json!({
+                "monotonic": {"secs": 7881, "nanosecs": 2718281},
+                "boottime": {"secs": 1337, "nanosecs": 3141519}
+            });
         });
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let out = world.create(&id);
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
         assert!(world.oci(&["start", &id]).status.success());
@@ -733,14 +740,13 @@ fn start_returns_once_the_command_runs() {
 fn the_gate_holds_nothing_of_creates_under_a_filter_without_close_range() {
     for who in BOTH {
         let world = World::new("gate-fds", who, &["sleep", "1000"]);
-        let path = world.bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        config["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "architectures": ["SCMP_ARCH_X86_64"],
-            "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+        world.edit_config(|config| {
+            config["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "architectures": ["SCMP_ARCH_X86_64"],
+                "syscalls": [{"names": ["close_range"], "action": "SCMP_ACT_ERRNO"}]
+            });
         });
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
         let id = format!("gfd-{}", who_name(who));
         let out = world.create(&id);
         assert!(out.status.success(), "{who:?}: {}", stderr(&out));
@@ -1300,16 +1306,15 @@ fn runs_as_root_of_a_callers_user_namespace_as_rootless_podman_runs_it() {
     let world = World::new("callers-userns", who, &["sh", "-c", "id -u; echo inside > /out/file"]);
     // What podman's config for a rootless container looks like: no user
     // namespace, no resources (no cgroup to make).
-    let path = world.bundle.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    let linux = config["linux"].as_object_mut().unwrap();
-    linux.remove("uidMappings");
-    linux.remove("gidMappings");
-    linux.remove("resources");
-    linux["namespaces"].as_array_mut().unwrap().retain(|ns| ns["type"] != "user");
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    world.edit_config(|config| {
+        let linux = config["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        linux.remove("resources");
+        linux["namespaces"].as_array_mut().unwrap().retain(|ns| ns["type"] != "user");
+    });
     // podman writes it as the user, root of its namespace.
-    chown(&path, who);
+    chown(&world.bundle.join("config.json"), who);
     std::fs::create_dir_all(&world.root).unwrap();
     chown(&world.root, who);
     let script = format!(
@@ -1336,13 +1341,12 @@ fn runs_as_root_of_a_callers_user_namespace_as_rootless_podman_runs_it() {
 /// profile of its own (runc's spec has none), created and started.
 fn running_for_exec(name: &str, who: As, id: &str) -> (World, i32) {
     let world = World::new(name, who, &["sleep", "1000"]);
-    let path = world.bundle.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}],
+    world.edit_config(|config| {
+        config["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["keyctl"], "action": "SCMP_ACT_ERRNO"}],
+        });
     });
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
     std::fs::write(world.bundle.join("rootfs/only-in-the-container"), "here\n").unwrap();
     let out = world.create(id);
     assert!(out.status.success(), "{who:?}: {}", stderr(&out));
@@ -1373,11 +1377,10 @@ fn exec_joins_the_running_container_and_its_confinement() {
         let (world, pid) = running_for_exec("exec", who, &id);
         // A bundle changed after create changes nothing: exec's process
         // comes from the config create kept.
-        let path = world.bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        config["linux"]["seccomp"] = Value::Null;
-        config["process"]["noNewPrivileges"] = json!(false);
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+        world.edit_config(|config| {
+            config["linux"]["seccomp"] = Value::Null;
+            config["process"]["noNewPrivileges"] = json!(false);
+        });
         let script = "hostname; cat /proc/1/cmdline; echo; cat /only-in-the-container; \
                       echo $$; cat /proc/self/status";
         let out = world.oci(&["exec", &id, "sh", "-c", script]);
@@ -1594,10 +1597,7 @@ fn a_leaked_host_directory_does_not_reach_an_execd_process() {
 /// A world whose config is `edit`ed before create, created and started.
 fn running_with(name: &str, who: As, id: &str, args: &[&str], edit: impl FnOnce(&mut Value)) -> World {
     let world = World::new(name, who, args);
-    let path = world.bundle.join("config.json");
-    let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    edit(&mut config);
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    world.edit_config(edit);
     let out = world.create(id);
     assert!(out.status.success(), "{who:?}: {}", stderr(&out));
     let out = world.oci(&["start", id]);
@@ -1969,12 +1969,7 @@ fn exec_right_after_start_and_before_it() {
 /// refused, and the pod keeps its name.
 #[test]
 fn a_pods_container_joins_its_sandboxs_namespaces_and_keeps_the_pods_etc_files() {
-    let edit = |world: &World, change: &dyn Fn(&mut Value)| {
-        let path = world.bundle.join("config.json");
-        let mut config: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-        change(&mut config);
-        std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-    };
+    let edit = |world: &World, change: &dyn Fn(&mut Value)| world.edit_config(change);
     let sandbox = World::new("pod-sandbox", As::Root, &["sleep", "1000"]);
     edit(&sandbox, &|c| c["hostname"] = json!("zk-pod"));
     assert!(sandbox.create("sandbox").status.success());

@@ -381,17 +381,7 @@ fn bind_mount(source: &str, target: &str) -> Mount {
 }
 
 fn tmpfs_mount(target: &str, data: Option<String>, noexec: bool) -> Mount {
-    Mount {
-        kind: MountKind::Tmpfs,
-        target: target.into(),
-        readonly: false,
-        nosuid: true,
-        nodev: true,
-        noexec,
-        data,
-        if_present: false,
-        options: Default::default(),
-    }
+    Mount { nosuid: true, nodev: true, noexec, data, ..Mount::new(MountKind::Tmpfs, target) }
 }
 
 /// docker's `HOST[:CONTAINER][:PERMISSIONS]`. A bind cannot withhold
