@@ -144,6 +144,12 @@ struct Args {
     #[arg(long = "init")]
     init: bool,
 
+    /// Map a rootless container's subordinate ids with newuidmap and
+    /// newgidmap itself, not through the kept user namespace (also
+    /// ZOOKEEPER_NO_KEEPER=1; docs/keeper.md)
+    #[arg(long = "no-keeper")]
+    no_keeper: bool,
+
     /// After HUP, INT, QUIT or TERM (forwarded to the container), kill the
     /// container if it has not ended within this many seconds (a second such
     /// signal kills it at once)
@@ -484,6 +490,7 @@ where
     spec.publish = args.publish;
     spec.mtu = args.mtu;
     spec.init = args.init;
+    spec.keeper = !args.no_keeper && getenv("ZOOKEEPER_NO_KEEPER").is_none_or(|v| v.is_empty() || v == "0");
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
     if args.detach && args.image.is_some() {
         return Err(UsageError(

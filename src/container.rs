@@ -136,16 +136,51 @@ fn launch(
     if spec.namespaces.uts != crate::spec::Namespace::New && !spec.domainname.is_empty() {
         return Err(anyhow!("a domain name needs the container's own uts namespace").into());
     }
-    let joined_pid_namespace = crate::namespaces::JoinedPidNamespace::join(&spec.namespaces.pid)?;
-    let cloned = clone_into_namespaces(clone_flags);
-    let cloned = match (cloned, joined_pid_namespace) {
-        // The child drops it without leaving (see JoinedPidNamespace).
-        (Ok(Forked::Child), joined) => {
-            drop(joined);
-            Ok(Forked::Child)
+    // The id maps are worked out before clone: with the caller's keeper
+    // (src/keeper.rs) they are installed as part of it.
+    let ids = match (&spec.namespaces.user, &spec.id_maps) {
+        (crate::spec::Namespace::New, IdMaps::Auto) => Some(IdMapPlan::for_current_caller()),
+        (crate::spec::Namespace::New, IdMaps::Explicit { uid, gid }) => {
+            Some(IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?)
         }
-        (cloned, Some(joined)) => joined.leave().and(cloned),
-        (cloned, None) => cloned,
+        _ => None,
+    };
+    trace::mark("id maps planned");
+    let kept = match &ids {
+        Some(ids)
+            if spec.keeper
+                && spec.id_maps == IdMaps::Auto
+                && spec.namespaces.pid == crate::spec::Namespace::New
+                && crate::keeper::applies(ids) =>
+        {
+            crate::keeper::find_or_start(ids)
+        }
+        _ => None,
+    };
+    let kept_clone = match (&kept, &ids) {
+        (Some(kept), Some(ids)) => crate::keeper::clone_in(kept, clone_flags, ids)?,
+        _ => None,
+    };
+    let mut maps_pending = None;
+    let cloned = match kept_clone {
+        Some(crate::keeper::KeptClone::Child) => Ok(Forked::Child),
+        Some(crate::keeper::KeptClone::Parent { pid, maps }) => {
+            maps_pending = Some(maps);
+            Ok(Forked::Parent(pid))
+        }
+        None => {
+            let joined_pid_namespace = crate::namespaces::JoinedPidNamespace::join(&spec.namespaces.pid)?;
+            let cloned = clone_into_namespaces(clone_flags);
+            match (cloned, joined_pid_namespace) {
+                // The child drops it without leaving (see JoinedPidNamespace).
+                (Ok(Forked::Child), joined) => {
+                    drop(joined);
+                    Ok(Forked::Child)
+                }
+                (cloned, Some(joined)) => joined.leave().and(cloned),
+                (cloned, None) => cloned,
+            }
+        }
     };
     let pid = match cloned? {
         Forked::Parent(pid) => {
@@ -158,7 +193,7 @@ fn launch(
             // (The child never returns, so the saved modes are not put back
             // from here.) Under --init, pid 1 never execs: the stdin pipe's
             // write end must go now, or the command would never see its end.
-            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent, relay));
+            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent, relay, kept));
             child::run(ChildContext {
                 argv,
                 env,
@@ -197,29 +232,27 @@ fn launch(
     // The parent's set-up, while the child does the part of its own that
     // needs no id mapped (child.rs) and then waits for go. The set-id
     // helpers take the longest: the rest is done while they run.
-    let setgroups_allowed = match spec.namespaces.user {
-        crate::spec::Namespace::New => {
-            let ids = match &spec.id_maps {
-                IdMaps::Auto => IdMapPlan::for_current_caller(),
-                IdMaps::Explicit { uid, gid } => {
-                    IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?
-                }
-            };
-            trace::mark("id maps planned");
+    let setgroups_allowed = match &ids {
+        // Being written by the keeper's clone (collected below).
+        Some(ids) if maps_pending.is_some() => {
+            Mountpoint::hand_to(&mountpoint_path, container_root_on_host(ids))?;
+            ids.setgroups_allowed
+        }
+        Some(ids) => {
             if let Some(notice) = &ids.notice {
                 eprintln!("zookeeper: {notice}");
             }
             let installing = ids.start_install(pid.as_raw()).context("installing the id maps")?;
             trace::mark("id maps started");
             if spec.seccomp == crate::spec::Seccomp::BuiltinAllowingSetid
-                && container_root_on_host(&ids).is_root()
+                && container_root_on_host(ids).is_root()
             {
                 return Err(anyhow!(
                     "--security-opt allow-setid: container root is host root here (root without a subordinate range), so set-id files it made would be host root's"
                 )
                 .into());
             }
-            let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(&ids));
+            let handed = Mountpoint::hand_to(&mountpoint_path, container_root_on_host(ids));
             // The helpers are waited for whatever happened meanwhile.
             let installed = installing.finish();
             handed?;
@@ -249,6 +282,10 @@ fn launch(
             Some(failure) => Error::Container(failure),
             None => anyhow!("the container's first process died while starting").into(),
         });
+    }
+    if let Some(maps) = maps_pending {
+        maps.finish()?;
+        trace::mark("id maps installed (kept user namespace)");
     }
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");

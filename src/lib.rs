@@ -41,6 +41,7 @@ pub(crate) mod hooks;
 pub(crate) mod idmap;
 pub mod image;
 pub(crate) mod init;
+pub mod keeper;
 pub(crate) mod namespaces;
 pub(crate) mod network;
 pub mod oci;

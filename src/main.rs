@@ -26,6 +26,12 @@ extern "C" fn main(_argc: std::ffi::c_int, _argv: *const *const std::ffi::c_char
 
 #[cfg_attr(test, allow(dead_code))]
 fn run() {
+    // The kept user namespace's process (src/keeper.rs), exec'd by a
+    // zookeeper under this name.
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.first().is_some_and(|argv0| argv0 == zookeeper::keeper::KEEPER_ARGV0) {
+        zookeeper::keeper::keeper_main(&args);
+    }
     zookeeper::trace::init();
     zookeeper::trace::mark("start");
     // A pty only for the terminal's foreground job: in the background
@@ -51,6 +57,9 @@ fn run() {
         Invocation::Cleanup => {
             let mut report = zookeeper::cleanup::run();
             zookeeper::detach::remove_gone(&mut report);
+            if let Some(pid) = zookeeper::keeper::stop() {
+                let _ = writeln!(std::io::stdout(), "stopped the keeper (pid {pid})");
+            }
             for path in &report.removed {
                 let _ = writeln!(std::io::stdout(), "removed {}", path.display());
             }

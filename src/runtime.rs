@@ -626,7 +626,7 @@ pub(crate) fn start_time(pid: i32) -> Option<u64> {
 }
 
 /// The start time in a /proc/PID/stat line, `None` for a zombie.
-fn parse_start_time(stat: &str) -> Option<u64> {
+pub(crate) fn parse_start_time(stat: &str) -> Option<u64> {
     // The command name, field 2, may hold spaces and parentheses.
     let after = &stat[stat.rfind(')')? + 1..];
     let fields: Vec<&str> = after.split_whitespace().collect();

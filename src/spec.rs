@@ -96,6 +96,10 @@ pub struct ContainerSpec {
     pub mtu: Option<u32>,
     /// Run a minimal init as pid 1, with the command as its child.
     pub init: bool,
+    /// A rootless container with a subordinate range gets its user
+    /// namespace inside the caller's kept one (src/keeper.rs) rather than
+    /// having newuidmap and newgidmap map it: the same ids, faster.
+    pub keeper: bool,
     /// After a stop signal, how long the container may take to end before
     /// it is killed.
     pub stop_timeout: std::time::Duration,
@@ -159,6 +163,7 @@ impl ContainerSpec {
             dns_servers: Vec::new(),
             extra_hosts: Vec::new(),
             init: false,
+            keeper: true,
             stop_timeout: std::time::Duration::from_secs(DEFAULT_STOP_TIMEOUT_SECS),
             stop_signal: None,
         }

@@ -24,6 +24,11 @@ fn container_processes() -> Vec<String> {
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(status) = std::fs::read_to_string(entry.path().join("status")) else { continue };
         let name = status.lines().next().unwrap_or("").to_string();
+        // The user's keeper (src/keeper.rs) outlives containers by design;
+        // tests/keeper.rs holds it to account.
+        if name == "Name:\tzookeeper-keep" {
+            continue;
+        }
         let real: u32 = status
             .lines()
             .find(|l| l.starts_with("Uid:"))

@@ -131,6 +131,9 @@ pub fn zookeeper(who: As, args: &[&str]) -> Command {
     };
     command.args(args);
     command.current_dir(&fx.dir).env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    // The test users' keepers (src/keeper.rs) leave two minutes after the
+    // suite's last container, not ten.
+    command.env("ZOOKEEPER_KEEPER_IDLE", "120");
     command.stdin(Stdio::null());
     command
 }

@@ -16,6 +16,10 @@
  *   zoo-probe host-inodes P...  try chmod, chown, utimes on each path (attack.c)
  *   zoo-probe ioprio        print this process's I/O priority: "class C level L"
  *   zoo-probe mempolicy     print this thread's memory policy: "mode M nodes 0xMASK"
+ *   zoo-probe reach PID...  try to reach, from this container, the user namespace above its
+ *                           own and each host PID (a keeper, another container): print
+ *                           "parent: ERRNO" (NS_GET_PARENT on its own user namespace),
+ *                           then per pid "PID kill: ERRNO ns: ERRNO pidfd: ERRNO"
  *   zoo-probe tty-attack    try to change, on 0, 1 and 2, what a terminal lets its
  *                           holder change (modes, size, exclusive use, line
  *                           discipline); print each result, then every open
@@ -141,6 +145,24 @@ int main(int argc, char **argv)
 			if (entry->d_name[0] != '.' && atoi(entry->d_name) != dirfd(dir))
 				printf("%s\n", entry->d_name);
 		closedir(dir);
+		return 0;
+	}
+	if (strcmp(argv[1], "reach") == 0) {
+		int own = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+		int parent = ioctl(own, _IO(0xb7, 0x2) /* NS_GET_PARENT */);
+		printf("parent: %s\n", parent >= 0 ? "REACHED" : strerrorname_np(errno));
+		for (int i = 2; i < argc; i++) {
+			char path[64];
+			int pid = atoi(argv[i]);
+			long killed = kill(pid, 0);
+			const char *kill_result = killed == 0 ? "REACHED" : strerrorname_np(errno);
+			snprintf(path, sizeof(path), "/proc/%d/ns/user", pid);
+			int ns = open(path, O_RDONLY | O_CLOEXEC);
+			const char *ns_result = ns >= 0 ? "REACHED" : strerrorname_np(errno);
+			long pidfd = syscall(SYS_pidfd_open, pid, 0);
+			printf("%d kill: %s ns: %s pidfd: %s\n", pid, kill_result, ns_result,
+			       pidfd >= 0 ? "REACHED" : strerrorname_np(errno));
+		}
 		return 0;
 	}
 	if (strcmp(argv[1], "proc1") == 0)
