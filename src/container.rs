@@ -91,6 +91,7 @@ fn launch(
     on_running: &mut dyn FnMut(&Running) -> anyhow::Result<()>,
 ) -> Result<Launched, Error> {
     let detached = gate.is_some();
+    crate::network::reap_dying();
     if detached && (spec.init || spec.network != Network::LoopbackOnly) {
         return Err(anyhow!("a created container has no --init and no network helper").into());
     }

@@ -44,13 +44,16 @@ pub fn dns_forwarder(network: crate::spec::Network) -> Option<&'static str> {
 /// slirp4netns, the user-space network stack behind the container's eth0
 /// (SPEC.md 3.7). Stopped and reaped on drop, on every path.
 pub struct Slirp4netns {
-    child: std::process::Child,
+    /// Taken when it is killed.
+    child: Option<std::process::Child>,
     /// Where slirp4netns says "1" once eth0 is configured.
     ready: std::os::fd::OwnedFd,
     /// Its stderr, quoted if it fails.
     log: std::os::fd::OwnedFd,
     /// Its API socket, for --publish; removed on drop.
     api_socket: Option<std::path::PathBuf>,
+    /// The forwards `add_hostfwd` made, by the ids it gave them.
+    forwards: Vec<u64>,
     /// Closing this makes slirp4netns exit by itself, even if zookeeper is
     /// killed and cannot stop it (its --exit-fd).
     _exit_signal: std::os::fd::OwnedFd,
@@ -100,12 +103,19 @@ impl Slirp4netns {
         let child = command.spawn().with_context(|| format!("starting {}", program.display()))?;
         drop((ready_write, exit_read));
         let api_socket = api_socket.map(std::path::Path::to_path_buf);
-        Ok(Slirp4netns { child, ready: ready_read, log, api_socket, _exit_signal: exit_write })
+        Ok(Slirp4netns {
+            child: Some(child),
+            ready: ready_read,
+            log,
+            api_socket,
+            forwards: Vec::new(),
+            _exit_signal: exit_write,
+        })
     }
 
     /// slirp4netns's pid.
     pub fn pid(&self) -> i32 {
-        self.child.id() as i32
+        self.child.as_ref().map_or(0, |child| child.id() as i32)
     }
 
     /// Readable once slirp4netns is ready, or has failed.
@@ -133,9 +143,7 @@ impl Slirp4netns {
 impl Slirp4netns {
     /// Forwards `mapping` from the host into the container, through
     /// slirp4netns's API (its `add_hostfwd` command).
-    pub fn publish(&self, mapping: &crate::spec::PortMapping) -> Result<()> {
-        use std::io::{BufRead, Write};
-        let socket = self.api_socket.as_ref().context("slirp4netns was started without its API socket")?;
+    pub fn publish(&mut self, mapping: &crate::spec::PortMapping) -> Result<()> {
         let request = format!(
             "{{\"execute\": \"add_hostfwd\", \"arguments\": {{\"proto\": \"{}\", \"host_addr\": \"{}\", \"host_port\": {}, \"guest_port\": {}}}}}\n",
             if mapping.udp { "udp" } else { "tcp" },
@@ -143,16 +151,17 @@ impl Slirp4netns {
             mapping.host_port,
             mapping.container_port
         );
-        let mut stream = std::os::unix::net::UnixStream::connect(socket)
-            .with_context(|| format!("--publish {mapping}: connecting to slirp4netns"))?;
-        stream
-            .write_all(request.as_bytes())
-            .with_context(|| format!("--publish {mapping}: asking slirp4netns"))?;
-        let mut answer = String::new();
-        std::io::BufReader::new(stream)
-            .read_line(&mut answer)
-            .with_context(|| format!("--publish {mapping}"))?;
+        let answer = self.ask(&request).with_context(|| format!("--publish {mapping}"))?;
+        // {"return": {"id": 1}}
         if answer.contains("\"return\"") {
+            let id = answer.split("\"id\"").nth(1).and_then(|rest| {
+                rest.trim_start_matches([' ', ':'])
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse::<u64>()
+                    .ok()
+            });
+            self.forwards.extend(id);
             return Ok(());
         }
         // {"error": {"desc": "..."}}
@@ -161,21 +170,54 @@ impl Slirp4netns {
         });
         anyhow::bail!("--publish {mapping}: {reason}")
     }
+
+    /// One request on the API socket, one line of answer.
+    fn ask(&self, request: &str) -> Result<String> {
+        use std::io::{BufRead, Write};
+        let socket = self.api_socket.as_ref().context("slirp4netns was started without its API socket")?;
+        let mut stream = std::os::unix::net::UnixStream::connect(socket)
+            .context("connecting to slirp4netns's API socket")?;
+        stream.write_all(request.as_bytes()).context("asking slirp4netns")?;
+        let mut answer = String::new();
+        std::io::BufReader::new(stream).read_line(&mut answer).context("reading slirp4netns's answer")?;
+        Ok(answer)
+    }
 }
 
-/// What the user waits for when the container ends: slirp4netns killed and
-/// reaped, about 30 ms (the kernel taking down its tap device), ten times
-/// the rest of a container's life. Deliberately: measured, a zookeeper that
-/// returns without reaping leaves slirp4netns dying in the kernel (state D)
-/// for 1.3 to 2 s after it has returned, since the device's teardown then
-/// waits behind the network namespace's own clean-up; and a published port
-/// must be free again once zookeeper returns.
+/// slirp4netns processes killed and not yet gone (the kernel tears their
+/// tap device down, some 20 ms): reaped by a later container of this
+/// process, or by init once it has gone.
+static DYING: std::sync::Mutex<Vec<std::process::Child>> = std::sync::Mutex::new(Vec::new());
+
+/// Reaps the slirp4netns processes earlier containers left dying.
+pub fn reap_dying() {
+    if let Ok(mut dying) = DYING.lock() {
+        dying.retain_mut(|child| matches!(child.try_wait(), Ok(None)));
+    }
+}
+
+/// The end of the network: the published ports are closed first, through
+/// the API (each forward's listening socket goes at once, so the port is
+/// free when zookeeper returns), then slirp4netns is killed and not waited
+/// for: its exit waits for the kernel to take its tap device down, some
+/// 20 ms, four times the rest of a container's life. It is reaped later
+/// ([`reap_dying`]) or, once zookeeper has returned, by init.
 impl Drop for Slirp4netns {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        for id in std::mem::take(&mut self.forwards) {
+            let request = format!("{{\"execute\": \"remove_hostfwd\", \"arguments\": {{\"id\": {id}}}}}\n");
+            let _ = self.ask(&request);
+        }
         if let Some(socket) = &self.api_socket {
             let _ = std::fs::remove_file(socket);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            if matches!(child.try_wait(), Ok(None))
+                && let Ok(mut dying) = DYING.lock()
+            {
+                dying.push(child);
+            }
         }
     }
 }
@@ -184,10 +226,12 @@ impl Drop for Slirp4netns {
 /// It configures the container's interface like the host's and forwards
 /// only the ports asked for. It goes into the background once the network
 /// is up: that exit is its ready signal, and its pid file names the daemon,
-/// which zookeeper holds by a pidfd, stops and waits for on drop.
+/// which zookeeper holds by a pidfd and kills on drop.
 pub struct Pasta {
     daemon: Option<std::os::fd::OwnedFd>,
     pid_file: std::path::PathBuf,
+    /// The host ports it listens on, which must be free again at the end.
+    published: Vec<crate::spec::PortMapping>,
 }
 
 impl Pasta {
@@ -232,7 +276,7 @@ impl Pasta {
             .stdin(std::process::Stdio::null())
             .output()
             .with_context(|| format!("starting {}", program.display()))?;
-        let mut pasta = Pasta { daemon: None, pid_file: pid_file.to_path_buf() };
+        let mut pasta = Pasta { daemon: None, pid_file: pid_file.to_path_buf(), published: publish.to_vec() };
         if !output.status.success() {
             let text = String::from_utf8_lossy(&output.stderr);
             let reason =
@@ -281,18 +325,36 @@ fn read_pid_file(path: &std::path::Path) -> Option<i32> {
     text.trim().parse().ok()
 }
 
+/// Killed and not waited for (it is not zookeeper's child: init reaps
+/// it): its exit waits for the kernel to take its tap device down. Only
+/// the published ports are waited for, until each can be bound again, so
+/// that they are free when zookeeper returns.
 impl Drop for Pasta {
     fn drop(&mut self) {
         if let Some(daemon) = &self.daemon {
-            use std::os::fd::{AsFd, AsRawFd};
+            use std::os::fd::AsRawFd;
             // SAFETY: a signal to the process the pidfd holds; no memory is passed.
             // SIGKILL: pasta keeps no state, and lets SIGTERM wait for its own
             // once-a-second check that the namespace is gone.
             unsafe { libc::syscall(libc::SYS_pidfd_send_signal, daemon.as_raw_fd(), libc::SIGKILL, 0, 0) };
-            // Not our child (it daemonized): wait until the pidfd says it is gone.
-            let mut fds = [nix::poll::PollFd::new(daemon.as_fd(), nix::poll::PollFlags::POLLIN)];
-            let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(2000u16));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+            for mapping in &self.published {
+                while !port_is_free(mapping) && std::time::Instant::now() < deadline {
+                    std::thread::sleep(std::time::Duration::from_micros(500));
+                }
+            }
         }
         let _ = std::fs::remove_file(&self.pid_file);
+    }
+}
+
+/// Whether the host side of `mapping` can be bound (and is let go at once).
+fn port_is_free(mapping: &crate::spec::PortMapping) -> bool {
+    let address = std::net::SocketAddr::new(mapping.host_ip, mapping.host_port);
+    match mapping.udp {
+        true => std::net::UdpSocket::bind(address).is_ok(),
+        // std's listener sets SO_REUSEADDR: a closed listener's connections
+        // in TIME_WAIT do not count, as they do not for pasta's next bind.
+        false => std::net::TcpListener::bind(address).is_ok(),
     }
 }
