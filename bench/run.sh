@@ -4,7 +4,9 @@
 # bench/results.md (BENCHMARKS.md quotes a run of it).
 #
 # 1. start -> /bin/true -> torn down, busybox rootfs, all namespaces, /proc:
-#    rootless with the subordinate range (zookeeper vs the floor), rootless
+#    rootless with the subordinate range (zookeeper, through the user's kept
+#    user namespace and with --no-keeper, vs the floor; then the first start,
+#    which starts the keeper, against the second), rootless
 #    with a one-id map (zookeeper vs bubblewrap vs unshare), and as root
 #    (zookeeper vs crun vs runc); each group alternating, run by run
 #    (bench/alternate.py), after a warm-up;
@@ -38,7 +40,7 @@ work=$(mktemp -d /tmp/zookeeper-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 chmod 755 "$work"
 cp target/x86_64-unknown-linux-gnu/release/zookeeper "$work/zookeeper"
-cp bench/alternate.py bench/phases.py "$work/"
+cp bench/alternate.py bench/phases.py bench/first-run.py "$work/"
 gcc -O2 -o "$work/floor" bench/floor.c
 gcc -O2 -o "$work/floor-same-work" bench/floor-same-work.c
 cp "$bpf" "$work/seccomp.bpf"
@@ -69,8 +71,11 @@ bwrap_cmd="bwrap --unshare-all --uid 0 --gid 0 --bind $rootfs / --proc /proc --d
 echo "== rootless, subordinate range ($user)"
 as $user /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/ranged.json" \
     "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
+    "zookeeper --no-keeper=$work/zookeeper --no-keeper -r $rootfs -P /bin/true" \
     "floor=$work/floor $rootfs 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid" \
     "floor, same work=$work/floor-same-work $rootfs $work/seccomp.bpf 0 $uid 1 1 $subuid -- 0 $gid 1 1 $subgid"
+echo "== rootless, subordinate range: the first start, which starts the keeper"
+as $user /usr/bin/python3 "$work/first-run.py" --runs 50 "$work/zookeeper" -r "$rootfs" -P /bin/true | tee "$work/out/first-run.md"
 echo "== rootless, one-id map (zoonorange)"
 as zoonorange /usr/bin/python3 "$work/alternate.py" --warmup "$WARMUP" --runs "$RUNS" --json "$work/out/single.json" \
     "zookeeper=$work/zookeeper -r $rootfs -P /bin/true" \
@@ -135,6 +140,8 @@ table("ranged", "Rootless, subordinate range: start -> /bin/true -> torn down", 
 table("single", "Rootless, one-id map", "zookeeper")
 table("root", "As root", "zookeeper")
 table("net", "Networking", "zookeeper")
+print("### Rootless, subordinate range: the first start (the keeper's) and the next\n")
+print(open(f"{work}/out/first-run.md").read())
 for name, title in [("phases", "zookeeper's start-up, step by step (rootless, subordinate range; P = supervisor, C = the container's first process)"), ("net-slirp", "-n (slirp4netns): when the network is up"), ("net-pasta", "--network pasta: when the network is up")]:
     print(f"### {title}\n")
     if name != "phases":

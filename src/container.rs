@@ -162,6 +162,8 @@ fn launch(
         (Some(kept), Some(ids)) => crate::keeper::clone_in(kept, clone_flags, ids)?,
         _ => None,
     };
+    // Neither side holds the keeper's namespace any longer than the clone.
+    drop(kept);
     let mut maps_pending = None;
     let cloned = match kept_clone {
         Some(crate::keeper::KeptClone::Child) => Ok(Forked::Child),
@@ -194,7 +196,7 @@ fn launch(
             // (The child never returns, so the saved modes are not put back
             // from here.) Under --init, pid 1 never execs: the stdin pipe's
             // write end must go now, or the command would never see its end.
-            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent, relay, kept));
+            drop((prepared_rx, go_tx, report_rx, exit_rx, pty_parent, relay));
             child::run(ChildContext {
                 argv,
                 env,
