@@ -6,6 +6,8 @@
 //!   ([`oci`]: `--bundle`, an OCI bundle's config.json converted into one);
 //! - `container`: one container's life, start to clean-up ([`run`]);
 //! - `namespaces`: clone() into new namespaces;
+//! - [`keeper`]: the kept user namespace a rootless container is cloned
+//!   in, so that its id maps need no set-id helper;
 //! - `idmap`, `cgroups`, `network`: the parent's set-up: id maps,
 //!   the container's cgroup (created and removed there; `systemd` for a
 //!   delegated scope), slirp4netns;
