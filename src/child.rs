@@ -48,7 +48,7 @@ pub struct Setup<'a> {
 
 /// Runs the child to exec; on any failure, reports it to the parent and exits.
 pub fn run(ctx: ChildContext) -> ! {
-    let ChildContext { argv, env, prepared, go, report, exit_report, setup } = ctx;
+    let ChildContext { argv, env, prepared, mut go, report, exit_report, setup } = ctx;
     // If zookeeper dies, so does the container (and with it every process
     // of its pid namespace). Set before waiting: a parent that died earlier
     // shows as end-of-file on the go channel.
@@ -64,12 +64,13 @@ pub fn run(ctx: ChildContext) -> ! {
         exit_now(125);
     }
     prepared.send_prepared();
-    let Some(go) = go.wait_for_go() else {
+    let mut go_channel = go;
+    let Some(go) = go_channel.wait_for_go() else {
         // The parent failed its set-up and reports why itself.
         exit_now(125);
     };
     let go_pid = go.pid;
-    let failure = match (set_up(&setup, &go, &report), exit_report) {
+    let failure = match (set_up(&setup, &go, &report, go_channel), exit_report) {
         (Ok(()), Some(exit_report)) => crate::init::run(&argv, &env, report, exit_report),
         (Ok(()), None) => match &setup.gate {
             Some(gate) => {
@@ -139,7 +140,7 @@ fn root_source<'a>(setup: &Setup<'a>) -> RootSource<'a> {
 
 /// Everything between the parent's go and exec, in order. The confinement
 /// comes last: it takes away the rights the earlier steps need.
-fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
+fn set_up(setup: &Setup, go: &Go, report: &ReportTx, go_channel: crate::sync::GoRx) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
     // From here to exec the process runs zookeeper's code among what will
@@ -209,6 +210,12 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx) -> Result<()> {
         crate::exec::close_all_but(&mut keep);
     }
     confine(spec, go.setgroups_allowed, &|| after_credential_change(report))?;
+    // The network helper started while this process set itself up; the
+    // command finds eth0 configured from its first instruction.
+    if go.network_follows && !go_channel.wait_for_network() {
+        // The parent failed to bring it up, and says why itself.
+        exit_now(125);
+    }
     trace::mark("child: confined, exec");
     Ok(())
 }

@@ -112,7 +112,7 @@ fn launch(
     trace::mark("mountpoint created");
     let supervisor = Supervisor::block(spec.stop_timeout, spec.stop_signal)?;
     let (prepared_tx, prepared_rx) = prepared_channel().context("creating the preparation channel")?;
-    let (go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
+    let (mut go_tx, go_rx) = go_channel().context("creating the set-up channel")?;
     let (report_tx, report_rx) = report_channel().context("creating the report channel")?;
     let (pty_parent, pty_child) = crate::terminal::master_channel(spec.process.terminal)?;
     // Without a pty, a terminal among zookeeper's stdio reaches the
@@ -292,20 +292,18 @@ fn launch(
     }
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
+    // slirp4netns takes about 2 ms to start: the child sets itself up
+    // meanwhile and waits for it only before exec (unless createRuntime
+    // hooks, which may look at the network, come first).
+    let network_follows = spec.network == Network::Slirp4netns && spec.hooks.create_runtime.is_empty();
     if spec.network == Network::Slirp4netns {
         // Its API socket, when ports are published, sits in the mountpoint
         // directory: private to the caller, and removed with it.
         let api_socket = (!spec.publish.is_empty()).then(|| mountpoint_path.join("slirp4netns.sock"));
-        let slirp =
-            container.network.insert(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
-        if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
-            return Err(Error::Interrupted(sig));
+        container.network = Some(Slirp4netns::start(pid.as_raw(), spec.mtu, api_socket.as_deref())?);
+        if !network_follows {
+            slirp_ready(&mut container, &supervisor, &spec.publish)?;
         }
-        slirp.confirm_ready()?;
-        for mapping in &spec.publish {
-            slirp.publish(mapping)?;
-        }
-        trace::mark("network ready");
     }
     if spec.network == Network::Pasta {
         let pid_file = mountpoint_path.join("pasta.pid");
@@ -317,9 +315,15 @@ fn launch(
         let state = crate::hooks::state_json(&spec.identity, pid.as_raw(), "creating");
         crate::hooks::run(&spec.hooks.create_runtime, "createRuntime", &state)?;
     }
-    let go = Go { setgroups_allowed, pid: pid.as_raw() };
+    let go = Go { setgroups_allowed, pid: pid.as_raw(), network_follows };
     go_tx.send_go(&go).context("releasing the container")?;
     trace::mark("released");
+    if network_follows {
+        slirp_ready(&mut container, &supervisor, &spec.publish)?;
+        go_tx.send_network_ready().context("releasing the container")?;
+    } else {
+        drop(go_tx);
+    }
 
     let master = match &pty_parent {
         Some(socket) => {
@@ -381,6 +385,25 @@ fn launch(
         report_oom_kills(cgroup.oom_kills(), limit, state);
     }
     Ok(Launched::Ended(state))
+}
+
+/// Waits until slirp4netns has configured the container's eth0, then
+/// publishes the ports through it.
+fn slirp_ready(
+    container: &mut Container,
+    supervisor: &Supervisor,
+    publish: &[crate::spec::PortMapping],
+) -> Result<(), Error> {
+    let Some(slirp) = container.network.as_mut() else { return Ok(()) };
+    if let Some(sig) = supervisor.wait_readable(slirp.ready_fd())? {
+        return Err(Error::Interrupted(sig));
+    }
+    slirp.confirm_ready()?;
+    for mapping in publish {
+        slirp.publish(mapping)?;
+    }
+    trace::mark("network ready");
+    Ok(())
 }
 
 /// One line when the memory limit made the kernel kill: the container's

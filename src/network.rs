@@ -75,7 +75,21 @@ impl Slirp4netns {
         // Its complaints, kept out of the user's terminal and read on failure.
         let log = nix::sys::memfd::memfd_create("slirp4netns-log", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
             .context("creating a log for slirp4netns")?;
+        // The container's namespaces, opened here while its first process
+        // is still dumpable, and handed on as descriptors: slirp4netns joins
+        // them while that process may already be non-dumpable (it sets
+        // itself up meanwhile), which would refuse their /proc/PID/ns links.
+        let open_ns = |kind: &str| {
+            nix::fcntl::open(
+                format!("/proc/{pid}/ns/{kind}").as_str(),
+                OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::empty(),
+            )
+            .with_context(|| format!("opening the container's {kind} namespace for slirp4netns"))
+        };
+        let (userns, netns) = (open_ns("user")?, open_ns("net")?);
         let (ready_fd, exit_fd) = (ready_write.as_raw_fd(), exit_read.as_raw_fd());
+        let (userns_fd, netns_fd) = (userns.as_raw_fd(), netns.as_raw_fd());
         let mut command = std::process::Command::new(&program);
         command
             .arg("--disable-host-loopback")
@@ -84,15 +98,16 @@ impl Slirp4netns {
             .arg(format!("--ready-fd={ready_fd}"))
             .arg(format!("--exit-fd={exit_fd}"))
             .args(api_socket.map(|path| format!("--api-socket={}", path.display())))
-            .args(["-c", &pid.to_string(), "eth0"])
+            .arg(format!("--userns-path=/proc/self/fd/{userns_fd}"))
+            .args(["--netns-type=path", "-c", &format!("/proc/self/fd/{netns_fd}"), "eth0"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::fs::File::from(log.try_clone().context("duplicating the log")?));
-        // SAFETY: between fork and exec this only clears close-on-exec on two
+        // SAFETY: between fork and exec this only clears close-on-exec on four
         // descriptors, with fcntl, which is async-signal-safe.
         unsafe {
             command.pre_exec(move || {
-                for fd in [ready_fd, exit_fd] {
+                for fd in [ready_fd, exit_fd, userns_fd, netns_fd] {
                     if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
                         return Err(std::io::Error::last_os_error());
                     }
@@ -101,7 +116,7 @@ impl Slirp4netns {
             });
         }
         let child = command.spawn().with_context(|| format!("starting {}", program.display()))?;
-        drop((ready_write, exit_read));
+        drop((ready_write, exit_read, userns, netns));
         let api_socket = api_socket.map(std::path::Path::to_path_buf);
         Ok(Slirp4netns {
             child: Some(child),

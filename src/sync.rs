@@ -53,6 +53,7 @@ channel_type!(exit_channel, ExitTx, ExitRx, "--init's report of the command's wa
 
 const GO: u8 = b'G';
 const PREPARED: u8 = b'P';
+const NETWORK_READY: u8 = b'N';
 
 /// What the parent hands the child with its go, decided after clone().
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,20 +63,25 @@ pub struct Go {
     /// The child's pid on the host (it sees itself as 1): for the state
     /// its hooks read.
     pub pid: i32,
+    /// The network helper is still starting: the child sets itself up
+    /// meanwhile and waits for [`GoTx::send_network_ready`] before exec.
+    pub network_follows: bool,
 }
 
 impl Go {
-    /// `G`, setgroups (0/1), the pid (4 bytes, little-endian).
-    fn encode(&self) -> [u8; 6] {
+    /// `G`, setgroups (0/1), the pid (4 bytes, little-endian), network
+    /// follows (0/1).
+    fn encode(&self) -> [u8; 7] {
         let pid = self.pid.to_le_bytes();
-        [GO, self.setgroups_allowed.into(), pid[0], pid[1], pid[2], pid[3]]
+        [GO, self.setgroups_allowed.into(), pid[0], pid[1], pid[2], pid[3], self.network_follows.into()]
     }
 
     fn decode(input: &mut impl Read) -> io::Result<Option<Go>> {
-        let mut message = [0u8; 6];
+        let mut message = [0u8; 7];
         input.read_exact(&mut message)?;
         let pid = i32::from_le_bytes([message[2], message[3], message[4], message[5]]);
-        Ok((message[0] == GO).then_some(Go { setgroups_allowed: message[1] == 1, pid }))
+        let go = Go { setgroups_allowed: message[1] == 1, pid, network_follows: message[6] == 1 };
+        Ok((message[0] == GO).then_some(go))
     }
 }
 
@@ -99,17 +105,29 @@ impl PreparedRx {
 
 impl GoTx {
     /// Parent -> child: all set-up done, and what the child needs for its own.
-    pub fn send_go(mut self, go: &Go) -> io::Result<()> {
+    pub fn send_go(&mut self, go: &Go) -> io::Result<()> {
         self.0.write_all(&go.encode())
+    }
+
+    /// Parent -> child, after a go whose network followed: it is up now.
+    pub fn send_network_ready(mut self) -> io::Result<()> {
+        self.0.write_all(&[NETWORK_READY])
     }
 }
 
 impl GoRx {
     /// Child side: blocks until the parent says go. `None` means the parent
     /// closed the channel instead: it failed or died, so the child must quit.
-    pub fn wait_for_go(mut self) -> Option<Go> {
+    pub fn wait_for_go(&mut self) -> Option<Go> {
         // read_exact retries interrupted reads; end-of-file is an error.
         Go::decode(&mut self.0).ok().flatten()
+    }
+
+    /// Child side, after a go whose network follows: `false` if the parent
+    /// closed the channel instead (it failed, and says why itself).
+    pub fn wait_for_network(mut self) -> bool {
+        let mut byte = [0u8];
+        self.0.read_exact(&mut byte).is_ok_and(|()| byte[0] == NETWORK_READY)
     }
 }
 
@@ -187,17 +205,25 @@ mod tests {
 
     #[test]
     fn go_with_its_payload_or_closed() {
-        let go = Go { setgroups_allowed: true, pid: 4242 };
-        let (tx, rx) = go_channel().unwrap();
+        let go = Go { setgroups_allowed: true, pid: 4242, network_follows: true };
+        let (mut tx, mut rx) = go_channel().unwrap();
         tx.send_go(&go).unwrap();
         assert_eq!(rx.wait_for_go(), Some(go));
+        tx.send_network_ready().unwrap();
+        assert!(rx.wait_for_network());
+        // A parent whose network failed after the go.
+        let (mut tx, mut rx) = go_channel().unwrap();
+        tx.send_go(&go).unwrap();
+        assert_eq!(rx.wait_for_go(), Some(go));
+        drop(tx);
+        assert!(!rx.wait_for_network());
         // A parent that dies half-way through its message.
-        let (mut tx, rx) = go_channel().unwrap();
+        let (mut tx, mut rx) = go_channel().unwrap();
         let whole = go.encode();
         tx.0.write_all(&whole[..whole.len() - 1]).unwrap();
         drop(tx);
         assert_eq!(rx.wait_for_go(), None);
-        let (tx, rx) = go_channel().unwrap();
+        let (tx, mut rx) = go_channel().unwrap();
         drop(tx);
         assert_eq!(rx.wait_for_go(), None);
     }
