@@ -991,3 +991,315 @@ fn the_images_stop_signal_replaces_sigterm() {
         assert_eq!(child.wait().unwrap().code(), Some(7), "{who:?}");
     }
 }
+
+// ---- token authentication against the real registry ----
+
+fn base64(bytes: &[u8], url: bool) -> String {
+    let table: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(table[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+const TOKEN_USER: &str = "zkuser";
+const TOKEN_PASSWORD: &str = "zk-secret";
+
+/// A docker-registry (distribution 2.8) that wants tokens (`auth: token:`
+/// in its config: realm, service, issuer, rootcertbundle), and the token
+/// server it sends clients to: a mock here that signs RS256 JWTs with a key
+/// made by the openssl CLI, the certificate in the token's `x5c` header and
+/// in the registry's root bundle. It grants `TOKEN_USER` what it asks;
+/// anyone pull of `public/*`, nothing else (an anonymous token with no
+/// access, as Docker Hub gives for a private repository); wrong
+/// credentials get 401. Holds `zk/private:1` and `public/busybox:1`.
+struct TokenRegistry {
+    host: String,
+    /// (Authorization header or "", scope) of each token request.
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn token_registry() -> &'static TokenRegistry {
+    static REGISTRY: OnceLock<TokenRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(start_token_registry)
+}
+
+fn start_token_registry() -> TokenRegistry {
+    // The plain registry's build leaves the OCI layout this one is fed from.
+    registry();
+    let work = fixture().dir.join("token-registry");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let (key, cert) = (work.join("key.pem"), work.join("cert.pem"));
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=zk-token-issuer",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let x5c = base64(&der.stdout, false);
+    let requests: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let good = format!("Basic {}", base64(format!("{TOKEN_USER}:{TOKEN_PASSWORD}").as_bytes(), false));
+    let sign_key = key.clone();
+    let server = mock(Arc::new(move |request: &Request| {
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+        if path != "/token" {
+            return reply(404, "application/json", b"{}".to_vec());
+        }
+        let params: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+            .collect();
+        let authorization = request.header("authorization").unwrap_or("").to_string();
+        let scopes: Vec<&String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect();
+        log.lock()
+            .unwrap()
+            .push((authorization.clone(), scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
+        let user = match authorization.as_str() {
+            "" => None,
+            given if given == good => Some(TOKEN_USER),
+            _ => return reply(401, "application/json", br#"{"details":"wrong credentials"}"#.to_vec()),
+        };
+        let mut access = Vec::new();
+        for scope in scopes {
+            // repository:NAME:ACTIONS
+            let mut parts = scope.rsplitn(2, ':');
+            let (Some(actions), Some(resource)) = (parts.next(), parts.next()) else { continue };
+            let Some(name) = resource.strip_prefix("repository:") else { continue };
+            let granted: Vec<&str> = actions
+                .split(',')
+                .filter(|a| user.is_some() || (*a == "pull" && name.starts_with("public/")))
+                .collect();
+            if !granted.is_empty() {
+                access.push(serde_json::json!({"type": "repository", "name": name, "actions": granted}));
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": "zk-token-issuer", "sub": user.unwrap_or(""), "aud": "zk-registry",
+            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("zk-{now}-{}", access.len()),
+            "access": access,
+        });
+        let signed = format!(
+            "{}.{}",
+            base64(header.to_string().as_bytes(), true),
+            base64(claims.to_string().as_bytes(), true)
+        );
+        let mut openssl = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign", sign_key.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        openssl.stdin.take().unwrap().write_all(signed.as_bytes()).unwrap();
+        let signature = openssl.wait_with_output().unwrap();
+        assert!(signature.status.success());
+        let token = format!("{signed}.{}", base64(&signature.stdout, true));
+        reply(
+            200,
+            "application/json",
+            serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+                .to_string()
+                .into_bytes(),
+        )
+    }));
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let config = work.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n\
+             auth:\n  token:\n    realm: http://{}/token\n    service: zk-registry\n    issuer: zk-token-issuer\n    rootcertbundle: {}\n",
+            work.join("storage").display(),
+            server.host,
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(work.join("registry.log")).unwrap();
+    // Waited for by stop_token_registry, at exit.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("docker-registry is missing: run scripts/setup.sh as root first");
+    TOKEN_REGISTRY_PID.store(child.id() as i32, Ordering::SeqCst);
+    // SAFETY: registering a plain extern "C" function with atexit.
+    unsafe { libc::atexit(stop_token_registry) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while TcpStream::connect(&host).is_err() {
+        assert!(std::time::Instant::now() < deadline, "docker-registry did not listen on {host}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let layout = format!("oci:{}:bb", fixture().dir.join("registry/oci").display());
+    let creds = format!("{TOKEN_USER}:{TOKEN_PASSWORD}");
+    for name in ["zk/private:1", "public/busybox:1"] {
+        tool(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &creds,
+                &layout,
+                &format!("docker://{host}/{name}"),
+            ],
+        );
+    }
+    // The pushes asked for tokens too; the tests count their own.
+    requests.lock().unwrap().clear();
+    TokenRegistry { host, requests }
+}
+
+static TOKEN_REGISTRY_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_token_registry() {
+    let pid = TOKEN_REGISTRY_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+/// A directory for `$XDG_RUNTIME_DIR` that `who` owns, holding
+/// `containers/auth.json` with `auth` for `registry` if given.
+fn runtime_dir(name: &str, who: As, registry: &str, auth: Option<&str>) -> PathBuf {
+    let tag = if who == As::Root { "root" } else { "user" };
+    let dir = fixture().dir.join(format!("xdg-{name}-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("containers")).unwrap();
+    if let Some(auth) = auth {
+        std::fs::write(
+            dir.join("containers/auth.json"),
+            serde_json::json!({"auths": {registry: {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+    }
+    if let As::User(user) = who {
+        let status =
+            Command::new("chown").args(["-R", &format!("{user}:{user}")]).arg(&dir).status().unwrap();
+        assert!(status.success());
+    }
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    dir
+}
+
+/// Issue 16: token authentication against Debian's docker-registry with
+/// its `auth: token:` config: a pull with the credentials of
+/// `$XDG_RUNTIME_DIR/containers/auth.json` succeeds (Basic to the token
+/// server only, the signed token to the registry); wrong credentials, and
+/// none for a repository that needs them, are one line, status 125, and
+/// nothing in the store; the anonymous token the server grants for a
+/// public repository pulls it without credentials.
+#[test]
+fn token_auth_against_the_real_registry() {
+    let reg = token_registry();
+    let private = format!("{}/zk/private:1", reg.host);
+    let public = format!("{}/public/busybox:1", reg.host);
+    let good = base64(format!("{TOKEN_USER}:{TOKEN_PASSWORD}").as_bytes(), false);
+    let wrong = base64(format!("{TOKEN_USER}:not-the-password").as_bytes(), false);
+    let pull = |who: As, store: &Path, xdg: &Path, image: &str| {
+        zookeeper(who, &["--store", store.to_str().unwrap(), "--image", image, "cat", "/etc/motd"])
+            .env("XDG_RUNTIME_DIR", xdg)
+            .output()
+            .unwrap()
+    };
+    for who in WHO {
+        // The right credentials: pulled and run.
+        reg.requests.lock().unwrap().clear();
+        let store = fresh_store("token-good", who);
+        let xdg = runtime_dir("good", who, &reg.host, Some(&good));
+        let output = pull(who, &store, &xdg, &private);
+        assert_eq!(ok(output), "motd of layer two\n", "{who:?}");
+        let requests = reg.requests.lock().unwrap().clone();
+        assert!(!requests.is_empty(), "{who:?}: no token was asked for");
+        for (authorization, scope) in &requests {
+            assert_eq!(authorization, &format!("Basic {good}"), "{who:?}");
+            assert_eq!(scope, "repository:zk/private:pull", "{who:?}");
+        }
+
+        // Wrong credentials: the token server refuses them.
+        let store = fresh_store("token-wrong", who);
+        let xdg = runtime_dir("wrong", who, &reg.host, Some(&wrong));
+        let output = pull(who, &store, &xdg, &private);
+        fails_with(&output, 125, "refused the credentials stored for");
+        assert_store_clean(&store, &format!("{who:?} wrong credentials"));
+        assert!(entries(&store.join("blobs/sha256")).is_empty(), "{who:?}");
+
+        // None: an anonymous token with no access, and the registry's 401.
+        let store = fresh_store("token-none", who);
+        let xdg = runtime_dir("none", who, &reg.host, None);
+        let output = pull(who, &store, &xdg, &private);
+        fails_with(&output, 125, "access denied (401)");
+        assert!(stderr(&output).contains("none are stored for"), "{who:?}: {}", stderr(&output));
+        assert_store_clean(&store, &format!("{who:?} no credentials"));
+        assert!(entries(&store.join("blobs/sha256")).is_empty(), "{who:?}");
+
+        // A public repository: the anonymous token is enough.
+        reg.requests.lock().unwrap().clear();
+        let output = pull(who, &store, &xdg, &public);
+        assert_eq!(ok(output), "motd of layer two\n", "{who:?}");
+        let requests = reg.requests.lock().unwrap().clone();
+        assert!(!requests.is_empty() && requests.iter().all(|(a, _)| a.is_empty()), "{who:?}: {requests:?}");
+    }
+}
