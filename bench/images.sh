@@ -257,7 +257,9 @@ disk() {
     pm_before=$(du -sx -B1 "$pm/storage" | cut -f1)
     local started=()
     for i in $(seq "$CONTAINERS"); do
-        "${run[@]}" "$zk" --store "$s/store" --image "$ref" sh -c 'echo up; exec sleep 120' >"$out/zk-$i" 2>&1 &
+        # As pid 1, sh ignores SIGTERM unless it traps it: the trap lets
+        # zookeeper's forwarded SIGTERM end the container at once.
+        "${run[@]}" "$zk" --store "$s/store" --image "$ref" sh -c 'trap "exit 0" TERM; echo up; sleep 120 & wait' >"$out/zk-$i" 2>&1 &
         started+=($!)
         pids+=($!)
         podman_in "$pm" run -d --name "zk-disk-$i" --network none --ulimit nofile=1024:1024 --ulimit nproc=1024:1024 \
