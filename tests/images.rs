@@ -1303,3 +1303,330 @@ fn token_auth_against_the_real_registry() {
         assert!(!requests.is_empty() && requests.iter().all(|(a, _)| a.is_empty()), "{who:?}: {requests:?}");
     }
 }
+
+// ---- progress, --platform, --image-inspect and ExposedPorts ----
+
+/// `len` bytes that gzip cannot shrink (a layer that takes a while).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// What zookeeper writes on stderr when stderr is a pty the test owns (the
+/// pty's other end read until zookeeper and its children close it).
+fn stderr_on_a_pty(mut command: Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let nix::pty::OpenptyResult { master, slave } = nix::pty::openpty(
+        Some(&nix::pty::Winsize { ws_row: 30, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 }),
+        None,
+    )
+    .unwrap();
+    for fd in [&master, &slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    command.env("TERM", "xterm").stdout(std::process::Stdio::null()).stderr(slave);
+    let mut child = command.spawn().unwrap();
+    // The test's copy of the slave goes with the command: end of output is
+    // then EIO on the master.
+    drop(command);
+    let mut seen = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = master.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    (child.wait().unwrap(), String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// A pull on a terminal draws a progress bar per layer (indicatif) and
+/// leaves the layer's line in its place; without a terminal it writes the
+/// line alone, nothing else.
+#[test]
+fn a_progress_bar_on_a_terminal_and_one_line_per_layer_otherwise() {
+    let layer = raw_tar(&[("noise", &noise(6 << 20))]);
+    let (manifest, config, layer) = image_of(&layer, OCI_MANIFEST);
+    let short = sha256(&layer)["sha256:".len()..][..12].to_string();
+    let registry =
+        serve_image(manifest, vec![(sha256(&config), config), (sha256(&layer), layer)], |_, bytes| {
+            reply(200, "application/octet-stream", bytes)
+        });
+    let image = format!("{}/zk/bad:1", registry.host);
+    let line = format!("zookeeper: layer 1/1 {short}: 6.0 MB fetched, unpacked");
+    for who in WHO {
+        let store = fresh_store("progress-tty", who);
+        let (status, seen) =
+            stderr_on_a_pty(zookeeper(who, &["--store", store.to_str().unwrap(), "--image-pull", &image]));
+        assert!(status.success(), "{who:?}: {seen}");
+        assert!(seen.contains(&format!("zookeeper: layer 1/1 {short}: [")), "{who:?}: no bar in {seen:?}");
+        assert!(seen.contains("=") && seen.contains("MiB"), "{who:?}: {seen:?}");
+        // The bar is cleared (indicatif erases its line) and the layer's line stays.
+        assert!(seen.contains("\x1b[") || seen.contains('\r'), "{who:?}: {seen:?}");
+        assert!(seen.trim_end().ends_with(&line), "{who:?}: {seen:?}");
+
+        let store = fresh_store("progress-pipe", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output), format!("{line}\n"), "{who:?}");
+    }
+}
+
+/// One image for amd64 (busybox and /arch) and one for arm64/v8 (/arch
+/// alone) behind an OCI index that also lists an attestation: `--platform`
+/// chooses, for `--image-pull` and `--image`; an image in the store of
+/// another platform counts as missing; a platform the index lacks, one a
+/// single image is not, and a bad spelling are one line and status 125.
+#[test]
+fn platform_chooses_from_a_two_platform_index() {
+    let mut amd64_layer = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    header.set_size(busybox.len() as u64);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_entry_type(tar::EntryType::Regular);
+    amd64_layer.append_data(&mut header, "busybox", busybox.as_slice()).unwrap();
+    // What zookeeper mounts over or binds into.
+    for dir in ["proc", "dev", "sys", "etc", "tmp"] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(0);
+        amd64_layer.append_data(&mut header, dir, &b""[..]).unwrap();
+    }
+    let mut header = tar::Header::new_ustar();
+    header.set_size(6);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    amd64_layer.append_data(&mut header, "arch", &b"amd64\n"[..]).unwrap();
+    let amd64_layer = amd64_layer.into_inner().unwrap();
+    let arm64_layer = raw_tar(&[("arch", b"arm64\n")]);
+    let image = |layer: &[u8], arch: &str, variant: Option<&str>| {
+        let mut config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Entrypoint": ["/busybox"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}
+        });
+        if let Some(variant) = variant {
+            config["variant"] = variant.into();
+        }
+        let config = config.to_string().into_bytes();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(layer), "size": layer.len()}]
+        })
+        .to_string()
+        .into_bytes();
+        (manifest, config)
+    };
+    let (amd64_manifest, amd64_config) = image(&amd64_layer, "amd64", None);
+    let (arm64_manifest, arm64_config) = image(&arm64_layer, "arm64", Some("v8"));
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "f".repeat(64)), "size": 10, "platform": {"architecture": "unknown", "os": "unknown"}},
+            {"mediaType": OCI_MANIFEST, "digest": sha256(&arm64_manifest), "size": arm64_manifest.len(), "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": OCI_MANIFEST, "digest": sha256(&amd64_manifest), "size": amd64_manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}}
+        ]
+    })
+    .to_string()
+    .into_bytes();
+    let blobs: Vec<(String, Vec<u8>, &str)> = vec![
+        (sha256(&amd64_manifest), amd64_manifest, OCI_MANIFEST),
+        (sha256(&arm64_manifest), arm64_manifest, OCI_MANIFEST),
+        (sha256(&amd64_config), amd64_config, "application/octet-stream"),
+        (sha256(&arm64_config), arm64_config, "application/octet-stream"),
+        (sha256(&amd64_layer), amd64_layer.clone(), "application/octet-stream"),
+        (sha256(&arm64_layer), arm64_layer.clone(), "application/octet-stream"),
+    ];
+    let multi = mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/multi/manifests/1" {
+            return reply(200, "application/vnd.oci.image.index.v1+json", index.clone());
+        }
+        for (digest, bytes, kind) in &blobs {
+            if request.path == format!("/v2/zk/multi/manifests/{digest}")
+                || request.path == format!("/v2/zk/multi/blobs/{digest}")
+            {
+                return reply(200, kind, bytes.clone());
+            }
+        }
+        reply(404, "application/json", b"{}".to_vec())
+    }));
+    let reference = format!("{}/zk/multi:1", multi.host);
+    let arch_of = |store: &Path| -> Vec<String> {
+        entries(&store.join("layers"))
+            .iter()
+            .filter_map(|l| std::fs::read_to_string(store.join("layers").join(l).join("arch")).ok())
+            .collect()
+    };
+    let plain = format!("{}/zk/busybox:1", registry().host);
+    for who in WHO {
+        let store = fresh_store("platform", who);
+        let output = zk(who, &store, &["--image-pull", &reference, "--platform", "linux/arm64/v8"]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(arch_of(&store), ["arm64\n"], "{who:?}");
+        // The store's image is arm64: for linux/amd64 it is missing.
+        fails_with(
+            &zk(
+                who,
+                &store,
+                &["--image", &reference, "--platform", "linux/amd64", "--pull", "never", "cat", "/arch"],
+            ),
+            125,
+            "not in the store for linux/amd64",
+        );
+        let output = zk(who, &store, &["--image", &reference, "--platform", "linux/amd64", "cat", "/arch"]);
+        assert!(stderr(&output).contains("fetched, unpacked"), "{who:?}: {}", stderr(&output));
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+        // Now present for amd64: no pull.
+        let output = zk(who, &store, &["--image", &reference, "--platform", "linux/amd64", "cat", "/arch"]);
+        assert_eq!(stderr(&output), "", "{who:?}");
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+        // The machine's platform is the default.
+        let store = fresh_store("platform-default", who);
+        let output = zk(who, &store, &["--image", &reference, "cat", "/arch"]);
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+
+        let store = fresh_store("platform-bad", who);
+        fails_with(
+            &zk(who, &store, &["--image-pull", &reference, "--platform", "linux/s390x"]),
+            125,
+            "no linux/s390x variant (it has: linux/arm64/v8, linux/amd64)",
+        );
+        assert_store_clean(&store, &format!("{who:?} s390x"));
+        fails_with(
+            &zk(who, &store, &["--image-pull", &plain, "--platform", "linux/arm64"]),
+            125,
+            "the image is linux/amd64, not the linux/arm64 --platform asks for",
+        );
+        assert_store_clean(&store, &format!("{who:?} single image"));
+        fails_with(&zk(who, &store, &["--image-pull", &reference, "--platform", "linux"]), 125, "OS/ARCH");
+        fails_with(&zk(who, &store, &["--images", "--platform", "linux/amd64"]), 125, "--platform");
+    }
+    assert_eq!(std::env::consts::ARCH, "x86_64", "this test's index offers amd64 as the machine's platform");
+}
+
+/// `--image-inspect` lists an image's configuration, its ExposedPorts
+/// among it; running the image with a network (-n) publishes none of them
+/// (the port the image exposes, listened on inside, is closed on the host),
+/// and `--publish` does publish one (so the listener was real).
+#[test]
+fn exposed_ports_are_listed_and_never_published_without_publish() {
+    let reg = registry();
+    let port = free_port();
+    let work = fixture().dir.join("ports-image");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir(&work).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(fixture().dir.join("registry/oci"))
+        .arg(work.join("oci"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let layout = format!("{}:bb", work.join("oci").display());
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &layout,
+            "--tag",
+            "ports",
+            "--config.exposedports",
+            &format!("{port}/tcp"),
+            "--config.label",
+            "zk.test=ports",
+        ],
+    );
+    let image = format!("{}/zk/ports:1", reg.host);
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:ports", work.join("oci").display()),
+            &format!("docker://{image}"),
+        ],
+    );
+    let listening_on_host = |port: u16| {
+        let wanted = format!(":{port:04X} ");
+        ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|file| {
+            std::fs::read_to_string(file).unwrap_or_default().lines().skip(1).any(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                fields.len() > 3 && format!("{} ", fields[1]).ends_with(&wanted) && fields[3] == "0A"
+            })
+        })
+    };
+    for who in WHO {
+        let store = fresh_store("ports", who);
+        fails_with(&zk(who, &store, &["--image-inspect", &image]), 125, "no image");
+        assert!(zk(who, &store, &["--image-pull", &image]).status.success());
+        let out = ok(zk(who, &store, &["--image-inspect", &image]));
+        for line in [
+            format!("reference:      {image}"),
+            format!("exposed ports:  {port}/tcp"),
+            "platform:       linux/amd64".to_string(),
+            "cmd:            [\"cat\",\"/etc/motd\"]".to_string(),
+            "user:           app".to_string(),
+            "working dir:    /home/app".to_string(),
+            "stop signal:    SIGUSR1".to_string(),
+            "env:            GREETING=hello".to_string(),
+            "label:          zk.test=ports".to_string(),
+        ] {
+            assert!(out.lines().any(|l| l == line), "{who:?}: no line {line:?} in\n{out}");
+        }
+
+        // Listening inside on the exposed port, with a network: not on the host.
+        let script = format!(
+            "nc -ll -p {port} -e echo hi & for i in $(seq 100); do netstat -ltn | grep -q ':{port} ' && break; sleep 0.05; done; \
+             echo listening; sleep 3"
+        );
+        let publish = free_port();
+        let published = format!("{publish}:{port}");
+        for extra in [vec!["-n"], vec!["--publish", published.as_str()]] {
+            let mut args = vec!["--store", store.to_str().unwrap(), "--image", &image, "-u", "root"];
+            args.extend(extra.iter().copied());
+            args.extend(["sh", "-c", &script]);
+            let mut child = zookeeper(who, &args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "listening", "{who:?} {extra:?}");
+            assert!(!listening_on_host(port), "{who:?} {extra:?}: port {port} listens on the host");
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "{who:?} {extra:?}: port {port} answers on the host"
+            );
+            if extra[0] == "--publish" {
+                let mut answer = String::new();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while answer.is_empty() && std::time::Instant::now() < deadline {
+                    if let Ok(stream) = TcpStream::connect(("127.0.0.1", publish)) {
+                        let _ = BufReader::new(stream).read_line(&mut answer);
+                    }
+                    if answer.is_empty() {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+                assert_eq!(answer, "hi\n", "{who:?}: --publish {publish}:{port} did not reach the listener");
+            }
+            assert!(child.wait().unwrap().success(), "{who:?} {extra:?}");
+        }
+    }
+}

@@ -82,7 +82,7 @@ pub fn inspect(reference: &str, store: Option<&Path>) -> Result<String> {
     for (key, value) in lines {
         // A config's strings may hold anything: one line per entry.
         let value: String = value.chars().map(|c| if c.is_control() { '?' } else { c }).collect();
-        out.push_str(&format!("{:<14}{value}\n", format!("{key}:")));
+        out.push_str(&format!("{:<16}{value}\n", format!("{key}:")));
     }
     Ok(out)
 }
