@@ -1178,6 +1178,38 @@ mod tests {
         let env: Vec<&str> = spec.process.env.iter().map(|e| e.to_str().unwrap()).collect();
         assert_eq!(env, ["PATH=/x", "HOME=/root", "HOSTNAME=zoo", "A=1", "FROMHOST=host-value"]);
     }
+
+    #[test]
+    fn platform_and_image_inspect() {
+        let parse_words = |words: &[&str]| {
+            parse(std::iter::once("zookeeper").chain(words.iter().copied()), |_| None, false)
+        };
+        match parse_words(&["--platform", "linux/arm64/v8", "--image", "x", "true"]) {
+            Ok(Invocation::RunImage(_, image)) => {
+                assert_eq!(image.platform.unwrap().to_string(), "linux/arm64/v8");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse_words(&["--image-pull", "x", "--platform", "linux/amd64"]) {
+            Ok(Invocation::Pull { platform: Some(p), .. }) => assert_eq!(p.to_string(), "linux/amd64"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse_words(&["--image-inspect", "x", "--store", "/s"]) {
+            Ok(Invocation::Images(ImageCommand::Inspect(r), Some(store))) => {
+                assert_eq!((r.as_str(), store), ("x", PathBuf::from("/s")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for (words, needle) in [
+            (&["--platform", "linux/amd64", "-r", "/fs", "true"][..], "--platform goes with"),
+            (&["--platform", "amd64", "--image", "x"][..], "OS/ARCH"),
+            (&["--image-inspect", "x", "--images"][..], "one at a time"),
+            (&["--image-inspect", "x", "true"][..], "no command"),
+        ] {
+            let err = parse_words(words).unwrap_err().0;
+            assert!(err.contains(needle), "{words:?}: {err}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -33,7 +33,7 @@ use serde::Deserialize;
 
 use crate::spec::ContainerSpec;
 pub use inspect::inspect;
-/// `--platform` (the index entries' own platform is `Platform` below).
+// `--platform`; the index entries' own platform is `Platform` below.
 use platform::Platform as Wanted;
 use reference::Reference;
 use store::{Access, Descriptor, Store, sha256_of};
@@ -354,8 +354,8 @@ pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {
     Ok(InUse { _store: store })
 }
 
-/// Whether an image in the store is of the `--platform` asked for (any is,
-/// when none was asked for: the store's is what was pulled for this machine).
+/// Whether an image in the store is of the `--platform` asked for; without
+/// one, whatever the store has under the name runs (as docker's).
 fn of_platform(image: &Local, run: &ImageRun) -> bool {
     let config = &image.config;
     run.platform
