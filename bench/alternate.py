@@ -2,20 +2,23 @@
 """Times commands side by side: round-robin (A, B, C, A, B, C, ...), so that
 whatever else the machine does falls on all of them alike, after a warm-up.
 
-    alternate.py [--runs N] [--warmup N] [--json FILE] NAME=COMMAND ...
+    alternate.py [--runs N] [--warmup N] [--json FILE] [--before SHELL] NAME=COMMAND ...
 
 Each COMMAND is split like a shell would (no expansion), run with stdout on
 /dev/null, and must exit 0. Prints, per command, the median and mean wall
 time and the CPU time of the command and its descendants (getrusage), and
 the ratio of medians to the first command. --json writes the same figures
 (seconds) in hyperfine's layout: {"results": [{"command", "median", ...}]}.
+--before runs a shell command, untimed, before every run of every command
+(bench/images.sh empties the stores and syncs the disk with it).
 """
-import argparse, json, os, shlex, statistics, sys, time
+import argparse, json, os, shlex, statistics, subprocess, sys, time
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=300)
 parser.add_argument("--warmup", type=int, default=30)
 parser.add_argument("--json")
+parser.add_argument("--before")
 parser.add_argument("commands", nargs="+", metavar="NAME=COMMAND")
 args = parser.parse_args()
 
@@ -32,6 +35,8 @@ wall = {name: [] for name, _ in commands}
 cpu = {name: [] for name, _ in commands}
 for round_ in range(args.warmup + args.runs):
     for name, argv in commands:
+        if args.before and subprocess.run(args.before, shell=True).returncode != 0:
+            sys.exit(f"alternate.py: --before {args.before!r} failed")
         start = time.perf_counter()
         pid = os.posix_spawnp(argv[0], argv, os.environ, file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 1)])
         _, status, usage = os.wait4(pid, 0)

@@ -4,7 +4,7 @@
 #  - installs the Debian packages zookeeper uses (newuidmap/newgidmap,
 #    slirp4netns, pasta) and the ones its tests use (busybox-static for the
 #    test rootfs, gcc and libc6-dev for the static probe program, valgrind,
-#    docker-registry, skopeo and umoci for the image tests);
+#    docker-registry, skopeo, umoci and openssl for the image tests);
 #  - creates the unprivileged test users: zootest, with a subordinate id
 #    range, and zoonorange, without one (for the single-id fallback);
 #  - makes /dev/net/tun usable by everyone (0666), as on a normal distribution.
@@ -23,8 +23,9 @@ packages=(
     # tests start and stop them themselves).
     runc podman containerd
     # tests/images.rs: a local registry, and the tools that build and push
-    # the test images to it.
-    docker-registry skopeo umoci
+    # the test images to it; openssl makes and uses the key of the token
+    # server the token-auth registry trusts.
+    docker-registry skopeo umoci openssl
 )
 missing=()
 for pkg in "${packages[@]}"; do

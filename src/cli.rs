@@ -64,6 +64,16 @@ struct Args {
     #[arg(long = "image-pull", value_name = "REF", conflicts_with_all = ["image", "rootfs", "bundle"])]
     image_pull: Option<String>,
 
+    /// With --image or --image-pull: the platform to take from an image
+    /// index, as OS/ARCH[/VARIANT] (linux/arm64/v8); default this machine's
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_parser = parse_platform)]
+    platform: Option<crate::image::platform::Platform>,
+
+    /// Print what the image REF in the store is and asks for (platform,
+    /// Entrypoint, Cmd, Env, exposed ports, ...), then exit
+    #[arg(long = "image-inspect", value_name = "REF")]
+    image_inspect: Option<String>,
+
     /// List the images in the store, then exit
     #[arg(long = "images")]
     images: bool,
@@ -264,8 +274,9 @@ pub enum Invocation {
     Pull {
         reference: String,
         store: Option<PathBuf>,
+        platform: Option<crate::image::platform::Platform>,
     },
-    /// `--images`, `--image-rm`, `--image-prune`, `--image-df`.
+    /// `--images`, `--image-rm`, `--image-prune`, `--image-df`, `--image-inspect`.
     Images(ImageCommand, Option<PathBuf>),
 }
 
@@ -276,6 +287,7 @@ pub enum ImageCommand {
     Remove(String),
     Prune,
     DiskUse,
+    Inspect(String),
 }
 
 /// A command-line error: one line, without the `zookeeper: ` prefix.
@@ -331,23 +343,30 @@ where
         if !args.command.is_empty() {
             return Err(UsageError("--image-pull takes no command".into()));
         }
-        return Ok(Invocation::Pull { reference, store: args.store });
+        return Ok(Invocation::Pull { reference, store: args.store, platform: args.platform });
+    }
+    if args.platform.is_some() && args.image.is_none() {
+        return Err(UsageError("--platform goes with --image and --image-pull".into()));
     }
     let management = [
         args.images.then_some(ImageCommand::List),
         args.image_rm.map(ImageCommand::Remove),
         args.image_prune.then_some(ImageCommand::Prune),
         args.image_df.then_some(ImageCommand::DiskUse),
+        args.image_inspect.map(ImageCommand::Inspect),
     ];
     let mut management: Vec<ImageCommand> = management.into_iter().flatten().collect();
     if management.len() > 1 {
-        return Err(UsageError("--images, --image-rm, --image-prune and --image-df go one at a time".into()));
+        return Err(UsageError(
+            "--images, --image-rm, --image-prune, --image-df and --image-inspect go one at a time".into(),
+        ));
     }
     if let Some(command) = management.pop() {
         if !args.command.is_empty() || args.image.is_some() || args.rootfs.is_some() || args.bundle.is_some()
         {
             return Err(UsageError(
-                "--images, --image-rm, --image-prune and --image-df take no command and no root".into(),
+                "--images, --image-rm, --image-prune, --image-df and --image-inspect take no command and no root"
+                    .into(),
             ));
         }
         return Ok(Invocation::Images(command, args.store));
@@ -521,6 +540,7 @@ where
             env_given,
             home_given,
             pull: args.pull.unwrap_or_default(),
+            platform: args.platform,
         };
         return Ok(Invocation::RunImage(Box::new(spec), Box::new(image)));
     }
@@ -595,6 +615,10 @@ fn management(args: &mut Args) -> Result<Option<crate::detach::Manage>, UsageErr
 }
 
 fn parse_pull(text: &str) -> Result<crate::image::Pull, String> {
+    text.parse()
+}
+
+fn parse_platform(text: &str) -> Result<crate::image::platform::Platform, String> {
     text.parse()
 }
 
@@ -1160,6 +1184,38 @@ mod tests {
             run(&["--env", "A=1", "--env", "FROMHOST", "--env", "UNSET", "--env", "PATH=/x", "sh"]).unwrap();
         let env: Vec<&str> = spec.process.env.iter().map(|e| e.to_str().unwrap()).collect();
         assert_eq!(env, ["PATH=/x", "HOME=/root", "HOSTNAME=zoo", "A=1", "FROMHOST=host-value"]);
+    }
+
+    #[test]
+    fn platform_and_image_inspect() {
+        let parse_words = |words: &[&str]| {
+            parse(std::iter::once("zookeeper").chain(words.iter().copied()), |_| None, false)
+        };
+        match parse_words(&["--platform", "linux/arm64/v8", "--image", "x", "true"]) {
+            Ok(Invocation::RunImage(_, image)) => {
+                assert_eq!(image.platform.unwrap().to_string(), "linux/arm64/v8");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse_words(&["--image-pull", "x", "--platform", "linux/amd64"]) {
+            Ok(Invocation::Pull { platform: Some(p), .. }) => assert_eq!(p.to_string(), "linux/amd64"),
+            other => panic!("unexpected {other:?}"),
+        }
+        match parse_words(&["--image-inspect", "x", "--store", "/s"]) {
+            Ok(Invocation::Images(ImageCommand::Inspect(r), Some(store))) => {
+                assert_eq!((r.as_str(), store), ("x", PathBuf::from("/s")));
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        for (words, needle) in [
+            (&["--platform", "linux/amd64", "-r", "/fs", "true"][..], "--platform goes with"),
+            (&["--platform", "amd64", "--image", "x"][..], "OS/ARCH"),
+            (&["--image-inspect", "x", "--images"][..], "one at a time"),
+            (&["--image-inspect", "x", "true"][..], "no command"),
+        ] {
+            let err = parse_words(words).unwrap_err().0;
+            assert!(err.contains(needle), "{words:?}: {err}");
+        }
     }
 }
 

@@ -88,8 +88,8 @@ fn run() {
                 None => fail(&format!("{err:#}"), 125),
             },
         },
-        Invocation::Pull { reference, store } => {
-            if let Err(err) = zookeeper::image::pull(&reference, store.as_deref()) {
+        Invocation::Pull { reference, store, platform } => {
+            if let Err(err) = zookeeper::image::pull(&reference, store.as_deref(), platform.as_ref()) {
                 fail(&format!("{err:#}"), 125);
             }
         }
@@ -101,6 +101,7 @@ fn run() {
                 ImageCommand::Remove(reference) => zookeeper::image::remove(&reference, store),
                 ImageCommand::Prune => zookeeper::image::prune(store),
                 ImageCommand::DiskUse => zookeeper::image::disk_use(store),
+                ImageCommand::Inspect(reference) => zookeeper::image::inspect(&reference, store),
             };
             match done {
                 Ok(text) => {

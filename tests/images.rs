@@ -991,3 +991,642 @@ fn the_images_stop_signal_replaces_sigterm() {
         assert_eq!(child.wait().unwrap().code(), Some(7), "{who:?}");
     }
 }
+
+// ---- token authentication against the real registry ----
+
+fn base64(bytes: &[u8], url: bool) -> String {
+    let table: &[u8; 64] = if url {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    } else {
+        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    };
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(table[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+        if !url {
+            out.push_str(&"=".repeat(3 - chunk.len()));
+        }
+    }
+    out
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' if i + 2 < bytes.len() => {
+                out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+const TOKEN_USER: &str = "zkuser";
+const TOKEN_PASSWORD: &str = "zk-secret";
+
+/// A docker-registry (distribution 2.8) that wants tokens (`auth: token:`
+/// in its config: realm, service, issuer, rootcertbundle), and the token
+/// server it sends clients to: a mock here that signs RS256 JWTs with a key
+/// made by the openssl CLI, the certificate in the token's `x5c` header and
+/// in the registry's root bundle. It grants `TOKEN_USER` what it asks;
+/// anyone pull of `public/*`, nothing else (an anonymous token with no
+/// access, as Docker Hub gives for a private repository); wrong
+/// credentials get 401. Holds `zk/private:1` and `public/busybox:1`.
+struct TokenRegistry {
+    host: String,
+    /// (Authorization header or "", scope) of each token request.
+    requests: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+fn token_registry() -> &'static TokenRegistry {
+    static REGISTRY: OnceLock<TokenRegistry> = OnceLock::new();
+    REGISTRY.get_or_init(start_token_registry)
+}
+
+fn start_token_registry() -> TokenRegistry {
+    // The plain registry's build leaves the OCI layout this one is fed from.
+    registry();
+    let work = fixture().dir.join("token-registry");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work).unwrap();
+    let (key, cert) = (work.join("key.pem"), work.join("cert.pem"));
+    tool(
+        "openssl",
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=zk-token-issuer",
+            "-keyout",
+            key.to_str().unwrap(),
+            "-out",
+            cert.to_str().unwrap(),
+        ],
+    );
+    let der = Command::new("openssl")
+        .args(["x509", "-outform", "DER", "-in", cert.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(der.status.success());
+    let x5c = base64(&der.stdout, false);
+    let requests: Arc<Mutex<Vec<(String, String)>>> = Arc::new(Mutex::new(Vec::new()));
+    let log = requests.clone();
+    let good = format!("Basic {}", base64(format!("{TOKEN_USER}:{TOKEN_PASSWORD}").as_bytes(), false));
+    let sign_key = key.clone();
+    let server = mock(Arc::new(move |request: &Request| {
+        let (path, query) = request.path.split_once('?').unwrap_or((&request.path, ""));
+        if path != "/token" {
+            return reply(404, "application/json", b"{}".to_vec());
+        }
+        let params: Vec<(String, String)> = query
+            .split('&')
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (percent_decode(k), percent_decode(v)))
+            .collect();
+        let authorization = request.header("authorization").unwrap_or("").to_string();
+        let scopes: Vec<&String> = params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v).collect();
+        log.lock()
+            .unwrap()
+            .push((authorization.clone(), scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")));
+        let user = match authorization.as_str() {
+            "" => None,
+            given if given == good => Some(TOKEN_USER),
+            _ => return reply(401, "application/json", br#"{"details":"wrong credentials"}"#.to_vec()),
+        };
+        let mut access = Vec::new();
+        for scope in scopes {
+            // repository:NAME:ACTIONS
+            let mut parts = scope.rsplitn(2, ':');
+            let (Some(actions), Some(resource)) = (parts.next(), parts.next()) else { continue };
+            let Some(name) = resource.strip_prefix("repository:") else { continue };
+            let granted: Vec<&str> = actions
+                .split(',')
+                .filter(|a| user.is_some() || (*a == "pull" && name.starts_with("public/")))
+                .collect();
+            if !granted.is_empty() {
+                access.push(serde_json::json!({"type": "repository", "name": name, "actions": granted}));
+            }
+        }
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+        let header = serde_json::json!({"alg": "RS256", "typ": "JWT", "x5c": [x5c]});
+        let claims = serde_json::json!({
+            "iss": "zk-token-issuer", "sub": user.unwrap_or(""), "aud": "zk-registry",
+            "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("zk-{now}-{}", access.len()),
+            "access": access,
+        });
+        let signed = format!(
+            "{}.{}",
+            base64(header.to_string().as_bytes(), true),
+            base64(claims.to_string().as_bytes(), true)
+        );
+        let mut openssl = Command::new("openssl")
+            .args(["dgst", "-sha256", "-sign", sign_key.to_str().unwrap()])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        openssl.stdin.take().unwrap().write_all(signed.as_bytes()).unwrap();
+        let signature = openssl.wait_with_output().unwrap();
+        assert!(signature.status.success());
+        let token = format!("{signed}.{}", base64(&signature.stdout, true));
+        reply(
+            200,
+            "application/json",
+            serde_json::json!({"token": token, "access_token": token, "expires_in": 300})
+                .to_string()
+                .into_bytes(),
+        )
+    }));
+    let port = free_port();
+    let host = format!("127.0.0.1:{port}");
+    let config = work.join("config.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n\
+             auth:\n  token:\n    realm: http://{}/token\n    service: zk-registry\n    issuer: zk-token-issuer\n    rootcertbundle: {}\n",
+            work.join("storage").display(),
+            server.host,
+            cert.display()
+        ),
+    )
+    .unwrap();
+    let log = std::fs::File::create(work.join("registry.log")).unwrap();
+    // Waited for by stop_token_registry, at exit.
+    #[allow(clippy::zombie_processes)]
+    let child = Command::new("docker-registry")
+        .arg("serve")
+        .arg(&config)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("docker-registry is missing: run scripts/setup.sh as root first");
+    TOKEN_REGISTRY_PID.store(child.id() as i32, Ordering::SeqCst);
+    // SAFETY: registering a plain extern "C" function with atexit.
+    unsafe { libc::atexit(stop_token_registry) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while TcpStream::connect(&host).is_err() {
+        assert!(std::time::Instant::now() < deadline, "docker-registry did not listen on {host}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let layout = format!("oci:{}:bb", fixture().dir.join("registry/oci").display());
+    let creds = format!("{TOKEN_USER}:{TOKEN_PASSWORD}");
+    for name in ["zk/private:1", "public/busybox:1"] {
+        tool(
+            "skopeo",
+            &[
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "--dest-creds",
+                &creds,
+                &layout,
+                &format!("docker://{host}/{name}"),
+            ],
+        );
+    }
+    // The pushes asked for tokens too; the tests count their own.
+    requests.lock().unwrap().clear();
+    TokenRegistry { host, requests }
+}
+
+static TOKEN_REGISTRY_PID: AtomicI32 = AtomicI32::new(0);
+
+extern "C" fn stop_token_registry() {
+    let pid = TOKEN_REGISTRY_PID.load(Ordering::SeqCst);
+    if pid > 0 {
+        let pid = nix::unistd::Pid::from_raw(pid);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let _ = nix::sys::wait::waitpid(pid, None);
+    }
+}
+
+/// A directory for `$XDG_RUNTIME_DIR` that `who` owns, holding
+/// `containers/auth.json` with `auth` for `registry` if given.
+fn runtime_dir(name: &str, who: As, registry: &str, auth: Option<&str>) -> PathBuf {
+    let tag = if who == As::Root { "root" } else { "user" };
+    let dir = fixture().dir.join(format!("xdg-{name}-{tag}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("containers")).unwrap();
+    if let Some(auth) = auth {
+        std::fs::write(
+            dir.join("containers/auth.json"),
+            serde_json::json!({"auths": {registry: {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+    }
+    if let As::User(user) = who {
+        let status =
+            Command::new("chown").args(["-R", &format!("{user}:{user}")]).arg(&dir).status().unwrap();
+        assert!(status.success());
+    }
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    dir
+}
+
+/// Issue 16: token authentication against Debian's docker-registry with
+/// its `auth: token:` config: a pull with the credentials of
+/// `$XDG_RUNTIME_DIR/containers/auth.json` succeeds (Basic to the token
+/// server only, the signed token to the registry); wrong credentials, and
+/// none for a repository that needs them, are one line, status 125, and
+/// nothing in the store; the anonymous token the server grants for a
+/// public repository pulls it without credentials.
+#[test]
+fn token_auth_against_the_real_registry() {
+    let reg = token_registry();
+    let private = format!("{}/zk/private:1", reg.host);
+    let public = format!("{}/public/busybox:1", reg.host);
+    let good = base64(format!("{TOKEN_USER}:{TOKEN_PASSWORD}").as_bytes(), false);
+    let wrong = base64(format!("{TOKEN_USER}:not-the-password").as_bytes(), false);
+    let pull = |who: As, store: &Path, xdg: &Path, image: &str| {
+        zookeeper(who, &["--store", store.to_str().unwrap(), "--image", image, "cat", "/etc/motd"])
+            .env("XDG_RUNTIME_DIR", xdg)
+            .output()
+            .unwrap()
+    };
+    for who in WHO {
+        // The right credentials: pulled and run.
+        reg.requests.lock().unwrap().clear();
+        let store = fresh_store("token-good", who);
+        let xdg = runtime_dir("good", who, &reg.host, Some(&good));
+        let output = pull(who, &store, &xdg, &private);
+        assert_eq!(ok(output), "motd of layer two\n", "{who:?}");
+        let requests = reg.requests.lock().unwrap().clone();
+        assert!(!requests.is_empty(), "{who:?}: no token was asked for");
+        for (authorization, scope) in &requests {
+            assert_eq!(authorization, &format!("Basic {good}"), "{who:?}");
+            assert_eq!(scope, "repository:zk/private:pull", "{who:?}");
+        }
+
+        // Wrong credentials: the token server refuses them.
+        let store = fresh_store("token-wrong", who);
+        let xdg = runtime_dir("wrong", who, &reg.host, Some(&wrong));
+        let output = pull(who, &store, &xdg, &private);
+        fails_with(&output, 125, "refused the credentials stored for");
+        assert_store_clean(&store, &format!("{who:?} wrong credentials"));
+        assert!(entries(&store.join("blobs/sha256")).is_empty(), "{who:?}");
+
+        // None: an anonymous token with no access, and the registry's 401.
+        let store = fresh_store("token-none", who);
+        let xdg = runtime_dir("none", who, &reg.host, None);
+        let output = pull(who, &store, &xdg, &private);
+        fails_with(&output, 125, "access denied (401)");
+        assert!(stderr(&output).contains("none are stored for"), "{who:?}: {}", stderr(&output));
+        assert_store_clean(&store, &format!("{who:?} no credentials"));
+        assert!(entries(&store.join("blobs/sha256")).is_empty(), "{who:?}");
+
+        // A public repository: the anonymous token is enough.
+        reg.requests.lock().unwrap().clear();
+        let output = pull(who, &store, &xdg, &public);
+        assert_eq!(ok(output), "motd of layer two\n", "{who:?}");
+        let requests = reg.requests.lock().unwrap().clone();
+        assert!(!requests.is_empty() && requests.iter().all(|(a, _)| a.is_empty()), "{who:?}: {requests:?}");
+    }
+}
+
+// ---- progress, --platform, --image-inspect and ExposedPorts ----
+
+/// `len` bytes that gzip cannot shrink (a layer that takes a while).
+fn noise(len: usize) -> Vec<u8> {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// What zookeeper writes on stderr when stderr is a pty the test owns (the
+/// pty's other end read until zookeeper and its children close it).
+fn stderr_on_a_pty(mut command: Command) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let nix::pty::OpenptyResult { master, slave } = nix::pty::openpty(
+        Some(&nix::pty::Winsize { ws_row: 30, ws_col: 120, ws_xpixel: 0, ws_ypixel: 0 }),
+        None,
+    )
+    .unwrap();
+    for fd in [&master, &slave] {
+        nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).unwrap();
+    }
+    command.env("TERM", "xterm").stdout(std::process::Stdio::null()).stderr(slave);
+    let mut child = command.spawn().unwrap();
+    // The test's copy of the slave goes with the command: end of output is
+    // then EIO on the master.
+    drop(command);
+    let mut seen = Vec::new();
+    let mut master = std::fs::File::from(master);
+    let mut buffer = [0u8; 4096];
+    while let Ok(n) = master.read(&mut buffer) {
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&buffer[..n]);
+    }
+    (child.wait().unwrap(), String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// A pull on a terminal draws a progress bar per layer (indicatif) and
+/// leaves the layer's line in its place; without a terminal it writes the
+/// line alone, nothing else.
+#[test]
+fn a_progress_bar_on_a_terminal_and_one_line_per_layer_otherwise() {
+    let layer = raw_tar(&[("noise", &noise(6 << 20))]);
+    let (manifest, config, layer) = image_of(&layer, OCI_MANIFEST);
+    let short = sha256(&layer)["sha256:".len()..][..12].to_string();
+    let registry =
+        serve_image(manifest, vec![(sha256(&config), config), (sha256(&layer), layer)], |_, bytes| {
+            reply(200, "application/octet-stream", bytes)
+        });
+    let image = format!("{}/zk/bad:1", registry.host);
+    let line = format!("zookeeper: layer 1/1 {short}: 6.0 MB fetched, unpacked");
+    for who in WHO {
+        let store = fresh_store("progress-tty", who);
+        let (status, seen) =
+            stderr_on_a_pty(zookeeper(who, &["--store", store.to_str().unwrap(), "--image-pull", &image]));
+        assert!(status.success(), "{who:?}: {seen}");
+        assert!(seen.contains(&format!("zookeeper: layer 1/1 {short}: [")), "{who:?}: no bar in {seen:?}");
+        assert!(seen.contains("=") && seen.contains("MiB"), "{who:?}: {seen:?}");
+        // The bar is cleared (indicatif erases its line) and the layer's line stays.
+        assert!(seen.contains("\x1b[") || seen.contains('\r'), "{who:?}: {seen:?}");
+        assert!(seen.trim_end().ends_with(&line), "{who:?}: {seen:?}");
+
+        let store = fresh_store("progress-pipe", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(stderr(&output), format!("{line}\n"), "{who:?}");
+    }
+}
+
+/// One image for amd64 (busybox and /arch) and one for arm64/v8 (/arch
+/// alone) behind an OCI index that also lists an attestation: `--platform`
+/// chooses, for `--image-pull` and `--image`; an image in the store of
+/// another platform counts as missing; a platform the index lacks, one a
+/// single image is not, and a bad spelling are one line and status 125.
+#[test]
+fn platform_chooses_from_a_two_platform_index() {
+    let mut amd64_layer = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    let busybox = std::fs::read("/bin/busybox").unwrap();
+    header.set_size(busybox.len() as u64);
+    header.set_mode(0o755);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(1_700_000_000);
+    header.set_entry_type(tar::EntryType::Regular);
+    amd64_layer.append_data(&mut header, "busybox", busybox.as_slice()).unwrap();
+    // What zookeeper mounts over or binds into.
+    for dir in ["proc", "dev", "sys", "etc", "tmp"] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_mode(0o755);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(0);
+        amd64_layer.append_data(&mut header, dir, &b""[..]).unwrap();
+    }
+    let mut header = tar::Header::new_ustar();
+    header.set_size(6);
+    header.set_mode(0o644);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    amd64_layer.append_data(&mut header, "arch", &b"amd64\n"[..]).unwrap();
+    let amd64_layer = amd64_layer.into_inner().unwrap();
+    let arm64_layer = raw_tar(&[("arch", b"arm64\n")]);
+    let image = |layer: &[u8], arch: &str, variant: Option<&str>| {
+        let mut config = serde_json::json!({
+            "architecture": arch, "os": "linux",
+            "config": {"Entrypoint": ["/busybox"]},
+            "rootfs": {"type": "layers", "diff_ids": [sha256(layer)]}
+        });
+        if let Some(variant) = variant {
+            config["variant"] = variant.into();
+        }
+        let config = config.to_string().into_bytes();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(layer), "size": layer.len()}]
+        })
+        .to_string()
+        .into_bytes();
+        (manifest, config)
+    };
+    let (amd64_manifest, amd64_config) = image(&amd64_layer, "amd64", None);
+    let (arm64_manifest, arm64_config) = image(&arm64_layer, "arm64", Some("v8"));
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [
+            {"mediaType": OCI_MANIFEST, "digest": format!("sha256:{}", "f".repeat(64)), "size": 10, "platform": {"architecture": "unknown", "os": "unknown"}},
+            {"mediaType": OCI_MANIFEST, "digest": sha256(&arm64_manifest), "size": arm64_manifest.len(), "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}},
+            {"mediaType": OCI_MANIFEST, "digest": sha256(&amd64_manifest), "size": amd64_manifest.len(), "platform": {"architecture": "amd64", "os": "linux"}}
+        ]
+    })
+    .to_string()
+    .into_bytes();
+    let blobs: Vec<(String, Vec<u8>, &str)> = vec![
+        (sha256(&amd64_manifest), amd64_manifest, OCI_MANIFEST),
+        (sha256(&arm64_manifest), arm64_manifest, OCI_MANIFEST),
+        (sha256(&amd64_config), amd64_config, "application/octet-stream"),
+        (sha256(&arm64_config), arm64_config, "application/octet-stream"),
+        (sha256(&amd64_layer), amd64_layer.clone(), "application/octet-stream"),
+        (sha256(&arm64_layer), arm64_layer.clone(), "application/octet-stream"),
+    ];
+    let multi = mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/multi/manifests/1" {
+            return reply(200, "application/vnd.oci.image.index.v1+json", index.clone());
+        }
+        for (digest, bytes, kind) in &blobs {
+            if request.path == format!("/v2/zk/multi/manifests/{digest}")
+                || request.path == format!("/v2/zk/multi/blobs/{digest}")
+            {
+                return reply(200, kind, bytes.clone());
+            }
+        }
+        reply(404, "application/json", b"{}".to_vec())
+    }));
+    let reference = format!("{}/zk/multi:1", multi.host);
+    let arch_of = |store: &Path| -> Vec<String> {
+        entries(&store.join("layers"))
+            .iter()
+            .filter_map(|l| std::fs::read_to_string(store.join("layers").join(l).join("arch")).ok())
+            .collect()
+    };
+    let plain = format!("{}/zk/busybox:1", registry().host);
+    for who in WHO {
+        let store = fresh_store("platform", who);
+        let output = zk(who, &store, &["--image-pull", &reference, "--platform", "linux/arm64/v8"]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(arch_of(&store), ["arm64\n"], "{who:?}");
+        // The store's image is arm64: for linux/amd64 it is missing.
+        fails_with(
+            &zk(
+                who,
+                &store,
+                &["--image", &reference, "--platform", "linux/amd64", "--pull", "never", "cat", "/arch"],
+            ),
+            125,
+            "not in the store for linux/amd64",
+        );
+        let output = zk(who, &store, &["--image", &reference, "--platform", "linux/amd64", "cat", "/arch"]);
+        assert!(stderr(&output).contains("fetched, unpacked"), "{who:?}: {}", stderr(&output));
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+        // Now present for amd64: no pull.
+        let output = zk(who, &store, &["--image", &reference, "--platform", "linux/amd64", "cat", "/arch"]);
+        assert_eq!(stderr(&output), "", "{who:?}");
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+        // The machine's platform is the default.
+        let store = fresh_store("platform-default", who);
+        let output = zk(who, &store, &["--image", &reference, "cat", "/arch"]);
+        assert_eq!(ok(output), "amd64\n", "{who:?}");
+
+        let store = fresh_store("platform-bad", who);
+        fails_with(
+            &zk(who, &store, &["--image-pull", &reference, "--platform", "linux/s390x"]),
+            125,
+            "no linux/s390x variant (it has: linux/arm64/v8, linux/amd64)",
+        );
+        assert_store_clean(&store, &format!("{who:?} s390x"));
+        fails_with(
+            &zk(who, &store, &["--image-pull", &plain, "--platform", "linux/arm64"]),
+            125,
+            "the image is linux/amd64, not the linux/arm64 --platform asks for",
+        );
+        assert_store_clean(&store, &format!("{who:?} single image"));
+        fails_with(&zk(who, &store, &["--image-pull", &reference, "--platform", "linux"]), 125, "OS/ARCH");
+        fails_with(&zk(who, &store, &["--images", "--platform", "linux/amd64"]), 125, "--platform");
+    }
+    assert_eq!(std::env::consts::ARCH, "x86_64", "this test's index offers amd64 as the machine's platform");
+}
+
+/// `--image-inspect` lists an image's configuration, its ExposedPorts
+/// among it; running the image with a network (-n) publishes none of them
+/// (the port the image exposes, listened on inside, is closed on the host),
+/// and `--publish` does publish one (so the listener was real).
+#[test]
+fn exposed_ports_are_listed_and_never_published_without_publish() {
+    let reg = registry();
+    let port = free_port();
+    let work = fixture().dir.join("ports-image");
+    let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir(&work).unwrap();
+    let copied = Command::new("cp")
+        .arg("-a")
+        .arg(fixture().dir.join("registry/oci"))
+        .arg(work.join("oci"))
+        .status()
+        .unwrap();
+    assert!(copied.success());
+    let layout = format!("{}:bb", work.join("oci").display());
+    tool(
+        "umoci",
+        &[
+            "config",
+            "--image",
+            &layout,
+            "--tag",
+            "ports",
+            "--config.exposedports",
+            &format!("{port}/tcp"),
+            "--config.label",
+            "zk.test=ports",
+        ],
+    );
+    let image = format!("{}/zk/ports:1", reg.host);
+    tool(
+        "skopeo",
+        &[
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:ports", work.join("oci").display()),
+            &format!("docker://{image}"),
+        ],
+    );
+    let listening_on_host = |port: u16| {
+        let wanted = format!(":{port:04X} ");
+        ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|file| {
+            std::fs::read_to_string(file).unwrap_or_default().lines().skip(1).any(|l| {
+                let fields: Vec<&str> = l.split_whitespace().collect();
+                fields.len() > 3 && format!("{} ", fields[1]).ends_with(&wanted) && fields[3] == "0A"
+            })
+        })
+    };
+    for who in WHO {
+        let store = fresh_store("ports", who);
+        fails_with(&zk(who, &store, &["--image-inspect", &image]), 125, "no image");
+        assert!(zk(who, &store, &["--image-pull", &image]).status.success());
+        let out = ok(zk(who, &store, &["--image-inspect", &image]));
+        for line in [
+            format!("reference:      {image}"),
+            format!("exposed ports:  {port}/tcp"),
+            "platform:       linux/amd64".to_string(),
+            "cmd:            [\"cat\",\"/etc/motd\"]".to_string(),
+            "user:           app".to_string(),
+            "working dir:    /home/app".to_string(),
+            "stop signal:    SIGUSR1".to_string(),
+            "env:            GREETING=hello".to_string(),
+            "label:          zk.test=ports".to_string(),
+        ] {
+            assert!(out.lines().any(|l| l == line), "{who:?}: no line {line:?} in\n{out}");
+        }
+
+        // Listening inside on the exposed port, with a network: not on the host.
+        let script = format!(
+            "nc -ll -p {port} -e echo hi & for i in $(seq 100); do netstat -ltn | grep -q ':{port} ' && break; sleep 0.05; done; \
+             echo listening; sleep 3"
+        );
+        let publish = free_port();
+        let published = format!("{publish}:{port}");
+        for extra in [vec!["-n"], vec!["--publish", published.as_str()]] {
+            let mut args = vec!["--store", store.to_str().unwrap(), "--image", &image, "-u", "root"];
+            args.extend(extra.iter().copied());
+            args.extend(["sh", "-c", &script]);
+            let mut child = zookeeper(who, &args).stdout(std::process::Stdio::piped()).spawn().unwrap();
+            let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+            assert_eq!(lines.next().unwrap().unwrap(), "listening", "{who:?} {extra:?}");
+            assert!(!listening_on_host(port), "{who:?} {extra:?}: port {port} listens on the host");
+            assert!(
+                TcpStream::connect(("127.0.0.1", port)).is_err(),
+                "{who:?} {extra:?}: port {port} answers on the host"
+            );
+            if extra[0] == "--publish" {
+                let mut answer = String::new();
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+                while answer.is_empty() && std::time::Instant::now() < deadline {
+                    if let Ok(stream) = TcpStream::connect(("127.0.0.1", publish)) {
+                        let _ = BufReader::new(stream).read_line(&mut answer);
+                    }
+                    if answer.is_empty() {
+                        std::thread::sleep(std::time::Duration::from_millis(100));
+                    }
+                }
+                assert_eq!(answer, "hi\n", "{who:?}: --publish {publish}:{port} did not reach the listener");
+            }
+            assert!(child.wait().unwrap().success(), "{who:?} {extra:?}");
+        }
+    }
+}

@@ -13,15 +13,18 @@
 //! (`--image`), which fills a [`ContainerSpec`] and returns the store's
 //! shared lock, held while the container runs.
 
+pub mod platform;
 pub mod reference;
 
 mod auth;
+mod inspect;
+mod progress;
 mod registry;
 mod store;
 mod unpack;
 mod userns;
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
@@ -29,6 +32,9 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 
 use crate::spec::ContainerSpec;
+pub use inspect::inspect;
+// `--platform`; the index entries' own platform is `Platform` below.
+use platform::Platform as Wanted;
 use reference::Reference;
 use store::{Access, Descriptor, Store, sha256_of};
 
@@ -50,6 +56,9 @@ pub struct ImageRun {
     pub home_given: bool,
     /// `--pull`: when to ask the registry.
     pub pull: Pull,
+    /// `--platform`: which of an index's images; default the machine's.
+    /// Given, an image in the store of another platform counts as missing.
+    pub platform: Option<Wanted>,
 }
 
 /// `--pull`, docker's: pull when the store lacks the image (the default),
@@ -114,6 +123,10 @@ pub struct ImageConfig {
     #[serde(default)]
     os: String,
     #[serde(default)]
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+    #[serde(default)]
     config: Option<RunConfig>,
     #[serde(default)]
     rootfs: Option<RootFs>,
@@ -155,10 +168,10 @@ fn store_root(explicit: Option<&Path>) -> Result<PathBuf> {
 }
 
 /// `--image-pull REF`: pulls (again) and says what it did on stderr.
-pub fn pull(reference: &str, store: Option<&Path>) -> Result<()> {
+pub fn pull(reference: &str, store: Option<&Path>, platform: Option<&Wanted>) -> Result<()> {
     let reference = Reference::parse(reference)?;
     let store = Store::open(&store_root(store)?, Access::Write)?;
-    pull_into(&store, &reference).with_context(|| format!("pulling {reference}"))?;
+    pull_into(&store, &reference, platform).with_context(|| format!("pulling {reference}"))?;
     Ok(())
 }
 
@@ -309,22 +322,26 @@ pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {
     let store = Store::open(&root, Access::Use)?;
     let present = match run.pull {
         Pull::Always => None,
-        Pull::Missing | Pull::Never => local(&store, &reference)?,
+        Pull::Missing | Pull::Never => local(&store, &reference)?.filter(|l| of_platform(l, run)),
     };
     let found = match (present, run.pull) {
         (Some(found), _) => found,
-        (None, Pull::Never) => bail!("{reference} is not in the store, and --pull never forbids pulling it"),
+        (None, Pull::Never) => bail!(
+            "{reference} is not in the store{}, and --pull never forbids pulling it",
+            run.platform.as_ref().map(|p| format!(" for {p}")).unwrap_or_default()
+        ),
         (None, _) => {
             store.begin_write()?;
             // Another pull may have finished while we waited for the lock.
             let again = match run.pull {
                 Pull::Always => None,
-                _ => local(&store, &reference)?,
+                _ => local(&store, &reference)?.filter(|l| of_platform(l, run)),
             };
             let found = match again {
                 Some(found) => found,
                 None => {
-                    pull_into(&store, &reference).with_context(|| format!("pulling {reference}"))?;
+                    pull_into(&store, &reference, run.platform.as_ref())
+                        .with_context(|| format!("pulling {reference}"))?;
                     local(&store, &reference)?
                         .with_context(|| format!("{reference}: not in the store after its pull"))?
                 }
@@ -335,6 +352,15 @@ pub fn prepare(run: &ImageRun, spec: &mut ContainerSpec) -> Result<InUse> {
     };
     apply(run, &found, spec)?;
     Ok(InUse { _store: store })
+}
+
+/// Whether an image in the store is of the `--platform` asked for; without
+/// one, whatever the store has under the name runs (as docker's).
+fn of_platform(image: &Local, run: &ImageRun) -> bool {
+    let config = &image.config;
+    run.platform
+        .as_ref()
+        .is_none_or(|p| p.matches(&config.os, &config.architecture, config.variant.as_deref()))
 }
 
 /// An image in the store: its config and layer directories, uppermost first.
@@ -367,30 +393,6 @@ fn local(store: &Store, reference: &Reference) -> Result<Option<Local>> {
     Ok(Some(Local { config, layers }))
 }
 
-/// One line per layer on stderr; on a terminal the line counts bytes as
-/// they come.
-struct Progress {
-    terminal: bool,
-    last: std::time::Instant,
-}
-
-impl Progress {
-    fn new() -> Progress {
-        Progress { terminal: std::io::stderr().is_terminal(), last: std::time::Instant::now() }
-    }
-    fn update(&mut self, label: &str, done: u64, total: u64) {
-        if !self.terminal || self.last.elapsed() < std::time::Duration::from_millis(100) {
-            return;
-        }
-        self.last = std::time::Instant::now();
-        let _ = write!(std::io::stderr(), "\r\x1b[Kzookeeper: {label}: {} / {}", size(done), size(total));
-    }
-    fn line(&mut self, label: &str, text: &str) {
-        let clear = if self.terminal { "\r\x1b[K" } else { "" };
-        let _ = writeln!(std::io::stderr(), "{clear}zookeeper: {label}: {text}");
-    }
-}
-
 fn size(bytes: u64) -> String {
     match bytes {
         b if b >= 1 << 30 => format!("{:.1} GB", b as f64 / (1u64 << 30) as f64),
@@ -409,18 +411,10 @@ fn base_type(content_type: &str) -> &str {
     content_type.split(';').next().unwrap_or("").trim()
 }
 
-/// The machine's architecture in image-spec's words.
-fn architecture() -> &'static str {
-    match std::env::consts::ARCH {
-        "x86_64" => "amd64",
-        "aarch64" => "arm64",
-        "x86" => "386",
-        "powerpc64" => "ppc64le",
-        other => other,
-    }
-}
-
-fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
+/// `platform`: `--platform`, which chooses among an index's images and
+/// which a single image must be; `None`: the machine's, from an index.
+fn pull_into(store: &Store, reference: &Reference, platform: Option<&Wanted>) -> Result<()> {
+    let host = Wanted::host();
     let mut registry = registry::Registry::new(reference);
     let (content_type, bytes) = registry.manifest(reference.manifest_ref())?.with_context(|| {
         format!("the registry {} has no image {reference} (manifest unknown)", reference.domain)
@@ -433,7 +427,7 @@ fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
     let (mut media_type, mut bytes) = (kind_of(content_type.as_deref(), &bytes)?, bytes);
     if media_type == OCI_INDEX || media_type == DOCKER_LIST {
         let index: Manifest = serde_json::from_slice(&bytes).context("the image index is not valid JSON")?;
-        let entry = choose_platform(&index.manifests)?;
+        let entry = choose_platform(&index.manifests, platform.unwrap_or(&host))?;
         let (content_type, chosen) = registry
             .manifest(&entry.digest)?
             .with_context(|| format!("the registry lacks the manifest {} its index names", entry.digest))?;
@@ -451,7 +445,7 @@ fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
     if config_descriptor.size > CONFIG_LIMIT {
         bail!("the image config is {} bytes, more than zookeeper reads", config_descriptor.size);
     }
-    let mut progress = Progress::new();
+    let mut progress = progress::Progress::new();
     if !store.has_blob(&config_descriptor.digest) {
         let mut body = registry.blob(&config_descriptor.digest).context("the image config")?;
         store
@@ -463,6 +457,16 @@ fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
             .context("the image config")?;
     if !config.os.is_empty() && config.os != "linux" {
         bail!("the image is for {}, not linux", config.os);
+    }
+    if let Some(platform) = platform
+        && !platform.matches(&config.os, &config.architecture, config.variant.as_deref())
+    {
+        bail!(
+            "the image is {}/{}{}, not the {platform} --platform asks for",
+            config.os,
+            config.architecture,
+            config.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default()
+        );
     }
     let rootfs = config.rootfs.as_ref().context("the image config has no rootfs")?;
     if rootfs.kind != "layers" || rootfs.diff_ids.len() != manifest.layers.len() {
@@ -576,8 +580,7 @@ fn kind_of(content_type: Option<&str>, bytes: &[u8]) -> Result<String> {
     Ok(kind)
 }
 
-fn choose_platform(entries: &[IndexEntry]) -> Result<&IndexEntry> {
-    let arch = architecture();
+fn choose_platform<'a>(entries: &'a [IndexEntry], wanted: &Wanted) -> Result<&'a IndexEntry> {
     let mut seen = Vec::new();
     for entry in entries {
         let Some(platform) = &entry.platform else { continue };
@@ -591,12 +594,12 @@ fn choose_platform(entries: &[IndexEntry]) -> Result<&IndexEntry> {
             platform.architecture,
             platform.variant.as_deref().map(|v| format!("/{v}")).unwrap_or_default()
         ));
-        if platform.os == "linux" && platform.architecture == arch {
+        if wanted.matches(&platform.os, &platform.architecture, platform.variant.as_deref()) {
             return Ok(entry);
         }
     }
     bail!(
-        "the image has no linux/{arch} variant (it has: {})",
+        "the image has no {wanted} variant (it has: {})",
         if seen.is_empty() { "none".into() } else { seen.join(", ") }
     )
 }
@@ -793,11 +796,13 @@ mod tests {
             r#"[{{"mediaType":"m","digest":"a","size":1,"platform":{{"architecture":"unknown","os":"unknown"}}}},
                {{"mediaType":"m","digest":"b","size":1,"platform":{{"architecture":"arm64","os":"linux","variant":"v8"}}}},
                {{"mediaType":"m","digest":"c","size":1,"platform":{{"architecture":"{}","os":"linux"}}}}]"#,
-            architecture()
+            Wanted::host().architecture
         ))
         .unwrap();
-        assert_eq!(choose_platform(&entries).unwrap().digest, "c");
-        let err = choose_platform(&entries[..2]).unwrap_err().to_string();
+        assert_eq!(choose_platform(&entries, &Wanted::host()).unwrap().digest, "c");
+        let arm = "linux/arm64".parse().unwrap();
+        assert_eq!(choose_platform(&entries, &arm).unwrap().digest, "b");
+        let err = choose_platform(&entries[..2], &Wanted::host()).unwrap_err().to_string();
         assert!(err.contains("linux/arm64/v8") && !err.contains("unknown"), "{err}");
     }
 

@@ -23,6 +23,8 @@ pub const MANIFEST_TYPES: [&str; 4] = [
 pub const MANIFEST_LIMIT: u64 = 4 << 20;
 const REDIRECTS: usize = 5;
 const ATTEMPTS: u32 = 4;
+/// Where credentials are looked for, for the errors that say none were found.
+const CREDENTIAL_FILES: &str = "$XDG_RUNTIME_DIR/containers/auth.json, ~/.docker/config.json";
 
 pub struct Registry {
     agent: ureq::Agent,
@@ -37,6 +39,9 @@ pub struct Registry {
     /// 401 means the credentials are refused. (A 401 after a success is an
     /// expired token, answered again.)
     tried_token: bool,
+    /// Whether the answer to the last challenge carried stored credentials
+    /// (`None`: no challenge yet), for the error a refusal gets.
+    sent_credentials: Option<bool>,
 }
 
 /// A response whose status is 200, with its headers.
@@ -66,6 +71,7 @@ impl Registry {
             repository: reference.repository.clone(),
             authorization: None,
             tried_token: false,
+            sent_credentials: None,
         }
     }
 
@@ -133,10 +139,7 @@ impl Registry {
                     self.tried_token = true;
                     self.answer(challenge)?;
                 }
-                401 | 403 => bail!(
-                    "{}: access denied ({status}); the image may not exist, or need credentials (docker login)",
-                    self.describe()
-                ),
+                401 | 403 => bail!("{}", self.denied(status)),
                 429 | 500..=599 if attempt + 1 < ATTEMPTS => {
                     attempt += 1;
                     let wait = header(&response, "retry-after")
@@ -154,15 +157,33 @@ impl Registry {
         format!("{}/{}", self.domain, self.repository)
     }
 
+    /// Why a 401 or 403 came, as far as zookeeper can tell.
+    fn denied(&self, status: u16) -> String {
+        match self.sent_credentials {
+            Some(true) => format!(
+                "{}: access denied ({status}) with the credentials stored for {}; the image may not exist, or they may not allow pulling it",
+                self.describe(),
+                self.domain
+            ),
+            _ => format!(
+                "{}: access denied ({status}); the image may not exist, or need credentials, and none are stored for {} ({})",
+                self.describe(),
+                self.domain,
+                CREDENTIAL_FILES
+            ),
+        }
+    }
+
     /// Answers a challenge: Basic with stored credentials, or a token from
     /// the realm (anonymous or with them).
     fn answer(&mut self, challenge: Challenge) -> Result<()> {
         let credentials = stored_credentials(&self.domain);
+        self.sent_credentials = Some(credentials.is_some());
         match challenge {
             Challenge::Basic => {
                 let auth = credentials.with_context(|| {
                     format!(
-                        "{}: the registry wants credentials and none are stored for {}",
+                        "{}: the registry wants credentials and none are stored for {} ({CREDENTIAL_FILES})",
                         self.describe(),
                         self.domain
                     )
@@ -187,8 +208,19 @@ impl Registry {
                 }
                 let response = request.call().map_err(|err| transport_error(&realm, err))?;
                 let status = response.status().as_u16();
-                if status != 200 {
-                    bail!("{}: the token service {realm} answered {status}", self.describe());
+                match (status, &credentials) {
+                    (200, _) => {}
+                    (401 | 403, Some(_)) => bail!(
+                        "{}: the token service {realm} refused the credentials stored for {} ({status})",
+                        self.describe(),
+                        self.domain
+                    ),
+                    (401 | 403, None) => bail!(
+                        "{}: the token service {realm} wants credentials ({status}), and none are stored for {} ({CREDENTIAL_FILES})",
+                        self.describe(),
+                        self.domain
+                    ),
+                    _ => bail!("{}: the token service {realm} answered {status}", self.describe()),
                 }
                 let body = response
                     .into_body()
