@@ -49,12 +49,18 @@ fn is_live_keeper(pid: u32) -> bool {
         && field("Uid:").split_whitespace().next() == Some(&uid.to_string())
 }
 
-/// Every live keeper process of the test user.
+/// Every live keeper process of the test user for [`state_file`] (a keeper
+/// belongs to one runtime directory: tests/images.rs runs with others).
 fn live_keepers() -> Vec<u32> {
+    let state = state_file().display().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| is_live_keeper(*pid))
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| c.split(|b| *b == 0).any(|arg| arg == state.as_bytes()))
+        })
         .collect()
 }
 
