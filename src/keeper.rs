@@ -377,9 +377,14 @@ fn start(state_path: &Path, plan: &IdMapPlan) -> Result<Kept> {
     .context("opening the keeper's user namespace")?;
     let meta = nix::sys::stat::fstat(&ns).context("reading the keeper's user namespace")?;
     let state = State { pid, start_time, ns_dev: meta.st_dev, ns_ino: meta.st_ino };
-    nix::unistd::write(&go_write, b"g").context("releasing the keeper")?;
+    // Recorded before it is released: the first thing it does is look for
+    // its record, and it leaves if there is none.
     crate::runtime::write_atomically(state_path, state.text().as_bytes(), 0o600)
         .with_context(|| format!("recording the keeper in {}", state_path.display()))?;
+    if let Err(err) = nix::unistd::write(&go_write, b"g") {
+        let _ = std::fs::remove_file(state_path);
+        return Err(err).context("releasing the keeper");
+    }
     Ok(Kept { ns })
 }
 

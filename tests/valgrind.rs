@@ -64,7 +64,7 @@ fn supervisor_is_clean_under_valgrind() {
             .env("PATH", "/usr/bin:/bin")
             .output()
             .expect("running valgrind (run scripts/setup.sh)");
-        let err = stderr(&out);
+        let err = without_nsfs_ioctl_notes(&stderr(&out));
         assert_eq!(out.status.code(), Some(*code), "{args:?}: {err}");
         assert!(!err.contains("=="), "{args:?}: valgrind reported: {err}");
     }
@@ -84,4 +84,28 @@ fn supervisor_is_clean_under_valgrind() {
         .and_then(|rest| rest.split(' ').next())
         .and_then(|n| n.replace(',', "").parse::<u64>().ok());
     assert!(allocs.is_some_and(|n| n > 10), "valgrind saw no allocations: {err}");
+}
+
+/// valgrind 3.19 does not know nsfs's NS_GET_PARENT and NS_GET_OWNER_UID
+/// (the keeper's checks, src/keeper.rs) and says so, three lines each: a
+/// note that it cannot check their memory use, not an error. (Neither
+/// takes memory but NS_GET_OWNER_UID's one uid_t out.)
+fn without_nsfs_ioctl_notes(err: &str) -> String {
+    let lines: Vec<&str> = err.lines().collect();
+    let mut kept = Vec::new();
+    let mut skip = 0;
+    for line in lines {
+        if line.contains("Warning: noted but unhandled ioctl 0xb702")
+            || line.contains("Warning: noted but unhandled ioctl 0xb704")
+        {
+            skip = 2;
+            continue;
+        }
+        if skip > 0 {
+            skip -= 1;
+            continue;
+        }
+        kept.push(line);
+    }
+    kept.join("\n")
 }
