@@ -363,3 +363,75 @@ fn a_container_reaches_neither_the_keeper_nor_another_container() {
     assert!(err.contains("Operation not permitted") || err.contains("Permission denied"), "{err}");
     assert!(is_live_keeper(keeper));
 }
+
+/// Another local user plants the keeper's directory in /tmp before the test
+/// user has one, with a record naming a namespace of its own: the test
+/// user's containers do not use it (the directory is not theirs), start no
+/// keeper there, and say nothing about it.
+#[test]
+fn a_planted_keeper_directory_is_not_used() {
+    let _turn = turn();
+    cleanup();
+    let dir = state_file().parent().unwrap().to_path_buf();
+    if !dir.starts_with("/tmp") {
+        panic!("this test plants /tmp/zookeeper-UID; this machine has /run/user for the test user");
+    }
+    let saved = dir.with_file_name(format!("{}.saved-by-test", dir.file_name().unwrap().to_string_lossy()));
+    std::fs::rename(&dir, &saved).unwrap();
+    // zoonorange's own process in a user namespace of its own.
+    let mut planter = Command::new("/usr/bin/setpriv")
+        .args([
+            &format!("--reuid={NORANGE_USER}"),
+            &format!("--regid={NORANGE_USER}"),
+            "--clear-groups",
+            "--",
+        ])
+        .args(["unshare", "-U", "sleep", "30"])
+        .spawn()
+        .unwrap();
+    let planted_pid = planter.id();
+    wait_until("the planter's namespace", || {
+        let planted = std::fs::read_link(format!("/proc/{planted_pid}/ns/user")).ok();
+        planted.is_some()
+            && planted != std::fs::read_link(format!("/proc/{}/ns/user", std::process::id())).ok()
+    });
+    let ns = std::fs::metadata(format!("/proc/{planted_pid}/ns/user")).unwrap();
+    let start: u64 = {
+        let stat = std::fs::read_to_string(format!("/proc/{planted_pid}/stat")).unwrap();
+        stat[stat.rfind(')').unwrap() + 1..].split_whitespace().nth(19).unwrap().parse().unwrap()
+    };
+    let plant = format!(
+        "mkdir -m 0777 {dir} && printf 'zookeeper-keeper 1 {planted_pid} {start} {} {}\\n' > {dir}/keeper && chmod 666 {dir}/keeper",
+        ns.dev(),
+        ns.ino(),
+        dir = dir.display()
+    );
+    let planted = Command::new("/usr/bin/setpriv")
+        .args([
+            &format!("--reuid={NORANGE_USER}"),
+            &format!("--regid={NORANGE_USER}"),
+            "--clear-groups",
+            "--",
+        ])
+        .args(["sh", "-c", &plant])
+        .status()
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        assert!(planted.success());
+        let out = run_in_rootfs(USER, &["sh", "-c", "cat /proc/self/uid_map"]);
+        assert_eq!(stderr(&out), "", "nothing said about the planted directory");
+        let (uid, _) = ids_of(RANGED_USER);
+        let (sub_uid, count) = subid_range("/etc/subuid", RANGED_USER).unwrap();
+        assert_eq!(parse_map(&ok(out)), [(0, uid, 1), (1, sub_uid, count)]);
+        assert!(live_keepers().is_empty(), "no keeper started in a directory that is not the user's");
+        let text = std::fs::read_to_string(dir.join("keeper")).unwrap();
+        assert!(text.contains(&format!(" {planted_pid} ")), "the plant is left as it was: {text}");
+    });
+    let _ = planter.kill();
+    let _ = planter.wait();
+    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::rename(&saved, &dir).unwrap();
+    if let Err(panic) = result {
+        std::panic::resume_unwind(panic);
+    }
+}
