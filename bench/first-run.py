@@ -11,7 +11,7 @@ import argparse, os, statistics, subprocess, sys, time
 parser = argparse.ArgumentParser()
 parser.add_argument("--runs", type=int, default=50)
 parser.add_argument("zookeeper")
-parser.add_argument("args", nargs="+")
+parser.add_argument("args", nargs=argparse.REMAINDER)
 args = parser.parse_args()
 
 devnull = os.open(os.devnull, os.O_RDWR)

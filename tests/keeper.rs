@@ -205,6 +205,28 @@ fn one_keeper_serves_every_container_with_the_same_ids() {
     assert_eq!(owners(&["--no-keeper"]), kept);
 }
 
+/// /etc/subuid and /etc/subgid as they were, put back when dropped.
+struct SubidFilesRestored(Vec<(&'static str, String)>);
+
+impl SubidFilesRestored {
+    fn save() -> SubidFilesRestored {
+        SubidFilesRestored(
+            ["/etc/subuid", "/etc/subgid"]
+                .into_iter()
+                .map(|f| (f, std::fs::read_to_string(f).unwrap()))
+                .collect(),
+        )
+    }
+}
+
+impl Drop for SubidFilesRestored {
+    fn drop(&mut self) {
+        for (file, text) in &self.0 {
+            std::fs::write(file, text).unwrap();
+        }
+    }
+}
+
 #[test]
 fn a_new_keeper_after_a_kill_a_range_change_the_cleanup_and_the_idle_time() {
     let _turn = turn();
@@ -221,25 +243,35 @@ fn a_new_keeper_after_a_kill_a_range_change_the_cleanup_and_the_idle_time() {
     assert_ne!(second, first);
     wait_until("the new keeper", || is_live_keeper(second));
 
-    // The subordinate ranges change (a smaller one, which newuidmap still
-    // grants: it checks the real /etc/subuid; the debug build reads the
-    // file named here): a keeper with the new map replaces the old one.
-    let (sub_uid, _) = subid_range("/etc/subuid", RANGED_USER).unwrap();
-    let (sub_gid, _) = subid_range("/etc/subgid", RANGED_USER).unwrap();
-    let dir = fixture().dir.join("keeper-subids");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("subuid"), format!("{RANGED_USER}:{sub_uid}:1000\n")).unwrap();
-    std::fs::write(dir.join("subgid"), format!("{RANGED_USER}:{sub_gid}:1000\n")).unwrap();
-    let mut command =
-        zookeeper(USER, &["-r", fixture().rootfs.to_str().unwrap(), "-P", "cat", "/proc/self/uid_map"]);
-    command.env("ZOOKEEPER_SUBUID_FILE", dir.join("subuid")).env("ZOOKEEPER_SUBGID_FILE", dir.join("subgid"));
-    let out = ok(command.output().unwrap());
-    let (uid, _) = ids_of(RANGED_USER);
-    assert_eq!(parse_map(&out), [(0, uid, 1), (1, sub_uid, 1000)]);
-    let third = keeper_pid().unwrap();
+    // The subordinate ranges change (/etc/subuid and /etc/subgid edited
+    // for real, and put back whatever happens): a keeper with the new map
+    // replaces the old one.
+    let (sub_uid, uid_count) = subid_range("/etc/subuid", RANGED_USER).unwrap();
+    let (sub_gid, gid_count) = subid_range("/etc/subgid", RANGED_USER).unwrap();
+    let third = {
+        let _restore = SubidFilesRestored::save();
+        let extra = uid_count.max(gid_count) + sub_uid.max(sub_gid) + 1000;
+        for file in ["/etc/subuid", "/etc/subgid"] {
+            let mut text = std::fs::read_to_string(file).unwrap();
+            text.push_str(&format!("{RANGED_USER}:{extra}:1000\n"));
+            std::fs::write(file, text).unwrap();
+        }
+        let out = ok(run_in_rootfs(USER, &["cat", "/proc/self/uid_map"]));
+        let (uid, _) = ids_of(RANGED_USER);
+        assert_eq!(parse_map(&out), [(0, uid, 1), (1, sub_uid, uid_count), (1 + uid_count, extra, 1000)]);
+        keeper_pid().unwrap()
+    };
     assert_ne!(third, second, "a keeper with the old map is not used");
     wait_until("the outdated keeper to go", || !is_live_keeper(second));
     assert_eq!(live_keepers(), [third]);
+    // And back: the files as they were, the keeper replaced again.
+    let out = ok(run_in_rootfs(USER, &["cat", "/proc/self/uid_map"]));
+    let (uid, _) = ids_of(RANGED_USER);
+    assert_eq!(parse_map(&out), [(0, uid, 1), (1, sub_uid, uid_count)]);
+    let fourth = keeper_pid().unwrap();
+    assert_ne!(fourth, third);
+    wait_until("the outdated keeper to go", || !is_live_keeper(third));
+    let third = fourth;
 
     // --cleanup stops it and says so.
     let said = cleanup();
@@ -328,21 +360,22 @@ fn a_container_reaches_neither_the_keeper_nor_another_container() {
     let (b, b_pid) = start_sleeping(&[]);
     let keeper = keeper_pid().unwrap();
     wait_until("the keeper", || is_live_keeper(keeper));
-    let out = ok(run_in_rootfs(USER, &["zoo-probe", "reach", &keeper.to_string(), &b_pid.to_string()]));
+    // Without the seccomp filter, so that what stops it is the kernel's
+    // isolation (the filter would refuse ptrace first).
+    let (keeper_arg, b_arg) = (keeper.to_string(), b_pid.to_string());
+    let probe = ["--security-opt", "seccomp=unconfined", "zoo-probe", "reach", &keeper_arg, &b_arg];
+    let out = ok(run_in_rootfs(USER, &probe));
     stop(b);
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("parent: EPERM"), "{out}");
     for pid in [keeper, b_pid] {
-        assert_eq!(
-            lines.next(),
-            Some(format!("{pid} kill: ESRCH ns: ENOENT pidfd: ESRCH").as_str()),
-            "{out}"
-        );
+        let expected = format!("{pid} kill: ESRCH ns: ENOENT pidfd: ESRCH ptrace: ESRCH");
+        assert_eq!(lines.next(), Some(expected.as_str()), "{out}");
     }
-    // Nor from a container running as a subordinate id.
-    let out = ok(run_in_rootfs(USER, &["-u", "1000", "zoo-probe", "reach", &keeper.to_string()]));
+    // Nor from a container running as a subordinate id, under the filter.
+    let out = ok(run_in_rootfs(USER, &["-u", "1000", "zoo-probe", "reach", &keeper_arg]));
     assert!(out.starts_with("parent: EPERM\n"), "{out}");
-    assert!(out.contains("kill: ESRCH ns: ENOENT pidfd: ESRCH"), "{out}");
+    assert!(out.contains("kill: ESRCH ns: ENOENT pidfd: ESRCH ptrace: EPERM"), "{out}");
     // And the other local user can neither use nor stop it.
     let probe = Command::new("/usr/bin/setpriv")
         .args([

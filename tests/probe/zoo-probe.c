@@ -19,7 +19,7 @@
  *   zoo-probe reach PID...  try to reach, from this container, the user namespace above its
  *                           own and each host PID (a keeper, another container): print
  *                           "parent: ERRNO" (NS_GET_PARENT on its own user namespace),
- *                           then per pid "PID kill: ERRNO ns: ERRNO pidfd: ERRNO"
+ *                           then per pid "PID kill: ERRNO ns: ERRNO pidfd: ERRNO ptrace: ERRNO"
  *   zoo-probe tty-attack    try to change, on 0, 1 and 2, what a terminal lets its
  *                           holder change (modes, size, exclusive use, line
  *                           discipline); print each result, then every open
@@ -160,8 +160,10 @@ int main(int argc, char **argv)
 			int ns = open(path, O_RDONLY | O_CLOEXEC);
 			const char *ns_result = ns >= 0 ? "REACHED" : strerrorname_np(errno);
 			long pidfd = syscall(SYS_pidfd_open, pid, 0);
-			printf("%d kill: %s ns: %s pidfd: %s\n", pid, kill_result, ns_result,
-			       pidfd >= 0 ? "REACHED" : strerrorname_np(errno));
+			const char *pidfd_result = pidfd >= 0 ? "REACHED" : strerrorname_np(errno);
+			long traced = syscall(SYS_ptrace, 16 /* PTRACE_ATTACH */, pid, 0, 0);
+			printf("%d kill: %s ns: %s pidfd: %s ptrace: %s\n", pid, kill_result, ns_result, pidfd_result,
+			       traced == 0 ? "REACHED" : strerrorname_np(errno));
 		}
 		return 0;
 	}
