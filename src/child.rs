@@ -143,6 +143,9 @@ fn root_source<'a>(setup: &Setup<'a>) -> RootSource<'a> {
 fn set_up(setup: &Setup, go: &Go, report: &ReportTx, go_channel: crate::sync::GoRx) -> Result<()> {
     let spec = setup.spec;
     trace::mark("child: go");
+    // Kept only while a network is to follow (the exec gate's path closes
+    // every descriptor it does not name, this one among them).
+    let go_channel = go.network_follows.then_some(go_channel);
     // From here to exec the process runs zookeeper's code among what will
     // be the container's files, holding the supervisor's descriptors:
     // nothing may trace it or open its /proc/PID/{fd,mem,exe,...}. Its
@@ -212,7 +215,7 @@ fn set_up(setup: &Setup, go: &Go, report: &ReportTx, go_channel: crate::sync::Go
     confine(spec, go.setgroups_allowed, &|| after_credential_change(report))?;
     // The network helper started while this process set itself up; the
     // command finds eth0 configured from its first instruction.
-    if go.network_follows && !go_channel.wait_for_network() {
+    if go_channel.is_some_and(|channel| !channel.wait_for_network()) {
         // The parent failed to bring it up, and says why itself.
         exit_now(125);
     }
