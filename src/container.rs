@@ -102,6 +102,29 @@ fn launch(
     let argv = to_cstrings(&spec.process.args, "the command")?;
     let env = to_cstrings(&spec.process.env, "the environment")?;
     trace::mark("described");
+    // The id maps are worked out before clone: with the caller's keeper
+    // (src/keeper.rs) they are installed as part of it. Found (or started)
+    // before zookeeper may move into a delegated cgroup scope, which a
+    // keeper started from there would keep from going.
+    let ids = match (&spec.namespaces.user, &spec.id_maps) {
+        (crate::spec::Namespace::New, IdMaps::Auto) => Some(IdMapPlan::for_current_caller()),
+        (crate::spec::Namespace::New, IdMaps::Explicit { uid, gid }) => {
+            Some(IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?)
+        }
+        _ => None,
+    };
+    trace::mark("id maps planned");
+    let kept = match &ids {
+        Some(ids)
+            if spec.keeper
+                && spec.id_maps == IdMaps::Auto
+                && spec.namespaces.pid == crate::spec::Namespace::New
+                && crate::keeper::applies(ids) =>
+        {
+            crate::keeper::find_or_start(ids)
+        }
+        _ => None,
+    };
 
     // Only what must precede clone() comes first: everything else the
     // parent prepares while the id-map helpers run (see below).
@@ -137,27 +160,6 @@ fn launch(
     if spec.namespaces.uts != crate::spec::Namespace::New && !spec.domainname.is_empty() {
         return Err(anyhow!("a domain name needs the container's own uts namespace").into());
     }
-    // The id maps are worked out before clone: with the caller's keeper
-    // (src/keeper.rs) they are installed as part of it.
-    let ids = match (&spec.namespaces.user, &spec.id_maps) {
-        (crate::spec::Namespace::New, IdMaps::Auto) => Some(IdMapPlan::for_current_caller()),
-        (crate::spec::Namespace::New, IdMaps::Explicit { uid, gid }) => {
-            Some(IdMapPlan::explicit(uid.clone(), gid.clone()).context("installing the id maps")?)
-        }
-        _ => None,
-    };
-    trace::mark("id maps planned");
-    let kept = match &ids {
-        Some(ids)
-            if spec.keeper
-                && spec.id_maps == IdMaps::Auto
-                && spec.namespaces.pid == crate::spec::Namespace::New
-                && crate::keeper::applies(ids) =>
-        {
-            crate::keeper::find_or_start(ids)
-        }
-        _ => None,
-    };
     let kept_clone = match (&kept, &ids) {
         (Some(kept), Some(ids)) => crate::keeper::clone_in(kept, clone_flags, ids)?,
         _ => None,
