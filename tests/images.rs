@@ -991,3 +991,89 @@ fn the_images_stop_signal_replaces_sigterm() {
         assert_eq!(child.wait().unwrap().code(), Some(7), "{who:?}");
     }
 }
+
+/// A zookeeper SIGKILLed while an image container runs: its container goes
+/// (parent-death signal), and with its last process its mount namespace,
+/// the only holder of the tmpfs with the writable layer (`upper`, `work`):
+/// nothing of it reaches the store or the disk. The store's shared lock
+/// goes with the process, so the image can be removed at once. What the
+/// kernel cannot take along, the `/tmp/zoo.*` directory (kept by the
+/// network helper's socket) and the `zoo-<pid>` cgroup, stays until
+/// `--cleanup`, which removes it.
+#[test]
+fn a_killed_image_container_leaves_nothing_after_cleanup() {
+    let reg = registry();
+    let image = format!("{}/zk/busybox:1", reg.host);
+    let v1_limits = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    for who in WHO {
+        let store = fresh_store("kill", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let layers_before = tree(&store.join("layers"));
+        let mut args = vec!["--store", store.to_str().unwrap(), "--image", &image, "-u", "root", "-n"];
+        // Root's memory limit makes a cgroup (v1 hierarchies are root's).
+        if who == As::Root && v1_limits {
+            args.extend(["-m", "64M"]);
+        }
+        let script = "dd if=/dev/zero of=/big bs=1k count=1024 2>/dev/null; echo x >> /etc/passwd; \
+                      echo ready; exec sleep 100";
+        args.extend(["sh", "-c", script]);
+        let mut child = zookeeper(who, &args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "{who:?}");
+        let zk_pid = child.id();
+        // The container (and slirp4netns beside it).
+        let helpers = children_of(zk_pid);
+        assert_eq!(helpers.len(), 2, "{who:?}: the container and slirp4netns: {helpers:?}");
+        // Its mountpoint directory, which zookeeper holds open and locked.
+        let zoo_dir = std::fs::read_dir(format!("/proc/{zk_pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .find(|target| target.to_string_lossy().starts_with("/tmp/zoo."))
+            .expect("zookeeper holds its /tmp/zoo.* directory");
+        // The cgroup is named after the container's first process.
+        let cgroups: Vec<String> = helpers.iter().map(|pid| format!("/zoo-{pid}")).collect();
+        let has_cgroup = || zoo_cgroups().iter().any(|c| cgroups.iter().any(|name| c.ends_with(name)));
+        if who == As::Root && v1_limits {
+            assert!(has_cgroup(), "{who:?}: no cgroup {cgroups:?} while the container runs");
+        }
+        // A running container holds the store: it cannot be removed.
+        fails_with(&zk(who, &store, &["--image-rm", &image]), 125, "in use");
+
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(zk_pid as i32), nix::sys::signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while helpers.iter().any(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            assert!(std::time::Instant::now() < deadline, "{who:?}: the container outlived zookeeper");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Nothing of the writable layer is on disk: not in the store, not
+        // in its tmp/, not in the mountpoint directory.
+        assert_eq!(tree(&store.join("layers")), layers_before, "{who:?}: the store's layers changed");
+        assert!(
+            entries(&store.join("tmp")).is_empty(),
+            "{who:?}: tmp/ holds {:?}",
+            entries(&store.join("tmp"))
+        );
+        assert!(zoo_dir.is_dir(), "{who:?}: {} went before --cleanup", zoo_dir.display());
+        if who == As::Root && v1_limits {
+            assert!(has_cgroup(), "{who:?}: the cgroup {cgroups:?} went before --cleanup");
+        }
+        let dirs: Vec<String> = entries(&zoo_dir).into_iter().filter(|n| zoo_dir.join(n).is_dir()).collect();
+        assert!(dirs.is_empty(), "{who:?}: directories in {}: {dirs:?}", zoo_dir.display());
+        // The lock went with the process: the image can go at once.
+        let output = zk(who, &store, &["--image-rm", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert!(entries(&store.join("layers")).is_empty(), "{who:?}");
+
+        let report = ok(zookeeper(who, &["--cleanup"]).output().unwrap());
+        assert!(!zoo_dir.exists(), "{who:?}: --cleanup left {}: {report}", zoo_dir.display());
+        assert!(!has_cgroup(), "{who:?}: --cleanup left the cgroup {cgroups:?}: {report}");
+    }
+}
