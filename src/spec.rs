@@ -455,6 +455,9 @@ pub struct Overlay {
     /// The writable layer's tmpfs size in bytes; `None`: the kernel's
     /// tmpfs default, half of the RAM.
     pub size: Option<u64>,
+    /// Where overlayfs refuses the layers, run on a merged copy of them in
+    /// the writable layer's tmpfs rather than fail (an image's layers).
+    pub fallback: bool,
 }
 
 /// A host device node the container gets, bound (a rootless container

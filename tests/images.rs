@@ -1077,3 +1077,133 @@ fn a_killed_image_container_leaves_nothing_after_cleanup() {
         assert!(!has_cgroup(), "{who:?}: --cleanup left the cgroup {cgroups:?}: {report}");
     }
 }
+
+// ---- many layers ----
+
+/// One tar entry of [`layer_tar`]: a directory when `data` is `None`.
+fn layer_tar(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_mtime(1_700_000_000);
+        header.set_uid(0);
+        header.set_gid(0);
+        match data {
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, name, std::io::empty()).unwrap();
+            }
+            Some(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, name, *bytes).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+/// An image of `count` layers served at `zk/many:1`: the busybox rootfs,
+/// then `count - 2` tiny layers that each add `/stack/N` and replace
+/// `/stack/top` (the first of them also adds `/stack/gone` and `/opq/old`),
+/// then a top layer that writes `/stack/top` once more, whites out
+/// `/stack/gone` and makes `/opq` opaque with `/opq/new` in it.
+fn serve_many_layers(count: usize) -> Mock {
+    let mut base = tar::Builder::new(Vec::new());
+    base.follow_symlinks(false);
+    base.append_dir_all(".", &fixture().rootfs).unwrap();
+    let mut layers = vec![base.into_inner().unwrap()];
+    for i in 1..count - 1 {
+        let (number, top) = (format!("stack/{i}"), i.to_string().into_bytes());
+        let mut entries: Vec<(&str, Option<&[u8]>)> =
+            vec![("stack", None), (&number, Some(b"")), ("stack/top", Some(&top))];
+        if i == 1 {
+            entries.extend([
+                ("stack/gone", Some(&b"gone\n"[..])),
+                ("opq", None),
+                ("opq/old", Some(b"old\n")),
+            ]);
+        }
+        layers.push(layer_tar(&entries));
+    }
+    layers.push(layer_tar(&[
+        ("stack", None),
+        ("stack/top", Some(b"top")),
+        ("stack/.wh.gone", Some(b"")),
+        ("opq", None),
+        ("opq/.wh..wh..opq", Some(b"")),
+        ("opq/new", Some(b"new\n")),
+    ]));
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    })
+    .to_string()
+    .into_bytes();
+    let descriptors: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(l), "size": l.len()})
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": descriptors
+    })
+    .to_string()
+    .into_bytes();
+    let mut blobs: std::collections::HashMap<String, Vec<u8>> =
+        layers.into_iter().map(|l| (format!("/v2/zk/many/blobs/{}", sha256(&l)), l)).collect();
+    blobs.insert(format!("/v2/zk/many/blobs/{}", sha256(&config)), config);
+    mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/many/manifests/1" {
+            return reply(200, OCI_MANIFEST, manifest.clone());
+        }
+        match blobs.get(&request.path) {
+            Some(bytes) => reply(200, "application/octet-stream", bytes.clone()),
+            None => reply(404, "application/json", br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec()),
+        }
+    }))
+}
+
+/// What a container of [`serve_many_layers`]' image sees, and what it
+/// should see.
+const MANY_CHECK: &str = "cat /stack/top; echo; ls /stack | wc -l; ls /opq; test -e /stack/gone || echo gone-is-gone; \
+                          touch /stack/written && echo writable";
+
+fn many_expected(count: usize) -> String {
+    // stack/1 .. stack/(count - 2) and top.
+    format!("top\n{}\nnew\ngone-is-gone\nwritable\n", count - 1)
+}
+
+/// 300 layers: more than the mount options' one page holds as
+/// `/proc/self/fd/N` names, fewer than overlayfs's 500. The new mount API
+/// stacks them one `lowerdir+` at a time: native overlay, no note; the top
+/// layer's files, whiteout and opaque directory win.
+#[test]
+fn three_hundred_layers_stack_natively() {
+    let registry = serve_many_layers(300);
+    let image = format!("{}/zk/many:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("many", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(entries(&store.join("layers")).len(), 300, "{who:?}");
+        let output = zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", MANY_CHECK]);
+        assert_eq!(stderr(&output), "", "{who:?}: no note, no fallback");
+        assert_eq!(ok(output), many_expected(300), "{who:?}");
+        // And natively: the root is an overlay.
+        let out = ok(zk(
+            who,
+            &store,
+            &["--image", &image, "sh", "-c", "grep -c ' / / .* - overlay ' /proc/self/mountinfo"],
+        ));
+        assert_eq!(out, "1\n", "{who:?}");
+    }
+}

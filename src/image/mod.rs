@@ -16,6 +16,7 @@
 pub mod reference;
 
 mod auth;
+pub(crate) mod merge;
 mod registry;
 mod store;
 mod unpack;
@@ -685,7 +686,7 @@ fn apply(run: &ImageRun, image: &Local, spec: &mut ContainerSpec) -> Result<()> 
     }
     let size = spec.overlay.as_ref().and_then(|o| o.size);
     spec.root = Some(top.clone());
-    spec.overlay = Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size });
+    spec.overlay = Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size, fallback: true });
     // As docker: an image's programs expect /proc.
     if !spec.mounts_proc() {
         spec.mounts.insert(0, crate::spec::Mount::standard(crate::spec::MountKind::Proc));
