@@ -1207,3 +1207,34 @@ fn three_hundred_layers_stack_natively() {
         assert_eq!(out, "1\n", "{who:?}");
     }
 }
+
+/// 510 layers: more than overlayfs stacks (500), which the kernel refuses
+/// for real. The container runs on a merged copy of the layers in its
+/// writable tmpfs, says so in one note, sees the same files as an overlay
+/// would show, and leaves nothing behind: no mount, no directory, no
+/// process.
+#[test]
+fn more_layers_than_overlayfs_stacks_run_on_a_copy() {
+    let registry = serve_many_layers(510);
+    let image = format!("{}/zk/many:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("too-many", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let tmp_before = zoo_tmp_dirs();
+        let started = std::time::Instant::now();
+        let output = zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", MANY_CHECK]);
+        let took = started.elapsed();
+        let err = stderr(&output);
+        let notes: Vec<&str> = err.lines().collect();
+        assert_eq!(notes.len(), 1, "{who:?}: one note: {err}");
+        assert!(notes[0].contains("too many lower directories") && notes[0].contains("copy"), "{who:?}: {err}");
+        assert_eq!(ok(output), many_expected(510), "{who:?}");
+        eprintln!("{who:?}: 510 layers on a copy: {took:?}");
+        // Each container has its own copy: the first one's write is not here.
+        let out = ok(zk(who, &store, &["--image", &image, "sh", "-c", "ls /stack/written 2>&1; stat -c %a /opq"]));
+        assert_eq!(out, "ls: /stack/written: No such file or directory\n755\n", "{who:?}");
+        assert_no_zoo_tmp_dir_left(&tmp_before, &format!("{who:?}"));
+        assert!(entries(&store.join("tmp")).is_empty(), "{who:?}");
+    }
+}
