@@ -551,17 +551,17 @@ mod new_api {
         if rc < 0 { Err(Errno::last()) } else { Ok(()) }
     }
 
-    /// A layer (or upper or work directory) by its descriptor; by its
-    /// `/proc/self/fd/N` name on kernels before 6.13, which take only
-    /// strings for overlay's layers.
-    fn set_dir(fs: &OwnedFd, key: &str, dir: &OwnedFd) -> Result<(), Errno> {
-        match fsconfig(fs, FSCONFIG_SET_FD, Some(key), None, dir.as_raw_fd()) {
-            Err(Errno::EINVAL) => {
+    /// A layer (or upper or work directory) by its descriptor, or, on
+    /// kernels before 6.13, which take only strings for overlay's
+    /// directories, by its `/proc/self/fd/N` name.
+    fn set_dir(fs: &OwnedFd, key: &str, dir: &OwnedFd, by_fd: bool) -> Result<(), Errno> {
+        match by_fd {
+            true => fsconfig(fs, FSCONFIG_SET_FD, Some(key), None, dir.as_raw_fd()),
+            false => {
                 let name =
                     CString::new(format!("/proc/self/fd/{}", dir.as_raw_fd())).expect("no NUL in a number");
                 fsconfig(fs, FSCONFIG_SET_STRING, Some(key), Some(&name), 0)
             }
-            other => other,
         }
     }
 
@@ -602,17 +602,23 @@ mod new_api {
         // SAFETY: the kernel just returned this descriptor, owned by no one else.
         let fs = unsafe { OwnedFd::from_raw_fd(raw as i32) };
         let refused = |errno: Errno| Failure::Refused(reasons(&fs, errno));
-        for (i, layer) in lower.iter().enumerate() {
-            match set_dir(&fs, "lowerdir+", layer) {
-                Ok(()) => {}
-                // The first layer refused: a kernel before 6.8, which does
-                // not know lowerdir+.
-                Err(Errno::EINVAL) if i == 0 => return Err(Failure::Unsupported),
+        let Some((first, rest)) = lower.split_first() else { return Err(Failure::Unsupported) };
+        // The first layer tells what the kernel takes: a descriptor (6.13),
+        // a name (6.8), or no lowerdir+ at all (before 6.8).
+        let by_fd = match set_dir(&fs, "lowerdir+", first, true) {
+            Ok(()) => true,
+            Err(Errno::EINVAL) => match set_dir(&fs, "lowerdir+", first, false) {
+                Ok(()) => false,
+                Err(Errno::EINVAL) => return Err(Failure::Unsupported),
                 Err(errno) => return Err(refused(errno)),
-            }
+            },
+            Err(errno) => return Err(refused(errno)),
+        };
+        for layer in rest {
+            set_dir(&fs, "lowerdir+", layer, by_fd).map_err(refused)?;
         }
-        set_dir(&fs, "upperdir", upper).map_err(refused)?;
-        set_dir(&fs, "workdir", work).map_err(refused)?;
+        set_dir(&fs, "upperdir", upper, by_fd).map_err(refused)?;
+        set_dir(&fs, "workdir", work, by_fd).map_err(refused)?;
         // userxattr, as in the option string (see there).
         fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None, 0).map_err(refused)?;
         fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None, 0).map_err(refused)?;

@@ -1228,11 +1228,15 @@ fn more_layers_than_overlayfs_stacks_run_on_a_copy() {
         let err = stderr(&output);
         let notes: Vec<&str> = err.lines().collect();
         assert_eq!(notes.len(), 1, "{who:?}: one note: {err}");
-        assert!(notes[0].contains("too many lower directories") && notes[0].contains("copy"), "{who:?}: {err}");
+        assert!(
+            notes[0].contains("too many lower directories") && notes[0].contains("copy"),
+            "{who:?}: {err}"
+        );
         assert_eq!(ok(output), many_expected(510), "{who:?}");
         eprintln!("{who:?}: 510 layers on a copy: {took:?}");
         // Each container has its own copy: the first one's write is not here.
-        let out = ok(zk(who, &store, &["--image", &image, "sh", "-c", "ls /stack/written 2>&1; stat -c %a /opq"]));
+        let out =
+            ok(zk(who, &store, &["--image", &image, "sh", "-c", "ls /stack/written 2>&1; stat -c %a /opq"]));
         assert_eq!(out, "ls: /stack/written: No such file or directory\n755\n", "{who:?}");
         assert_no_zoo_tmp_dir_left(&tmp_before, &format!("{who:?}"));
         assert!(entries(&store.join("tmp")).is_empty(), "{who:?}");
