@@ -1242,3 +1242,124 @@ fn more_layers_than_overlayfs_stacks_run_on_a_copy() {
         assert!(entries(&store.join("tmp")).is_empty(), "{who:?}");
     }
 }
+
+/// Serves a two-layer image at `zk/links:1`: the busybox rootfs with
+/// `/data/orig` (0640, mtime 1600000000) and `/data/hidden`, then a layer
+/// whose hard links `/data/a` and `/data/b` name `/data/orig`, a file only
+/// the layer below has; with `bad`, `/data/c` names `/data/hidden`, which
+/// the same layer whited out first.
+fn serve_links(bad: bool) -> Mock {
+    let mut base = tar::Builder::new(Vec::new());
+    base.follow_symlinks(false);
+    base.append_dir_all(".", &fixture().rootfs).unwrap();
+    for (name, data) in [("data/orig", &b"from the layer below\n"[..]), ("data/hidden", b"hidden\n")] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o640);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_600_000_000);
+        header.set_size(data.len() as u64);
+        base.append_data(&mut header, name, data).unwrap();
+    }
+    let base = base.into_inner().unwrap();
+    let mut top = tar::Builder::new(Vec::new());
+    let mut links = vec![("data/a", "data/orig"), ("data/b", "data/orig")];
+    if bad {
+        let mut whiteout = tar::Header::new_ustar();
+        whiteout.set_entry_type(tar::EntryType::Regular);
+        whiteout.set_mode(0o644);
+        whiteout.set_uid(0);
+        whiteout.set_gid(0);
+        whiteout.set_mtime(1_600_000_000);
+        whiteout.set_size(0);
+        top.append_data(&mut whiteout, "data/.wh.hidden", std::io::empty()).unwrap();
+        links.push(("data/c", "data/hidden"));
+    }
+    for (name, target) in links {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_mode(0o640);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(0);
+        header.set_mtime(1_600_000_000);
+        top.append_link(&mut header, name, target).unwrap();
+    }
+    let top = top.into_inner().unwrap();
+    let layers = [base, top];
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l)).collect::<Vec<_>>()}
+    })
+    .to_string()
+    .into_bytes();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": layers.iter().map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(l), "size": l.len()})).collect::<Vec<_>>()
+    })
+    .to_string()
+    .into_bytes();
+    let mut blobs: Vec<(String, Vec<u8>)> = layers.into_iter().map(|l| (sha256(&l), l)).collect();
+    blobs.push((sha256(&config), config));
+    mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/links/manifests/1" {
+            return reply(200, OCI_MANIFEST, manifest.clone());
+        }
+        match blobs.iter().find(|(digest, _)| request.path == format!("/v2/zk/links/blobs/{digest}")) {
+            Some((_, bytes)) => reply(200, "application/octet-stream", bytes.clone()),
+            None => reply(404, "application/json", br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec()),
+        }
+    }))
+}
+
+/// Hard links in a layer to a file of the layer below (image-spec allows
+/// them; overlay cannot share an inode across layers): the layer gets a
+/// copy of the file, with its owner, mode and mtime, which its links share;
+/// the lower file is unchanged (and a write to one name copies it up
+/// apart from the other, as overlay does with any hard link), and a link
+/// to a file the layer whited out is one clear error that leaves nothing
+/// in the store.
+#[test]
+fn hard_links_into_the_layer_below_are_copied_up() {
+    let registry = serve_links(true);
+    let image = format!("{}/zk/links:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("links", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        // The link to the whited-out /data/hidden names nothing: one
+        // error line, after the lower layer's progress line.
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(125), "{who:?}: {err}");
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.contains("a hard link to data/hidden, which neither this layer nor those below it have"),
+            "{who:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{who:?}: {err}");
+        assert!(entries(&store.join("tmp")).is_empty(), "{who:?}: tmp {:?}", entries(&store.join("tmp")));
+        assert_eq!(entries(&store.join("layers")).len(), 1, "{who:?}: only the complete lower layer");
+    }
+    // Without the bad link: a second image whose top layer has only the
+    // good ones.
+    let registry = serve_links(false);
+    let image = format!("{}/zk/links:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("links-ok", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let script = "cat /data/a /data/b; stat -c '%a %u %Y %h' /data/a /data/orig; \
+                      test $(stat -c %i /data/a) = $(stat -c %i /data/b) && echo a-and-b-one-inode; \
+                      test $(stat -c %i /data/a) != $(stat -c %i /data/orig) && echo orig-apart; \
+                      echo changed > /data/a; cat /data/a /data/b /data/orig";
+        let out = ok(zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", script]));
+        assert_eq!(
+            out,
+            "from the layer below\nfrom the layer below\n640 0 1600000000 2\n640 0 1600000000 1\n\
+             a-and-b-one-inode\norig-apart\nchanged\nfrom the layer below\nfrom the layer below\n",
+            "{who:?}"
+        );
+    }
+}

@@ -491,7 +491,9 @@ fn pull_into(store: &Store, reference: &Reference) -> Result<()> {
                 })
                 .with_context(|| format!("layer {}", layer.digest))?;
         }
-        let unpacked = unpack_layer(store, &layer.digest, compression, diff_id, &dest);
+        let lower =
+            rootfs.diff_ids[..at].iter().rev().map(|d| store.layer_path(d)).collect::<Result<Vec<_>>>()?;
+        let unpacked = unpack_layer(store, &layer.digest, compression, diff_id, &dest, lower);
         let outcome = match unpacked {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -522,13 +524,14 @@ fn unpack_layer(
     compression: unpack::Compression,
     diff_id: &str,
     dest: &Path,
+    lower: Vec<PathBuf>,
 ) -> Result<(u64, u64)> {
     let blob = store.blob_path(digest)?;
     let tmp = store.tmp_path("layer");
     let diff_id = diff_id.to_string();
     let dest = dest.to_path_buf();
     let answer = userns::run(move || {
-        let result = unpack::unpack(&blob, compression, &tmp, &diff_id).and_then(|outcome| {
+        let result = unpack::unpack(&blob, compression, &tmp, &diff_id, &lower).and_then(|outcome| {
             // Renamed here: a directory moves only with write access to
             // itself, which its container owner has, not always the caller.
             std::fs::rename(&tmp, &dest).with_context(|| format!("renaming into {}", dest.display()))?;
