@@ -238,6 +238,10 @@ fn launch(
         // namespace (a caller's, as `unshare -r` makes) denied it.
         _ => std::fs::read_to_string("/proc/self/setgroups").map_or(true, |text| text.trim() != "deny"),
     };
+    // An image's layers under fuse-overlayfs: its daemon, outside the
+    // container's pid namespace, mounts them before the child is released
+    // (src/image/fuse.rs); killed once the container is gone.
+    let _fuse = crate::image::fuse::start(spec, pid.as_raw(), &mountpoint_path)?;
     // The network helpers join the child's network namespace, which it
     // makes itself: it must be there.
     if !prepared_rx.wait_prepared() {

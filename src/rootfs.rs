@@ -317,7 +317,12 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         .with_context(|| format!("making the mount tree {what}"))?;
     match source {
         RootSource::Dir(rootfs) if spec.overlay.is_some() => {
-            mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
+            let overlay = spec.overlay.as_ref().context("the overlay")?;
+            // zookeeper mounted fuse-overlayfs here (src/image/fuse.rs);
+            // where it could not, overlayfs is tried, and the copy after it.
+            if overlay.fuse.is_none() || !fuse_mounted(mountpoint) {
+                mount_overlay(rootfs, overlay, mountpoint)?
+            }
         }
         RootSource::Dir(rootfs) => {
             let fd = rootfs.reopen()?;
@@ -651,6 +656,13 @@ mod new_api {
         }
         Ok(())
     }
+}
+
+/// Whether zookeeper's fuse-overlayfs daemon mounted the root on
+/// `mountpoint` before the child was released.
+fn fuse_mounted(mountpoint: &Path) -> bool {
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    nix::sys::statfs::statfs(mountpoint).is_ok_and(|fs| fs.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
 }
 
 /// Child side, second half, once its ids are mapped: the rest of the

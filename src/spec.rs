@@ -458,6 +458,10 @@ pub struct Overlay {
     /// Where overlayfs refuses the layers, run on a merged copy of them in
     /// the writable layer's tmpfs rather than fail (an image's layers).
     pub fallback: bool,
+    /// fuse-overlayfs, where overlayfs cannot stack the layers (more than
+    /// 500) and the caller has it: zookeeper starts it for the container
+    /// (src/image/fuse.rs) and the child finds it mounted.
+    pub fuse: Option<PathBuf>,
 }
 
 /// A host device node the container gets, bound (a rootless container

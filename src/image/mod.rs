@@ -16,6 +16,7 @@
 pub mod reference;
 
 mod auth;
+pub mod fuse;
 pub(crate) mod merge;
 mod registry;
 mod store;
@@ -147,6 +148,8 @@ struct RootFs {
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const CONFIG_LIMIT: u64 = 16 << 20;
+/// The most lower layers Linux's overlayfs stacks (OVL_MAX_STACK).
+const OVERLAY_MAX_LAYERS: usize = 500;
 
 fn store_root(explicit: Option<&Path>) -> Result<PathBuf> {
     match explicit {
@@ -689,7 +692,21 @@ fn apply(run: &ImageRun, image: &Local, spec: &mut ContainerSpec) -> Result<()> 
     }
     let size = spec.overlay.as_ref().and_then(|o| o.size);
     spec.root = Some(top.clone());
-    spec.overlay = Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size, fallback: true });
+    // More layers than overlayfs stacks: fuse-overlayfs if the caller has
+    // it; else the child finds overlayfs refusing them and copies them.
+    let fuse = match image.layers.len() > OVERLAY_MAX_LAYERS {
+        true => fuse::find_program(),
+        false => None,
+    };
+    if let Some(program) = &fuse {
+        eprintln!(
+            "zookeeper: note: the image's {} layers are more than overlayfs stacks ({OVERLAY_MAX_LAYERS}); running them under {}",
+            image.layers.len(),
+            program.display()
+        );
+    }
+    spec.overlay =
+        Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size, fallback: true, fuse });
     // As docker: an image's programs expect /proc.
     if !spec.mounts_proc() {
         spec.mounts.insert(0, crate::spec::Mount::standard(crate::spec::MountKind::Proc));
