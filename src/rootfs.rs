@@ -662,7 +662,7 @@ mod new_api {
 /// `mountpoint` before the child was released.
 fn fuse_mounted(mountpoint: &Path) -> bool {
     const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
-    nix::sys::statfs::statfs(mountpoint).is_ok_and(|fs| fs.filesystem_type().0 as i64 == FUSE_SUPER_MAGIC)
+    nix::sys::statfs::statfs(mountpoint).is_ok_and(|fs| fs.filesystem_type().0 == FUSE_SUPER_MAGIC)
 }
 
 /// Child side, second half, once its ids are mapped: the rest of the

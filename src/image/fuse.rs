@@ -83,7 +83,7 @@ pub fn start(spec: &ContainerSpec, child: i32, mountpoint: &Path) -> Result<Opti
     match unsafe { nix::unistd::fork() }.context("fuse-overlayfs: fork")? {
         ForkResult::Child => {
             drop(report_rx);
-            let failure = daemon(&Setup {
+            daemon(&Setup {
                 program: &program_c,
                 mountpoint,
                 tmpfs_options: &tmpfs_options,
@@ -92,7 +92,6 @@ pub fn start(spec: &ContainerSpec, child: i32, mountpoint: &Path) -> Result<Opti
                 layers: &layers,
                 report: report_tx,
             });
-            let () = failure;
             // SAFETY: _exit ends the forked process without running the
             // parent's exit handlers.
             unsafe { libc::_exit(125) }
