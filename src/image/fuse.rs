@@ -4,18 +4,22 @@
 //!
 //! The daemon must not be reachable from the container: it holds the
 //! store's layers and the host's root, and a process of the container's
-//! pid namespace running as container root could be traced by it. So
-//! zookeeper forks it, outside the container's pid namespace, once the
-//! container's ids are mapped and before the container is released: it
-//! joins the container's user and mount namespaces only, becomes container
-//! root there (so that copies up get the container's owners), mounts the
-//! writable layer's tmpfs on the mountpoint and execs fuse-overlayfs, with
-//! no environment and no descriptor of zookeeper's but the layers',
-//! mounting over it. The container's child finds it there and builds the
-//! root on it. The daemon gets SIGKILL when zookeeper ends (its
-//! parent-death signal) or, earlier, when the [`Daemon`] is dropped after
-//! the container; with it goes the mount namespace's last member beside
-//! the container's, and so the tmpfs.
+//! pid namespace running as container root could be traced by it; nor may
+//! it live in the container's mount namespace, whose pivot_root would move
+//! its root and which it would keep alive. So zookeeper forks it, once the
+//! container's ids are mapped and before the container is released. It
+//! joins the container's user namespace only and becomes container root
+//! there (so that copies up get the container's owners); mounts the
+//! writable layer's tmpfs on the mountpoint's path in a mount namespace of
+//! its own (fuse-overlayfs looks its upper and work directories up by
+//! their real paths); has a child of its own join the container's mount
+//! namespace, mount the FUSE file system on the mountpoint and hand its
+//! descriptor back; and execs fuse-overlayfs on that descriptor
+//! (`/dev/fd/N`, libfuse's "already mounted"), with no environment and no
+//! descriptor of zookeeper's but the layers'. The container's child finds
+//! the root mounted. The daemon gets SIGKILL when the [`Daemon`] is
+//! dropped after the container, or when zookeeper dies (its parent-death
+//! signal); its writable layer goes with its mount namespace.
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -99,7 +103,7 @@ pub fn start(spec: &ContainerSpec, child: i32, mountpoint: &Path) -> Result<Opti
         ForkResult::Parent { child: pid } => {
             drop(report_tx);
             let mut daemon = Daemon { pid, reaped: false };
-            match wait_mounted(&mut daemon, report_rx, child, mountpoint) {
+            match wait_mounted(&mut daemon, report_rx) {
                 Ok(()) => Ok(Some(daemon)),
                 // The child finds no FUSE root and copies the layers.
                 Err(err) => {
@@ -340,7 +344,7 @@ fn mount_in_container(setup: &Setup, mnt_ns: OwnedFd, socket: &OwnedFd) -> Resul
 
 /// Waits (at most 10 s) for the daemon's exec (its report pipe closes
 /// then) or its failure, said on that pipe.
-fn wait_mounted(daemon: &mut Daemon, report: OwnedFd, _child: i32, _mountpoint: &Path) -> Result<()> {
+fn wait_mounted(daemon: &mut Daemon, report: OwnedFd) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut words = Vec::new();
     let mut buffer = [0u8; 512];
