@@ -7,7 +7,8 @@
 #    docker-registry, skopeo, umoci and openssl for the image tests);
 #  - creates the unprivileged test users: zootest, with a subordinate id
 #    range, and zoonorange, without one (for the single-id fallback);
-#  - makes /dev/net/tun usable by everyone (0666), as on a normal distribution.
+#  - makes /dev/net/tun and /dev/fuse usable by everyone (0666), as on a
+#    normal distribution (udev's rules; a machine without udev has 0600).
 set -euo pipefail
 
 if [ "$(id -u)" != 0 ]; then
@@ -26,6 +27,9 @@ packages=(
     # the test images to it; openssl makes and uses the key of the token
     # server the token-auth registry trusts.
     docker-registry skopeo umoci openssl
+    # An image with more layers than overlayfs stacks runs under
+    # fuse-overlayfs (tests/images.rs).
+    fuse-overlayfs
 )
 missing=()
 for pkg in "${packages[@]}"; do
@@ -74,6 +78,10 @@ for file in /etc/subuid /etc/subgid; do
     fi
 done
 
+# fuse-overlayfs's daemon opens /dev/fuse as container root.
+if [ -c /dev/fuse ]; then
+    chmod 0666 /dev/fuse
+fi
 # slirp4netns and pasta open /dev/net/tun inside the container's namespaces.
 if [ -c /dev/net/tun ]; then
     chmod 0666 /dev/net/tun

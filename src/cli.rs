@@ -511,12 +511,17 @@ where
     spec.init = args.init;
     spec.keeper = !args.no_keeper && getenv("ZOOKEEPER_NO_KEEPER").is_none_or(|v| v.is_empty() || v == "0");
     spec.stop_timeout = std::time::Duration::from_secs(args.stop_timeout);
-    if args.detach && args.image.is_some() {
-        return Err(UsageError(
-            "--detach with --image is not supported yet: run the image in the foreground, or detach a -r DIR"
-                .into(),
-        ));
-    }
+    let image = args.image.map(|reference| crate::image::ImageRun {
+        reference,
+        store: args.store,
+        entrypoint: args.entrypoint,
+        command_given,
+        workdir_given,
+        env_given,
+        home_given,
+        pull: args.pull.unwrap_or_default(),
+        platform: args.platform,
+    });
     if args.detach {
         if args.tty {
             return Err(UsageError("--detach and --tty exclude each other: a detached container's output goes to its log (--exec -t gives a terminal inside)".into()));
@@ -527,21 +532,11 @@ where
             name: args.name,
             argv: argv[1..].to_vec(),
             auto_remove,
+            image: image.map(Box::new),
         };
         return Ok(Invocation::Detach(Box::new(detach)));
     }
-    if let Some(reference) = args.image {
-        let image = crate::image::ImageRun {
-            reference,
-            store: args.store,
-            entrypoint: args.entrypoint,
-            command_given,
-            workdir_given,
-            env_given,
-            home_given,
-            pull: args.pull.unwrap_or_default(),
-            platform: args.platform,
-        };
+    if let Some(image) = image {
         return Ok(Invocation::RunImage(Box::new(spec), Box::new(image)));
     }
     Ok(Invocation::Run(Box::new(spec)))
@@ -1073,9 +1068,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        match parsed(&["-d", "--image", "busybox", "true"]) {
-            Err(UsageError(text)) => {
-                assert!(text.contains("--detach with --image is not supported yet"), "{text}")
+        match parsed(&["-d", "--image", "busybox", "true"]).unwrap() {
+            Invocation::Detach(d) => {
+                assert_eq!(d.image.as_ref().map(|i| i.reference.as_str()), Some("busybox"));
+                assert!(d.image.as_ref().is_some_and(|i| i.command_given));
+                assert_eq!(command(&d.spec), ["true"]);
             }
             other => panic!("{other:?}"),
         }

@@ -292,6 +292,10 @@ fn launch(
         maps.finish()?;
         trace::mark("id maps installed (kept user namespace)");
     }
+    // An image's layers under fuse-overlayfs: its daemon, outside the
+    // container's pid namespace, mounts them (once the child's ids are mapped) before it is released
+    // (src/image/fuse.rs); killed once the container is gone.
+    let _fuse = crate::image::fuse::start(spec, pid.as_raw(), &mountpoint_path)?;
     container.cgroup = ContainerCgroup::create(&spec.resources, pid.as_raw())?;
     trace::mark("cgroup ready");
     // slirp4netns takes about 2 ms to start: the child sets itself up

@@ -36,6 +36,11 @@ use crate::spec::ContainerSpec;
 use crate::status::ExitState;
 
 const STATE_FILE: &str = "state.json";
+/// What `--exec` needs of the container's confinement ([`ExecSpec`]),
+/// written by the supervisor before the container starts.
+const EXEC_FILE: &str = "exec.json";
+/// The most `exec.json` may hold (a seccomp program is the largest part).
+const EXEC_FILE_LIMIT: u64 = 4 << 20;
 const LOG_FILE: &str = "container.log";
 const OLD_LOG_FILE: &str = "container.log.1";
 /// The most `container.log` holds before it is rotated to
@@ -53,6 +58,10 @@ pub struct Detach {
     pub argv: Vec<OsString>,
     /// `--rm`: the state goes when the container ends.
     pub auto_remove: bool,
+    /// `--image`: pulled (if missing) by the caller, who sees the pull;
+    /// the supervisor prepares it again from the store and holds the
+    /// store's shared lock while the container runs.
+    pub image: Option<Box<crate::image::ImageRun>>,
 }
 
 /// The management options.
@@ -286,6 +295,18 @@ pub fn start(detach: Detach) -> Result<String, crate::Error> {
             .map(|a| a.to_str().map(String::from))
             .collect::<Option<_>>()
             .ok_or_else(|| anyhow!("--detach: the command line must be UTF-8 (it is kept in the state)"))?;
+    // The image pulled here, in the caller's sight, with its errors; the
+    // state shows the command and environment the image gives.
+    let prepared = match &detach.image {
+        Some(image) => {
+            let mut spec = (*detach.spec).clone();
+            drop(crate::image::prepare(image, &mut spec)?);
+            Some(spec)
+        }
+        None => None,
+    };
+    let shown_spec = prepared.as_ref().unwrap_or(&detach.spec);
+    let image = detach.image.as_ref().map(|i| i.reference.as_str());
     let (id, name, dir) = {
         let _lock = lock_root(&root)?;
         let id = new_id()?;
@@ -300,7 +321,7 @@ pub fn start(detach: Detach) -> Result<String, crate::Error> {
             .create(&dir)
             .with_context(|| format!("creating the state directory {}", dir.display()))?;
         // Written now, so that the name is taken before the lock goes.
-        let state = initial_state(&id, &name, &detach.spec, &argv);
+        let state = initial_state(&id, &name, shown_spec, &argv, image);
         let written = write_state(&dir, &state);
         if written.is_err() {
             let _ = std::fs::remove_dir_all(&dir);
@@ -337,7 +358,7 @@ pub fn start(detach: Detach) -> Result<String, crate::Error> {
     }
 }
 
-fn initial_state(id: &str, name: &str, spec: &ContainerSpec, argv: &[String]) -> Value {
+fn initial_state(id: &str, name: &str, spec: &ContainerSpec, argv: &[String], image: Option<&str>) -> Value {
     let lossy = |items: &[OsString]| -> Vec<String> {
         items.iter().map(|i| i.to_string_lossy().into_owned()).collect()
     };
@@ -346,7 +367,11 @@ fn initial_state(id: &str, name: &str, spec: &ContainerSpec, argv: &[String]) ->
         "name": name,
         "status": "starting",
         "created": rfc3339(SystemTime::now()),
-        "rootfs": spec.root.as_ref().map(|r| r.to_string_lossy().into_owned()),
+        "rootfs": match image {
+            Some(_) => None,
+            None => spec.root.as_ref().map(|r| r.to_string_lossy().into_owned()),
+        },
+        "image": image,
         "command": lossy(&spec.process.args),
         "env": lossy(&spec.process.env),
         "ports": spec.publish.iter().map(|p| p.to_string()).collect::<Vec<_>>(),
@@ -397,10 +422,31 @@ fn supervise(dir: &Path, detach: &Detach, ready: OwnedFd) -> ! {
         let _ = std::fs::remove_dir_all(dir);
         exit_now(125)
     }
-    let spec = ContainerSpec {
+    let mut spec = ContainerSpec {
         process: crate::spec::Process { terminal: false, ..spec.process.clone() },
         ..spec.clone()
     };
+    // The store's shared lock, held until the container ends. The caller
+    // pulled the image: it is taken from the store as it is now.
+    let in_use = match &detach.image {
+        Some(image) => {
+            let run = crate::image::ImageRun { pull: crate::image::Pull::Never, ..(**image).clone() };
+            match crate::image::prepare(&run, &mut spec) {
+                Ok(in_use) => Some(in_use),
+                Err(err) => {
+                    say(&mut ready, &format!("125 {err:#}\n"));
+                    let _ = std::fs::remove_dir_all(dir);
+                    exit_now(125)
+                }
+            }
+        }
+        None => None,
+    };
+    if let Err(err) = write_exec_spec(dir, &spec) {
+        say(&mut ready, &format!("125 {err:#}\n"));
+        let _ = std::fs::remove_dir_all(dir);
+        exit_now(125)
+    }
     let result = crate::container::run_observed(&spec, &mut |running| {
         state["status"] = json!("running");
         state["pid"] = json!(running.pid);
@@ -424,6 +470,7 @@ fn supervise(dir: &Path, detach: &Detach, ready: OwnedFd) -> ! {
         let _ = std::fs::remove_dir_all(dir);
         exit_now(code)
     }
+    drop(in_use);
     state["status"] = json!("exited");
     state["finishedAt"] = json!(now_secs());
     match result {
@@ -621,7 +668,10 @@ fn list(root: &Path) -> Result<String> {
         rows.push([
             entry.name().to_string(),
             entry.id.clone(),
-            entry.state["rootfs"].as_str().unwrap_or("(default root)").to_string(),
+            match entry.state["image"].as_str() {
+                Some(image) => image.to_string(),
+                None => entry.state["rootfs"].as_str().unwrap_or("(default root)").to_string(),
+            },
             format!("{command:?}"),
             entry.status_text(),
             uptime,
@@ -843,23 +893,13 @@ fn exec(entry: &Entry, command: Vec<OsString>, tty: bool) -> Result<ExitState> {
         bail!("container {} is not running ({})", entry.name(), entry.status_text());
     }
     let (pid, start) = entry.container_pid().ok_or_else(|| anyhow!("the container's state has no pid"))?;
-    let argv = std::iter::once("zookeeper".to_string()).chain(entry.strings("argv"));
-    let mut spec = match crate::cli::parse(argv, |_| None, false) {
-        Ok(crate::cli::Invocation::Detach(detach)) => *detach.spec,
-        Ok(_) => bail!("the container's saved command line is not a --detach one"),
-        Err(err) => bail!("rebuilding the container's confinement from its command line: {err}"),
-    };
-    spec.process.args = command;
-    spec.process.env = entry.strings("env").into_iter().map(OsString::from).collect();
-    spec.process.terminal = tty;
-    let rootfs = spec
-        .root
-        .as_deref()
-        .map(crate::rootfs::CheckedRootfs::open)
-        .transpose()
-        .map_err(|e| anyhow!("{e}"))?;
-    crate::users::resolve(&mut spec, rootfs.as_ref())?;
-    drop(rootfs);
+    let saved = read_exec_spec(&entry.dir)?;
+    let mut spec = ContainerSpec::new(Vec::new(), Vec::new());
+    spec.process = crate::spec::Process { args: command, terminal: tty, ..saved.process };
+    spec.seccomp = saved.seccomp;
+    spec.memory_policy = saved.memory_policy;
+    spec.stop_timeout = Duration::from_secs(saved.stop_timeout_secs);
+    spec.stop_signal = saved.stop_signal.and_then(|n| Signal::try_from(n).ok());
     let dirs: Vec<PathBuf> = entry.strings("cgroupDirs").into_iter().map(PathBuf::from).collect();
     let target = crate::runtime::join::Target::open(pid, start, crate::runtime::Status::Running)?;
     let supervisor = crate::signals::Supervisor::block(spec.stop_timeout, spec.stop_signal)?;
@@ -871,6 +911,69 @@ fn exec(entry: &Entry, command: Vec<OsString>, tty: bool) -> Result<ExitState> {
     let mut terminal = master.map(crate::terminal::Terminal::attach).transpose()?;
     let ended = supervisor.wait_forwarding(spawned.pid, terminal.as_mut(), None)?;
     Ok(ended)
+}
+
+/// What `--exec` confines its process with: the container's first
+/// process as it started (its user resolved, its environment, limits,
+/// capabilities, seccomp program), saved once by the supervisor rather
+/// than rebuilt later from a command line whose meaning can change (an
+/// image's tag moved, a rootfs's /etc/passwd edited, another zookeeper).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExecSpec {
+    process: crate::spec::Process,
+    seccomp: crate::spec::Seccomp,
+    memory_policy: Option<crate::spec::MemoryPolicy>,
+    stop_timeout_secs: u64,
+    stop_signal: Option<i32>,
+}
+
+/// Writes `exec.json` for `spec`, its user resolved as the container's
+/// start resolves it.
+fn write_exec_spec(dir: &Path, spec: &ContainerSpec) -> Result<()> {
+    let mut resolved = spec.clone();
+    let rootfs = resolved
+        .root
+        .as_deref()
+        .map(crate::rootfs::CheckedRootfs::open)
+        .transpose()
+        .map_err(|e| anyhow!("{e}"))?;
+    crate::users::resolve(&mut resolved, rootfs.as_ref())?;
+    let saved = ExecSpec {
+        process: resolved.process,
+        seccomp: resolved.seccomp,
+        memory_policy: resolved.memory_policy,
+        stop_timeout_secs: resolved.stop_timeout.as_secs(),
+        stop_signal: resolved.stop_signal.map(|s| s as i32),
+    };
+    let text = serde_json::to_vec(&saved).context("writing what --exec needs")?;
+    write_atomically(&dir.join(EXEC_FILE), &text, 0o600)
+}
+
+/// Reads `exec.json` back as hostile data: the state directory is the
+/// caller's own, but what is in it is believed only as a regular file of
+/// the caller's, reached without following a link, at most
+/// [`EXEC_FILE_LIMIT`] long.
+fn read_exec_spec(dir: &Path) -> Result<ExecSpec> {
+    let path = dir.join(EXEC_FILE);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
+        .open(&path)
+        .with_context(|| {
+            format!("opening {} (a container started by an older zookeeper has none)", path.display())
+        })?;
+    let meta = file.metadata().with_context(|| format!("reading {}", path.display()))?;
+    if !meta.is_file() || meta.uid() != nix::unistd::geteuid().as_raw() || meta.len() > EXEC_FILE_LIMIT {
+        bail!("{} is not a regular file of yours of at most {EXEC_FILE_LIMIT} bytes", path.display());
+    }
+    let mut bytes = Vec::new();
+    file.take(EXEC_FILE_LIMIT + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if bytes.len() as u64 > EXEC_FILE_LIMIT {
+        bail!("{} grew beyond {EXEC_FILE_LIMIT} bytes", path.display());
+    }
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// An exec'd command that could not run, with its exit code (126, 127, 125).

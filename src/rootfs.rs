@@ -317,7 +317,12 @@ pub fn mount_root(source: RootSource, mountpoint: &Path, spec: &ContainerSpec) -
         .with_context(|| format!("making the mount tree {what}"))?;
     match source {
         RootSource::Dir(rootfs) if spec.overlay.is_some() => {
-            mount_overlay(rootfs, spec.overlay.as_ref().context("the overlay")?, mountpoint)?
+            let overlay = spec.overlay.as_ref().context("the overlay")?;
+            // zookeeper mounted fuse-overlayfs here (src/image/fuse.rs);
+            // where it could not, overlayfs is tried, and the copy after it.
+            if overlay.fuse.is_none() || !fuse_mounted(mountpoint) {
+                mount_overlay(rootfs, overlay, mountpoint)?
+            }
         }
         RootSource::Dir(rootfs) => {
             let fd = rootfs.reopen()?;
@@ -443,31 +448,221 @@ fn mount_overlay(rootfs: &CheckedRootfs, overlay: &crate::spec::Overlay, mountpo
     )
     .context("--overlay: setting the upper directory's mode")?;
     let _ = chown(&upper_path, Some(Uid::from_raw(top.st_uid)), Some(nix::unistd::Gid::from_raw(top.st_gid)));
+    let native = mount_overlay_native(&lower, &upper, &work, mountpoint);
+    let Err(refused) = native else { return Ok(()) };
+    if !overlay.fallback {
+        let release = nix::sys::utsname::uname()
+            .map_or_else(|_| "?".into(), |u| u.release().to_string_lossy().into_owned());
+        bail!(
+            "--overlay: the kernel refused an overlay mount in the container's user namespace ({refused}; Linux {release}, and 5.11 or later is needed)"
+        );
+    }
+    // An image's layers: what overlayfs cannot stack, a merged copy of
+    // them in the writable layer's tmpfs can be (crate::image::merge).
+    eprintln!(
+        "zookeeper: note: the kernel refused the image's overlay ({refused}); running on a private copy of its {} layers instead",
+        lower.len()
+    );
+    mkdirat(scratch.fd.as_fd(), "merged", Mode::from_bits_truncate(0o700))
+        .context("--overlay: creating the directory for the layers' copy")?;
+    let merged = scratch.existing_subdir("merged")?.context("--overlay: the copy's directory vanished")?;
+    crate::image::merge::merge_layers(&lower, merged.fd.as_fd())
+        .context("--overlay: copying the image's layers")?;
+    mount(Some(&merged.proc_path()), mountpoint, NO_FSTYPE, MsFlags::MS_BIND, None::<&str>)
+        .context("--overlay: binding the layers' copy on the root")
+}
+
+/// The overlay of `upper` on `lower` (uppermost first) on `mountpoint`:
+/// with the new mount API, each layer given by its descriptor
+/// (`lowerdir+`, Linux 6.8; descriptors with FSCONFIG_SET_FD since 6.13,
+/// `/proc/self/fd/N` names before), so that any number of layers up to
+/// overlayfs's own limit fits; where the kernel does not know
+/// `lowerdir+` (or fsopen), the old option string, which holds about 200
+/// layers (one page). The error says what the kernel refused.
+fn mount_overlay_native(
+    lower: &[OwnedFd],
+    upper: &Node,
+    work: &Node,
+    mountpoint: &Path,
+) -> Result<(), String> {
+    match new_api::mount_overlay(lower, &upper.fd, &work.fd, mountpoint) {
+        Ok(()) => return Ok(()),
+        Err(new_api::Failure::Unsupported) => {}
+        Err(new_api::Failure::Refused(text)) => return Err(text),
+    }
     let lowerdir: Vec<String> = lower.iter().map(|fd| fd_path(fd).display().to_string()).collect();
     let data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lowerdir.join(":"),
-        upper_path.display(),
+        upper.proc_path().display(),
         work.proc_path().display()
     );
+    if data.len() + ",userxattr".len() >= 4096 {
+        return Err(format!(
+            "{} layers do not fit in the mount options' one page, and this kernel lacks the new mount API's lowerdir+ (Linux 6.8)",
+            lower.len()
+        ));
+    }
     // userxattr: the overlay's own marks (opaque directories, redirects)
     // as user.overlay.* attributes, which a user namespace may set, not
     // trusted.overlay.*, which needs host root. A kernel that does not
     // know it (before 5.11) refuses it; it then refuses the overlay too,
     // which the second try shows.
     let with_userxattr = format!("{data},userxattr");
-    let result =
-        mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(with_userxattr.as_str()))
-            .or_else(|_| {
-                mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
-            });
-    result.map_err(|errno| {
-        let release = nix::sys::utsname::uname().map_or_else(|_| "?".into(), |u| u.release().to_string_lossy().into_owned());
-        anyhow::anyhow!(
-            "--overlay: the kernel refused an overlay mount in the container's user namespace ({}; Linux {release}, and 5.11 or later is needed)",
-            crate::error::errno_text(errno)
-        )
-    })
+    mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(with_userxattr.as_str()))
+        .or_else(|_| {
+            mount(Some("overlay"), mountpoint, Some("overlay"), MsFlags::empty(), Some(data.as_str()))
+        })
+        .map_err(crate::error::errno_text)
+}
+
+/// fsopen, fsconfig, fsmount, move_mount: overlayfs configured one layer at
+/// a time.
+mod new_api {
+    use std::ffi::CString;
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::path::Path;
+
+    use nix::errno::Errno;
+
+    pub enum Failure {
+        /// No fsopen, or no `lowerdir+`: the option string may do.
+        Unsupported,
+        /// The kernel refused the overlay itself; what it said.
+        Refused(String),
+    }
+
+    const FSOPEN_CLOEXEC: libc::c_uint = 1;
+    const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_SET_FD: libc::c_uint = 5;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+
+    fn fsconfig(
+        fs: &OwnedFd,
+        cmd: libc::c_uint,
+        key: Option<&str>,
+        value: Option<&CString>,
+        aux: i32,
+    ) -> Result<(), Errno> {
+        let key = key.map(|k| CString::new(k).expect("keys are ours, without NUL"));
+        let key_ptr = key.as_ref().map_or(std::ptr::null(), |k| k.as_ptr());
+        let value_ptr = value.map_or(std::ptr::null(), |v| v.as_ptr());
+        // SAFETY: fsconfig reads the NUL-terminated key and value, which
+        // live until it returns; the descriptor is ours.
+        let rc = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), cmd, key_ptr, value_ptr, aux) };
+        if rc < 0 { Err(Errno::last()) } else { Ok(()) }
+    }
+
+    /// A layer (or upper or work directory) by its descriptor, or, on
+    /// kernels before 6.13, which take only strings for overlay's
+    /// directories, by its `/proc/self/fd/N` name.
+    fn set_dir(fs: &OwnedFd, key: &str, dir: &OwnedFd, by_fd: bool) -> Result<(), Errno> {
+        match by_fd {
+            true => fsconfig(fs, FSCONFIG_SET_FD, Some(key), None, dir.as_raw_fd()),
+            false => {
+                let name =
+                    CString::new(format!("/proc/self/fd/{}", dir.as_raw_fd())).expect("no NUL in a number");
+                fsconfig(fs, FSCONFIG_SET_STRING, Some(key), Some(&name), 0)
+            }
+        }
+    }
+
+    /// What the kernel logged on the filesystem context (its reasons,
+    /// "e overlay: ..."), joined; else the errno's text.
+    fn reasons(fs: &OwnedFd, errno: Errno) -> String {
+        let mut lines = Vec::new();
+        let mut buffer = [0u8; 512];
+        for _ in 0..8 {
+            match nix::unistd::read(fs, &mut buffer) {
+                Ok(n) if n > 0 => {
+                    let line = String::from_utf8_lossy(&buffer[..n]);
+                    let line = line.trim();
+                    lines.push(line.strip_prefix("e ").unwrap_or(line).to_string());
+                }
+                _ => break,
+            }
+        }
+        match lines.is_empty() {
+            true => crate::error::errno_text(errno),
+            false => format!("{}: {}", crate::error::errno_text(errno), lines.join("; ")),
+        }
+    }
+
+    pub fn mount_overlay(
+        lower: &[OwnedFd],
+        upper: &OwnedFd,
+        work: &OwnedFd,
+        mountpoint: &Path,
+    ) -> Result<(), Failure> {
+        let name = c"overlay";
+        // SAFETY: fsopen reads the NUL-terminated name; it returns a new
+        // descriptor or -1.
+        let raw = unsafe { libc::syscall(libc::SYS_fsopen, name.as_ptr(), FSOPEN_CLOEXEC) };
+        if raw < 0 {
+            return Err(Failure::Unsupported);
+        }
+        // SAFETY: the kernel just returned this descriptor, owned by no one else.
+        let fs = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let refused = |errno: Errno| Failure::Refused(reasons(&fs, errno));
+        let Some((first, rest)) = lower.split_first() else { return Err(Failure::Unsupported) };
+        // The first layer tells what the kernel takes: a descriptor (6.13),
+        // a name (6.8), or no lowerdir+ at all (before 6.8).
+        let by_fd = match set_dir(&fs, "lowerdir+", first, true) {
+            Ok(()) => true,
+            Err(Errno::EINVAL) => match set_dir(&fs, "lowerdir+", first, false) {
+                Ok(()) => false,
+                Err(Errno::EINVAL) => return Err(Failure::Unsupported),
+                Err(errno) => return Err(refused(errno)),
+            },
+            Err(errno) => return Err(refused(errno)),
+        };
+        for layer in rest {
+            set_dir(&fs, "lowerdir+", layer, by_fd).map_err(refused)?;
+        }
+        set_dir(&fs, "upperdir", upper, by_fd).map_err(refused)?;
+        set_dir(&fs, "workdir", work, by_fd).map_err(refused)?;
+        // userxattr, as in the option string (see there).
+        fsconfig(&fs, FSCONFIG_SET_FLAG, Some("userxattr"), None, 0).map_err(refused)?;
+        fsconfig(&fs, FSCONFIG_CMD_CREATE, None, None, 0).map_err(refused)?;
+        // SAFETY: fsmount takes the configured context's descriptor and flags.
+        let raw = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, 0) };
+        if raw < 0 {
+            return Err(refused(Errno::last()));
+        }
+        // SAFETY: as above, a new descriptor of ours.
+        let mnt = unsafe { OwnedFd::from_raw_fd(raw as i32) };
+        let target =
+            CString::new(mountpoint.as_os_str().as_encoded_bytes()).map_err(|_| Failure::Unsupported)?;
+        // SAFETY: move_mount reads the empty path and the NUL-terminated
+        // target, both alive until it returns.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_move_mount,
+                mnt.as_raw_fd(),
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            )
+        };
+        if rc < 0 {
+            return Err(Failure::Refused(format!(
+                "attaching the overlay: {}",
+                crate::error::errno_text(Errno::last())
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Whether zookeeper's fuse-overlayfs daemon mounted the root on
+/// `mountpoint` before the child was released.
+fn fuse_mounted(mountpoint: &Path) -> bool {
+    const FUSE_SUPER_MAGIC: i64 = 0x6573_5546;
+    nix::sys::statfs::statfs(mountpoint).is_ok_and(|fs| fs.filesystem_type().0 == FUSE_SUPER_MAGIC)
 }
 
 /// Child side, second half, once its ids are mapped: the rest of the

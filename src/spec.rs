@@ -316,7 +316,7 @@ pub const READONLY_PATHS: [&str; 5] =
     ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
 /// The program the container runs, and as whom.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Process {
     /// argv; `args[0]` is looked up in the container's PATH when it has no `/`.
     pub args: Vec<OsString>,
@@ -343,7 +343,7 @@ pub struct Process {
 }
 
 /// sched_setattr(2)'s attributes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Scheduler {
     /// SCHED_OTHER (0) .. SCHED_DEADLINE (6).
     pub policy: u32,
@@ -357,14 +357,14 @@ pub struct Scheduler {
 }
 
 /// Two CPU lists of an exec'd process; `None` leaves the affinity it has.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CpuAffinity {
     pub initial: Option<Vec<u32>>,
     pub last: Option<Vec<u32>>,
 }
 
 /// set_mempolicy(2)'s arguments.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MemoryPolicy {
     /// MPOL_* with the MPOL_F_* flags or'ed in.
     pub mode: i32,
@@ -373,7 +373,7 @@ pub struct MemoryPolicy {
 }
 
 /// Who the command runs as, in the container's ids.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     pub uid: u32,
     pub gid: u32,
@@ -382,7 +382,7 @@ pub struct User {
 }
 
 /// A set of capabilities, as the kernel numbers them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CapSet(pub u64);
 
 impl CapSet {
@@ -412,7 +412,7 @@ impl CapSet {
 }
 
 /// The five capability sets of the command (capabilities(7)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Capabilities {
     pub bounding: CapSet,
     pub effective: CapSet,
@@ -438,7 +438,7 @@ impl Capabilities {
 }
 
 /// One resource limit (setrlimit(2)).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rlimit {
     /// libc's RLIMIT_* number.
     pub resource: u32,
@@ -460,6 +460,13 @@ pub struct Overlay {
     /// The writable layer's tmpfs size in bytes; `None`: the kernel's
     /// tmpfs default, half of the RAM.
     pub size: Option<u64>,
+    /// Where overlayfs refuses the layers, run on a merged copy of them in
+    /// the writable layer's tmpfs rather than fail (an image's layers).
+    pub fallback: bool,
+    /// fuse-overlayfs, where overlayfs cannot stack the layers (more than
+    /// 500) and the caller has it: zookeeper starts it for the container
+    /// (src/image/fuse.rs) and the child finds it mounted.
+    pub fuse: Option<PathBuf>,
 }
 
 /// A host device node the container gets, bound (a rootless container
@@ -698,7 +705,7 @@ pub enum MountKind {
 }
 
 /// The seccomp filter the command runs under.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Seccomp {
     /// zookeeper's deny list, compiled when zookeeper was built.
     Builtin,

@@ -590,3 +590,196 @@ fn management_options_keep_the_command_line_contract() {
     }
     let _ = Path::new(rootfs);
 }
+
+/// A one-layer image of the fixture's busybox rootfs, served at
+/// `zk/bb:1` by a small HTTP server of the test's on a loopback port (a
+/// registry's protocol as far as a pull needs it); returns `HOST:PORT`.
+fn image_registry() -> &'static str {
+    use sha2::Digest;
+    use std::io::BufRead;
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(|| {
+        let digest = |bytes: &[u8]| format!("sha256:{:x}", sha2::Sha256::digest(bytes));
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", &fixture().rootfs).unwrap();
+        let layer = builder.into_inner().unwrap();
+        let config = serde_json::json!({
+            "architecture": "amd64", "os": "linux",
+            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin", "FROM_IMAGE=yes"], "WorkingDir": "/tmp"},
+            "rootfs": {"type": "layers", "diff_ids": [digest(&layer)]}
+        })
+        .to_string()
+        .into_bytes();
+        let manifest = serde_json::json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}]
+        })
+        .to_string()
+        .into_bytes();
+        let served: Vec<(String, Vec<u8>)> = vec![
+            ("/v2/zk/bb/manifests/1".into(), manifest),
+            (format!("/v2/zk/bb/blobs/{}", digest(&config)), config),
+            (format!("/v2/zk/bb/blobs/{}", digest(&layer)), layer),
+        ];
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                let _ = reader.read_line(&mut line);
+                let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                        break;
+                    }
+                }
+                let (status, body) = match served.iter().find(|(p, _)| *p == path) {
+                    Some((_, body)) => ("200 OK", body.as_slice()),
+                    None => ("404 Not Found", &br#"{"errors":[{"code":"NAME_UNKNOWN"}]}"#[..]),
+                };
+                let kind = if path.contains("/manifests/") {
+                    "application/vnd.oci.image.manifest.v1+json"
+                } else {
+                    "application/octet-stream"
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(body);
+            }
+        });
+        host
+    })
+}
+
+/// `--detach --image`: the caller pulls (and shows it), the supervisor runs
+/// the image's container holding the store; `--exec` joins it with the
+/// confinement saved at its start (`exec.json`, which a planted link does
+/// not redirect), `--logs` reads it, `--stop` ends it, `--remove` clears
+/// its state, and nothing of it stays: no mountpoint, cgroup or process.
+#[test]
+fn a_detached_image_container_from_pull_to_removal() {
+    let _turn = turn();
+    let _sweep = Sweep;
+    let image = format!("{}/zk/bb:1", image_registry());
+    for who in WHO {
+        let parent = fixture().dir.join(format!("detach-store-{}", tag(who)));
+        if parent.exists() {
+            assert!(Command::new("rm").arg("-rf").arg(&parent).status().unwrap().success());
+        }
+        std::fs::create_dir(&parent).unwrap();
+        if let As::User(user) = who {
+            let (uid, gid) = ids_of(user);
+            std::os::unix::fs::chown(&parent, Some(uid), Some(gid)).unwrap();
+        }
+        let store = parent.join("store");
+        let store = store.to_str().unwrap();
+        let tmp_before = zoo_tmp_dirs();
+        let cgroups_before = zoo_cgroups();
+        let name = name("image", who);
+        let script = "echo started in $(pwd) from-image=$FROM_IMAGE; echo hi > /tmp/mark; exec sleep 1000";
+        let out = run(
+            who,
+            &[
+                "-d",
+                "--name",
+                &name,
+                "--store",
+                store,
+                "--image",
+                &image,
+                "-e",
+                "MARK=given",
+                "sh",
+                "-c",
+                script,
+            ],
+        );
+        let err = stderr(&out);
+        let id = ok(out).trim().to_string();
+        assert!(id.len() == 12, "{who:?}: {id:?}");
+        assert!(err.contains("fetched, unpacked"), "{who:?}: the pull is the caller's to see: {err}");
+        wait_until("the image container's first line", Duration::from_secs(10), || {
+            stdout(&run(who, &["--logs", &name])).contains("started")
+        });
+        assert_eq!(ok(run(who, &["--logs", &name])), "started in /tmp from-image=yes\n", "{who:?}");
+        let row = list_row(who, &name).unwrap();
+        assert!(row.contains(&image) && row.contains("running"), "{who:?}: {row}");
+        let state = inspect(who, &name);
+        assert_eq!(state["image"], image.as_str(), "{who:?}");
+        let container = pid_of(&state, "pid");
+
+        // --exec: the container's own writable layer, environment and
+        // confinement, read from exec.json.
+        let out = ok(run(
+            who,
+            &[
+                "--exec",
+                &name,
+                "sh",
+                "-c",
+                "cat /tmp/mark; echo $MARK $FROM_IMAGE; pwd; echo $$ > /tmp/exec-pid; exec sleep 2",
+            ],
+        ));
+        assert_eq!(out, "hi\ngiven yes\n/tmp\n", "{who:?}");
+        let exec_file = state_root(who).join(&id).join("exec.json");
+        let meta = std::fs::symlink_metadata(&exec_file).unwrap();
+        assert!(
+            meta.is_file() && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o777 == 0o600,
+            "{who:?}"
+        );
+        // The exec'd process had the first one's confinement.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut sleeper = zk(who, &["--exec", &name, "sleep", "5"]).spawn().unwrap();
+        wait_until("the exec'd sleep", Duration::from_secs(10), || {
+            let Some(pid) = std::fs::read_dir("/proc")
+                .unwrap()
+                .flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+                .find(|pid| {
+                    *pid != container
+                        && std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                            .is_ok_and(|c| c == "sleep\x005\x00")
+                        && std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok()
+                            == std::fs::read_link(format!("/proc/{container}/ns/mnt")).ok()
+                })
+            else {
+                return false;
+            };
+            let _ = tx.send(pid);
+            true
+        });
+        let exec_pid = rx.recv().unwrap();
+        assert_eq!(status_lines(exec_pid), status_lines(container), "{who:?}");
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+
+        // exec.json is believed only as the caller's regular file: a link
+        // planted in its place is not followed.
+        let moved = exec_file.with_extension("moved");
+        std::fs::rename(&exec_file, &moved).unwrap();
+        std::os::unix::fs::symlink(&moved, &exec_file).unwrap();
+        fails_with(&run(who, &["--exec", &name, "true"]), 125, "exec.json");
+        std::fs::remove_file(&exec_file).unwrap();
+        std::fs::rename(&moved, &exec_file).unwrap();
+
+        // Running, it holds the store; stopped, it does not.
+        fails_with(&run(who, &["--store", store, "--image-rm", &image]), 125, "in use");
+        assert_eq!(ok(run(who, &["--stop", &name, "--time", "1"])), format!("{name}\n"));
+        assert!(!alive(container), "{who:?}");
+        assert_eq!(inspect(who, &name)["status"], "exited", "{who:?}");
+        ok(run(who, &["--remove", &name]));
+        assert!(!state_root(who).join(&id).exists(), "{who:?}");
+        let out = run(who, &["--store", store, "--image-rm", &image]);
+        assert!(out.status.success(), "{who:?}: {}", stderr(&out));
+        assert_no_zoo_tmp_dir_left(&tmp_before, &format!("{who:?}"));
+        assert_no_zoo_cgroup_left(&cgroups_before, &format!("{who:?}: cgroups"));
+    }
+}

@@ -1630,3 +1630,423 @@ fn exposed_ports_are_listed_and_never_published_without_publish() {
         }
     }
 }
+
+/// A zookeeper SIGKILLed while an image container runs: its container goes
+/// (parent-death signal), and with its last process its mount namespace,
+/// the only holder of the tmpfs with the writable layer (`upper`, `work`):
+/// nothing of it reaches the store or the disk. The store's shared lock
+/// goes with the process, so the image can be removed at once. What the
+/// kernel cannot take along, the `/tmp/zoo.*` directory (kept by the
+/// network helper's socket) and the `zoo-<pid>` cgroup, stays until
+/// `--cleanup`, which removes it.
+#[test]
+fn a_killed_image_container_leaves_nothing_after_cleanup() {
+    let reg = registry();
+    let image = format!("{}/zk/busybox:1", reg.host);
+    let v1_limits = Path::new("/sys/fs/cgroup/memory/memory.limit_in_bytes").exists();
+    for who in WHO {
+        let store = fresh_store("kill", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let layers_before = tree(&store.join("layers"));
+        let mut args = vec!["--store", store.to_str().unwrap(), "--image", &image, "-u", "root", "-n"];
+        // Root's memory limit makes a cgroup (v1 hierarchies are root's).
+        if who == As::Root && v1_limits {
+            args.extend(["-m", "64M"]);
+        }
+        let script = "dd if=/dev/zero of=/big bs=1k count=1024 2>/dev/null; echo x >> /etc/passwd; \
+                      echo ready; exec sleep 100";
+        args.extend(["sh", "-c", script]);
+        let mut child = zookeeper(who, &args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line, "ready\n", "{who:?}");
+        let zk_pid = child.id();
+        // The container (and slirp4netns beside it).
+        let helpers = children_of(zk_pid);
+        assert_eq!(helpers.len(), 2, "{who:?}: the container and slirp4netns: {helpers:?}");
+        // Its mountpoint directory, which zookeeper holds open and locked.
+        let zoo_dir = std::fs::read_dir(format!("/proc/{zk_pid}/fd"))
+            .unwrap()
+            .flatten()
+            .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+            .find(|target| target.to_string_lossy().starts_with("/tmp/zoo."))
+            .expect("zookeeper holds its /tmp/zoo.* directory");
+        // The cgroup is named after the container's first process.
+        let cgroups: Vec<String> = helpers.iter().map(|pid| format!("/zoo-{pid}")).collect();
+        let has_cgroup = || zoo_cgroups().iter().any(|c| cgroups.iter().any(|name| c.ends_with(name)));
+        if who == As::Root && v1_limits {
+            assert!(has_cgroup(), "{who:?}: no cgroup {cgroups:?} while the container runs");
+        }
+        // A running container holds the store: it cannot be removed.
+        fails_with(&zk(who, &store, &["--image-rm", &image]), 125, "in use");
+
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(zk_pid as i32), nix::sys::signal::SIGKILL).unwrap();
+        child.wait().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while helpers.iter().any(|pid| Path::new(&format!("/proc/{pid}")).exists()) {
+            assert!(std::time::Instant::now() < deadline, "{who:?}: the container outlived zookeeper");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        // Nothing of the writable layer is on disk: not in the store, not
+        // in its tmp/, not in the mountpoint directory.
+        assert_eq!(tree(&store.join("layers")), layers_before, "{who:?}: the store's layers changed");
+        assert!(
+            entries(&store.join("tmp")).is_empty(),
+            "{who:?}: tmp/ holds {:?}",
+            entries(&store.join("tmp"))
+        );
+        assert!(zoo_dir.is_dir(), "{who:?}: {} went before --cleanup", zoo_dir.display());
+        if who == As::Root && v1_limits {
+            assert!(has_cgroup(), "{who:?}: the cgroup {cgroups:?} went before --cleanup");
+        }
+        let dirs: Vec<String> = entries(&zoo_dir).into_iter().filter(|n| zoo_dir.join(n).is_dir()).collect();
+        assert!(dirs.is_empty(), "{who:?}: directories in {}: {dirs:?}", zoo_dir.display());
+        // The lock went with the process: the image can go at once.
+        let output = zk(who, &store, &["--image-rm", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert!(entries(&store.join("layers")).is_empty(), "{who:?}");
+
+        let report = ok(zookeeper(who, &["--cleanup"]).output().unwrap());
+        assert!(!zoo_dir.exists(), "{who:?}: --cleanup left {}: {report}", zoo_dir.display());
+        assert!(!has_cgroup(), "{who:?}: --cleanup left the cgroup {cgroups:?}: {report}");
+    }
+}
+
+// ---- many layers ----
+
+/// One tar entry of [`layer_tar`]: a directory when `data` is `None`.
+fn layer_tar(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (name, data) in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_mtime(1_700_000_000);
+        header.set_uid(0);
+        header.set_gid(0);
+        match data {
+            None => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_mode(0o755);
+                header.set_size(0);
+                builder.append_data(&mut header, name, std::io::empty()).unwrap();
+            }
+            Some(bytes) => {
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_mode(0o644);
+                header.set_size(bytes.len() as u64);
+                builder.append_data(&mut header, name, *bytes).unwrap();
+            }
+        }
+    }
+    builder.into_inner().unwrap()
+}
+
+/// An image of `count` layers served at `zk/many:1`: the busybox rootfs,
+/// then `count - 2` tiny layers that each add `/stack/N` and replace
+/// `/stack/top` (the first of them also adds `/stack/gone` and `/opq/old`),
+/// then a top layer that writes `/stack/top` once more, whites out
+/// `/stack/gone` and makes `/opq` opaque with `/opq/new` in it.
+fn serve_many_layers(count: usize) -> Mock {
+    let mut base = tar::Builder::new(Vec::new());
+    base.follow_symlinks(false);
+    base.append_dir_all(".", &fixture().rootfs).unwrap();
+    let mut layers = vec![base.into_inner().unwrap()];
+    for i in 1..count - 1 {
+        let (number, top) = (format!("stack/{i}"), i.to_string().into_bytes());
+        let mut entries: Vec<(&str, Option<&[u8]>)> =
+            vec![("stack", None), (&number, Some(b"")), ("stack/top", Some(&top))];
+        if i == 1 {
+            entries.extend([
+                ("stack/gone", Some(&b"gone\n"[..])),
+                ("opq", None),
+                ("opq/old", Some(b"old\n")),
+            ]);
+        }
+        layers.push(layer_tar(&entries));
+    }
+    layers.push(layer_tar(&[
+        ("stack", None),
+        ("stack/top", Some(b"top")),
+        ("stack/.wh.gone", Some(b"")),
+        ("opq", None),
+        ("opq/.wh..wh..opq", Some(b"")),
+        ("opq/new", Some(b"new\n")),
+    ]));
+    let diff_ids: Vec<String> = layers.iter().map(|l| sha256(l)).collect();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids}
+    })
+    .to_string()
+    .into_bytes();
+    let descriptors: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|l| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(l), "size": l.len()})
+        })
+        .collect();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": descriptors
+    })
+    .to_string()
+    .into_bytes();
+    let mut blobs: std::collections::HashMap<String, Vec<u8>> =
+        layers.into_iter().map(|l| (format!("/v2/zk/many/blobs/{}", sha256(&l)), l)).collect();
+    blobs.insert(format!("/v2/zk/many/blobs/{}", sha256(&config)), config);
+    mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/many/manifests/1" {
+            return reply(200, OCI_MANIFEST, manifest.clone());
+        }
+        match blobs.get(&request.path) {
+            Some(bytes) => reply(200, "application/octet-stream", bytes.clone()),
+            None => reply(404, "application/json", br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec()),
+        }
+    }))
+}
+
+/// What a container of [`serve_many_layers`]' image sees, and what it
+/// should see.
+const MANY_CHECK: &str = "cat /stack/top; echo; ls /stack | wc -l; ls /opq; test -e /stack/gone || echo gone-is-gone; \
+                          touch /stack/written && echo writable";
+
+fn many_expected(count: usize) -> String {
+    // stack/1 .. stack/(count - 2) and top.
+    format!("top\n{}\nnew\ngone-is-gone\nwritable\n", count - 1)
+}
+
+/// 300 layers: more than the mount options' one page holds as
+/// `/proc/self/fd/N` names, fewer than overlayfs's 500. The new mount API
+/// stacks them one `lowerdir+` at a time: native overlay, no note; the top
+/// layer's files, whiteout and opaque directory win.
+#[test]
+fn three_hundred_layers_stack_natively() {
+    let registry = serve_many_layers(300);
+    let image = format!("{}/zk/many:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("many", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        assert_eq!(entries(&store.join("layers")).len(), 300, "{who:?}");
+        let output = zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", MANY_CHECK]);
+        assert_eq!(stderr(&output), "", "{who:?}: no note, no fallback");
+        assert_eq!(ok(output), many_expected(300), "{who:?}");
+        // And natively: the root is an overlay.
+        let out = ok(zk(
+            who,
+            &store,
+            &["--image", &image, "sh", "-c", "grep -c ' / / .* - overlay ' /proc/self/mountinfo"],
+        ));
+        assert_eq!(out, "1\n", "{who:?}");
+    }
+}
+
+/// fuse-overlayfs processes on the host.
+fn fuse_daemons() -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c == "fuse-overlayfs\n")
+        })
+        .collect()
+}
+
+/// 510 layers: more than overlayfs stacks (500), which the kernel refuses
+/// for real. With fuse-overlayfs on the caller's PATH (Debian's package,
+/// scripts/setup.sh) the container runs on it; with a PATH that lacks it,
+/// on a merged copy of the layers in its writable tmpfs. Either way one
+/// note says which, the container sees what an overlay would show
+/// (the top layer's files, whiteout, opaque directory), its writes are its
+/// own, and nothing is left behind: no daemon, no mount, no directory.
+#[test]
+fn more_layers_than_overlayfs_stacks_run_under_fuse_overlayfs_or_a_copy() {
+    let registry = serve_many_layers(510);
+    let image = format!("{}/zk/many:1", registry.host);
+    // A PATH with the id-map helpers and no fuse-overlayfs.
+    let bare = fixture().dir.join("path-without-fuse-overlayfs");
+    if !bare.exists() {
+        std::fs::create_dir(&bare).unwrap();
+        for helper in ["newuidmap", "newgidmap"] {
+            std::os::unix::fs::symlink(format!("/usr/bin/{helper}"), bare.join(helper)).unwrap();
+        }
+    }
+    assert!(
+        Path::new("/usr/bin/fuse-overlayfs").exists(),
+        "fuse-overlayfs is missing: run scripts/setup.sh as root first"
+    );
+    for who in WHO {
+        let store = fresh_store("too-many", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        for (path, way) in [(None, "fuse-overlayfs"), (Some(&bare), "copy")] {
+            let tmp_before = zoo_tmp_dirs();
+            let run = |args: &[&str]| {
+                let mut all = vec!["--store", store.to_str().unwrap()];
+                all.extend_from_slice(args);
+                let mut command = zookeeper(who, &all);
+                if let Some(path) = path {
+                    command.env("PATH", path);
+                }
+                command.output().unwrap()
+            };
+            let started = std::time::Instant::now();
+            let output = run(&["--image", &image, "-u", "root", "sh", "-c", MANY_CHECK]);
+            let took = started.elapsed();
+            let err = stderr(&output);
+            let notes: Vec<&str> = err.lines().collect();
+            assert_eq!(notes.len(), 1, "{who:?} {way}: one note: {err}");
+            assert!(
+                notes[0].starts_with("zookeeper: note: ") && notes[0].contains(way),
+                "{who:?} {way}: {err}"
+            );
+            assert_eq!(ok(output), many_expected(510), "{who:?} {way}");
+            eprintln!("{who:?}: 510 layers on {way}: {took:?}");
+            // Each container has its own writable layer: the first one's
+            // write is not here; the image's own user reads the root.
+            let out = ok(run(&[
+                "--image",
+                &image,
+                "sh",
+                "-c",
+                "ls /stack/written 2>&1; stat -c %a /opq; su -s /bin/sh nobody -c 'cat /stack/top'",
+            ]));
+            assert_eq!(out, "ls: /stack/written: No such file or directory\n755\ntop", "{who:?} {way}");
+            assert_eq!(
+                fuse_daemons(),
+                Vec::<u32>::new(),
+                "{who:?} {way}: a fuse-overlayfs outlived its container"
+            );
+            assert_no_zoo_tmp_dir_left(&tmp_before, &format!("{who:?} {way}"));
+            assert!(entries(&store.join("tmp")).is_empty(), "{who:?} {way}");
+        }
+    }
+}
+
+/// Serves a two-layer image at `zk/links:1`: the busybox rootfs with
+/// `/data/orig` (0640, mtime 1600000000) and `/data/hidden`, then a layer
+/// whose hard links `/data/a` and `/data/b` name `/data/orig`, a file only
+/// the layer below has; with `bad`, `/data/c` names `/data/hidden`, which
+/// the same layer whited out first.
+fn serve_links(bad: bool) -> Mock {
+    let mut base = tar::Builder::new(Vec::new());
+    base.follow_symlinks(false);
+    base.append_dir_all(".", &fixture().rootfs).unwrap();
+    for (name, data) in [("data/orig", &b"from the layer below\n"[..]), ("data/hidden", b"hidden\n")] {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_mode(0o640);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(1_600_000_000);
+        header.set_size(data.len() as u64);
+        base.append_data(&mut header, name, data).unwrap();
+    }
+    let base = base.into_inner().unwrap();
+    let mut top = tar::Builder::new(Vec::new());
+    let mut links = vec![("data/a", "data/orig"), ("data/b", "data/orig")];
+    if bad {
+        let mut whiteout = tar::Header::new_ustar();
+        whiteout.set_entry_type(tar::EntryType::Regular);
+        whiteout.set_mode(0o644);
+        whiteout.set_uid(0);
+        whiteout.set_gid(0);
+        whiteout.set_mtime(1_600_000_000);
+        whiteout.set_size(0);
+        top.append_data(&mut whiteout, "data/.wh.hidden", std::io::empty()).unwrap();
+        links.push(("data/c", "data/hidden"));
+    }
+    for (name, target) in links {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(tar::EntryType::Link);
+        header.set_mode(0o640);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_size(0);
+        header.set_mtime(1_600_000_000);
+        top.append_link(&mut header, name, target).unwrap();
+    }
+    let top = top.into_inner().unwrap();
+    let layers = [base, top];
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": {"Env": ["PATH=/bin"]},
+        "rootfs": {"type": "layers", "diff_ids": layers.iter().map(|l| sha256(l)).collect::<Vec<_>>()}
+    })
+    .to_string()
+    .into_bytes();
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+        "layers": layers.iter().map(|l| serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha256(l), "size": l.len()})).collect::<Vec<_>>()
+    })
+    .to_string()
+    .into_bytes();
+    let mut blobs: Vec<(String, Vec<u8>)> = layers.into_iter().map(|l| (sha256(&l), l)).collect();
+    blobs.push((sha256(&config), config));
+    mock(Arc::new(move |request: &Request| {
+        if request.path == "/v2/zk/links/manifests/1" {
+            return reply(200, OCI_MANIFEST, manifest.clone());
+        }
+        match blobs.iter().find(|(digest, _)| request.path == format!("/v2/zk/links/blobs/{digest}")) {
+            Some((_, bytes)) => reply(200, "application/octet-stream", bytes.clone()),
+            None => reply(404, "application/json", br#"{"errors":[{"code":"BLOB_UNKNOWN"}]}"#.to_vec()),
+        }
+    }))
+}
+
+/// Hard links in a layer to a file of the layer below (image-spec allows
+/// them; overlay cannot share an inode across layers): the layer gets a
+/// copy of the file, with its owner, mode and mtime, which its links share;
+/// the lower file is unchanged (and a write to one name copies it up
+/// apart from the other, as overlay does with any hard link), and a link
+/// to a file the layer whited out is one clear error that leaves nothing
+/// in the store.
+#[test]
+fn hard_links_into_the_layer_below_are_copied_up() {
+    let registry = serve_links(true);
+    let image = format!("{}/zk/links:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("links", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        // The link to the whited-out /data/hidden names nothing: one
+        // error line, after the lower layer's progress line.
+        let err = stderr(&output);
+        assert_eq!(output.status.code(), Some(125), "{who:?}: {err}");
+        let last = err.lines().last().unwrap_or("");
+        assert!(
+            last.contains("a hard link to data/hidden, which neither this layer nor those below it have"),
+            "{who:?}: {err}"
+        );
+        assert_eq!(err.lines().count(), 2, "{who:?}: {err}");
+        assert!(entries(&store.join("tmp")).is_empty(), "{who:?}: tmp {:?}", entries(&store.join("tmp")));
+        assert_eq!(entries(&store.join("layers")).len(), 1, "{who:?}: only the complete lower layer");
+    }
+    // Without the bad link: a second image whose top layer has only the
+    // good ones.
+    let registry = serve_links(false);
+    let image = format!("{}/zk/links:1", registry.host);
+    for who in WHO {
+        let store = fresh_store("links-ok", who);
+        let output = zk(who, &store, &["--image-pull", &image]);
+        assert!(output.status.success(), "{who:?}: {}", stderr(&output));
+        let script = "cat /data/a /data/b; stat -c '%a %u %Y %h' /data/a /data/orig; \
+                      test $(stat -c %i /data/a) = $(stat -c %i /data/b) && echo a-and-b-one-inode; \
+                      test $(stat -c %i /data/a) != $(stat -c %i /data/orig) && echo orig-apart; \
+                      echo changed > /data/a; cat /data/a /data/b /data/orig";
+        let out = ok(zk(who, &store, &["--image", &image, "-u", "root", "sh", "-c", script]));
+        assert_eq!(
+            out,
+            "from the layer below\nfrom the layer below\n640 0 1600000000 2\n640 0 1600000000 1\n\
+             a-and-b-one-inode\norig-apart\nchanged\nfrom the layer below\nfrom the layer below\n",
+            "{who:?}"
+        );
+    }
+}

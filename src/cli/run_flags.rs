@@ -169,7 +169,9 @@ impl RunFlags {
     /// --env, which a user's home from /etc/passwd must not override.
     pub fn apply(self, spec: &mut ContainerSpec, home_given: bool) -> Result<(), String> {
         match (self.overlay, self.overlay_size) {
-            (true, size) => spec.overlay = Some(Overlay { lower: Vec::new(), size }),
+            (true, size) => {
+                spec.overlay = Some(Overlay { lower: Vec::new(), size, fallback: false, fuse: None })
+            }
             (false, Some(_)) => return Err("--overlay-size needs --overlay".into()),
             (false, None) => {}
         }

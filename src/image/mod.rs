@@ -17,7 +17,9 @@ pub mod platform;
 pub mod reference;
 
 mod auth;
+pub mod fuse;
 mod inspect;
+pub(crate) mod merge;
 mod progress;
 mod registry;
 mod store;
@@ -159,6 +161,8 @@ struct RootFs {
 const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 const CONFIG_LIMIT: u64 = 16 << 20;
+/// The most lower layers Linux's overlayfs stacks (OVL_MAX_STACK).
+const OVERLAY_MAX_LAYERS: usize = 500;
 
 fn store_root(explicit: Option<&Path>) -> Result<PathBuf> {
     match explicit {
@@ -494,7 +498,9 @@ fn pull_into(store: &Store, reference: &Reference, platform: Option<&Wanted>) ->
                 })
                 .with_context(|| format!("layer {}", layer.digest))?;
         }
-        let unpacked = unpack_layer(store, &layer.digest, compression, diff_id, &dest);
+        let lower =
+            rootfs.diff_ids[..at].iter().rev().map(|d| store.layer_path(d)).collect::<Result<Vec<_>>>()?;
+        let unpacked = unpack_layer(store, &layer.digest, compression, diff_id, &dest, lower);
         let outcome = match unpacked {
             Ok(outcome) => outcome,
             Err(err) => {
@@ -525,13 +531,14 @@ fn unpack_layer(
     compression: unpack::Compression,
     diff_id: &str,
     dest: &Path,
+    lower: Vec<PathBuf>,
 ) -> Result<(u64, u64)> {
     let blob = store.blob_path(digest)?;
     let tmp = store.tmp_path("layer");
     let diff_id = diff_id.to_string();
     let dest = dest.to_path_buf();
     let answer = userns::run(move || {
-        let result = unpack::unpack(&blob, compression, &tmp, &diff_id).and_then(|outcome| {
+        let result = unpack::unpack(&blob, compression, &tmp, &diff_id, &lower).and_then(|outcome| {
             // Renamed here: a directory moves only with write access to
             // itself, which its container owner has, not always the caller.
             std::fs::rename(&tmp, &dest).with_context(|| format!("renaming into {}", dest.display()))?;
@@ -688,7 +695,21 @@ fn apply(run: &ImageRun, image: &Local, spec: &mut ContainerSpec) -> Result<()> 
     }
     let size = spec.overlay.as_ref().and_then(|o| o.size);
     spec.root = Some(top.clone());
-    spec.overlay = Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size });
+    // More layers than overlayfs stacks: fuse-overlayfs if the caller has
+    // it; else the child finds overlayfs refusing them and copies them.
+    let fuse = match image.layers.len() > OVERLAY_MAX_LAYERS {
+        true => fuse::find_program(),
+        false => None,
+    };
+    if let Some(program) = &fuse {
+        eprintln!(
+            "zookeeper: note: the image's {} layers are more than overlayfs stacks ({OVERLAY_MAX_LAYERS}); running them under {}",
+            image.layers.len(),
+            program.display()
+        );
+    }
+    spec.overlay =
+        Some(crate::spec::Overlay { lower: image.layers[1..].to_vec(), size, fallback: true, fuse });
     // As docker: an image's programs expect /proc.
     if !spec.mounts_proc() {
         spec.mounts.insert(0, crate::spec::Mount::standard(crate::spec::MountKind::Proc));

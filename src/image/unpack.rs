@@ -39,9 +39,17 @@ pub struct Outcome {
 }
 
 /// Unpacks the layer `blob` into `dest` (created here), checking the
-/// uncompressed digest against `diff_id`. On error `dest` may hold a part:
-/// the caller removes it.
-pub fn unpack(blob: &Path, compression: Compression, dest: &Path, diff_id: &str) -> Result<Outcome> {
+/// uncompressed digest against `diff_id`. `lower` are the image's layers
+/// below this one, uppermost first, already unpacked: a hard link to a
+/// file only they have is copied up from them. On error `dest` may hold a
+/// part: the caller removes it.
+pub fn unpack(
+    blob: &Path,
+    compression: Compression,
+    dest: &Path,
+    diff_id: &str,
+    lower: &[std::path::PathBuf],
+) -> Result<Outcome> {
     let file = std::fs::File::open(blob).with_context(|| format!("opening {}", blob.display()))?;
     let buffered = std::io::BufReader::with_capacity(256 << 10, file);
     let stream: Box<dyn Read> = match compression {
@@ -62,7 +70,14 @@ pub fn unpack(blob: &Path, compression: Compression, dest: &Path, diff_id: &str)
         Mode::empty(),
     )
     .with_context(|| format!("opening {}", dest.display()))?;
-    let mut layer = Layer { root, dir_times: Vec::new(), outcome: Outcome::default() };
+    let mut layer = Layer {
+        root,
+        dir_times: Vec::new(),
+        outcome: Outcome::default(),
+        lower: lower.to_vec(),
+        lower_roots: None,
+        copied_up: std::collections::HashMap::new(),
+    };
     let mut hashing = Hashing::new(stream);
     {
         let mut archive = tar::Archive::new(&mut hashing);
@@ -88,6 +103,13 @@ struct Layer {
     /// Directories' mtimes, set last (adding entries changes them).
     dir_times: Vec<(Vec<Vec<u8>>, i64)>,
     outcome: Outcome,
+    /// The layers below, uppermost first, opened at the first hard link
+    /// that needs them.
+    lower: Vec<std::path::PathBuf>,
+    lower_roots: Option<Vec<OwnedFd>>,
+    /// A lower file a hard link was copied up for, by its name: the name
+    /// in this layer that has its copy, which later links to it share.
+    copied_up: std::collections::HashMap<Vec<Vec<u8>>, Vec<Vec<u8>>>,
 }
 
 /// The components of an entry's name: `./a//b/` is `a`, `b`.
@@ -267,35 +289,39 @@ impl Layer {
             T::Link => {
                 let target = entry.link_name_bytes().context("a hard link without a target")?;
                 let target_parts = components(&target).context("the hard link's target")?;
-                let Some((target_name, target_parents)) = target_parts.split_last() else {
+                if target_parts.is_empty() {
                     bail!("a hard link to the layer's root");
-                };
-                let target_dir =
-                    match open_in(&self.root, &join(target_parents), libc::O_RDONLY | libc::O_DIRECTORY) {
-                        Ok(fd) => fd,
-                        Err(_) => {
-                            bail!("a hard link to {}, which is not in this layer", shown(&target_parts))
-                        }
-                    };
-                let target_name = cstring(target_name)?;
+                }
                 remove_existing(&parent, &cname, false)?;
-                // SAFETY: linkat reads two NUL-terminated names alive for the
-                // call; flags 0: the target itself, never followed.
-                let ret = unsafe {
-                    libc::linkat(
-                        target_dir.as_raw_fd(),
-                        target_name.as_ptr(),
-                        parent.as_raw_fd(),
-                        cname.as_ptr(),
-                        0,
+                let missing = || {
+                    anyhow::anyhow!(
+                        "a hard link to {}, which neither this layer nor those below it have",
+                        shown(&target_parts)
                     )
                 };
-                if ret != 0 {
-                    let errno = Errno::last();
-                    if errno == Errno::ENOENT {
-                        bail!("a hard link to {}, which is not in this layer", shown(&target_parts));
+                let in_layer = match look(&self.root, &target_parts)? {
+                    Look::Found => Some(target_parts.clone()),
+                    Look::Hidden => return Err(missing()),
+                    Look::Absent { opaque } => match self.copied_up.get(&target_parts) {
+                        Some(copy) => Some(copy.clone()),
+                        None if opaque => return Err(missing()),
+                        None => None,
+                    },
+                };
+                match in_layer {
+                    Some(target) => {
+                        if !link_in(&self.root, &target, &parent, &cname)? {
+                            return Err(missing());
+                        }
                     }
-                    bail!("hard link to {}: {}", shown(&target_parts), crate::error::errno_text(errno));
+                    // Not in this layer: image-spec lets a link name a file
+                    // of the layers below, which overlay cannot share across
+                    // layers. A copy of it here is what the link names (and
+                    // the layer's further links to it share that copy).
+                    None => {
+                        self.copy_up(&target_parts, &parent, &cname, &parts)?;
+                        self.copied_up.insert(target_parts, parts.clone());
+                    }
                 }
             }
             T::Fifo => {
@@ -359,6 +385,56 @@ impl Layer {
         Ok(())
     }
 
+    /// The file `target` of the layers below (overlay's view of them:
+    /// the uppermost that has it, a whiteout or an opaque directory on
+    /// its way hides what lies under) copied to `name` in `parent`, with
+    /// its owner, mode, attributes and mtime.
+    fn copy_up(
+        &mut self,
+        target: &[Vec<u8>],
+        parent: &OwnedFd,
+        name: &CString,
+        parts: &[Vec<u8>],
+    ) -> Result<()> {
+        let missing = || {
+            anyhow::anyhow!(
+                "a hard link to {}, which neither this layer nor those below it have",
+                shown(target)
+            )
+        };
+        if self.lower_roots.is_none() {
+            let mut roots = Vec::new();
+            for dir in &self.lower {
+                let fd = nix::fcntl::open(
+                    dir,
+                    nix::fcntl::OFlag::O_RDONLY
+                        | nix::fcntl::OFlag::O_DIRECTORY
+                        | nix::fcntl::OFlag::O_NOFOLLOW
+                        | nix::fcntl::OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .with_context(|| format!("opening the lower layer {}", dir.display()))?;
+                roots.push(fd);
+            }
+            self.lower_roots = Some(roots);
+        }
+        let roots = self.lower_roots.as_ref().map_or(&[][..], |r| r.as_slice());
+        let source = find_below(roots, target)?.ok_or_else(missing)?;
+        let stat = nix::sys::stat::fstat(&source).context("stat of the linked file")?;
+        if stat.st_mode & libc::S_IFMT != libc::S_IFREG {
+            bail!("a hard link to {}, which is not a regular file in the layers below", shown(target));
+        }
+        let fd = openat_nofollow(parent, name, libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL)?;
+        let (mut from, mut to) = (std::fs::File::from(source), std::fs::File::from(fd));
+        std::io::copy(&mut from, &mut to).context("copying the linked file up")?;
+        let (source, fd) = (OwnedFd::from(from), OwnedFd::from(to));
+        self.set_owner(&fd, None, stat.st_uid, stat.st_gid, parts)?;
+        nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(stat.st_mode & 0o7777)).context("chmod")?;
+        let xattrs = list_xattrs(&source);
+        self.set_xattrs(&fd, &xattrs)?;
+        set_times(&fd, None, stat.st_mtime)
+    }
+
     fn finish(&mut self) -> Result<()> {
         // Deepest first does not matter: setting a directory's times does
         // not change its parent's.
@@ -371,6 +447,126 @@ impl Layer {
         }
         Ok(())
     }
+}
+
+/// Links `name` in `parent` to `target` of the layer `root`; false when
+/// the layer has no `target`.
+fn link_in(root: &OwnedFd, target: &[Vec<u8>], parent: &OwnedFd, name: &CString) -> Result<bool> {
+    let Some((target_name, target_parents)) = target.split_last() else {
+        bail!("a hard link to the layer's root");
+    };
+    let target_dir = match open_in(root, &join(target_parents), libc::O_RDONLY | libc::O_DIRECTORY) {
+        Ok(fd) => fd,
+        Err(Errno::ENOENT | Errno::ENOTDIR) => return Ok(false),
+        Err(errno) => bail!("hard link to {}: {}", shown(target), crate::error::errno_text(errno)),
+    };
+    let target_name = cstring(target_name)?;
+    // SAFETY: linkat reads two NUL-terminated names alive for the call;
+    // flags 0: the target itself, never followed.
+    let ret = unsafe {
+        libc::linkat(target_dir.as_raw_fd(), target_name.as_ptr(), parent.as_raw_fd(), name.as_ptr(), 0)
+    };
+    if ret != 0 {
+        let errno = Errno::last();
+        if errno == Errno::ENOENT {
+            return Ok(false);
+        }
+        bail!("hard link to {}: {}", shown(target), crate::error::errno_text(errno));
+    }
+    Ok(true)
+}
+
+/// What one layer says of `target`, as overlay reads it.
+enum Look {
+    /// It has it.
+    Found,
+    /// It hides it: a whiteout of it or of a directory on its way, or
+    /// something else than a directory on its way.
+    Hidden,
+    /// It does not have it; `opaque`: an opaque directory on its way hides
+    /// the layers beneath.
+    Absent { opaque: bool },
+}
+
+fn look(layer: &OwnedFd, target: &[Vec<u8>]) -> Result<Look> {
+    let mut opaque = false;
+    for depth in 1..=target.len() {
+        let path = join(&target[..depth]);
+        let fd = match open_in(layer, &path, libc::O_PATH | libc::O_NOFOLLOW) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => return Ok(Look::Absent { opaque }),
+            Err(errno) => bail!("looking for {}: {}", shown(target), crate::error::errno_text(errno)),
+        };
+        let stat = nix::sys::stat::fstat(&fd).context("stat in a layer")?;
+        let kind = stat.st_mode & libc::S_IFMT;
+        if kind == libc::S_IFCHR && stat.st_rdev == 0 {
+            return Ok(Look::Hidden);
+        }
+        if depth == target.len() {
+            return Ok(Look::Found);
+        }
+        if kind != libc::S_IFDIR {
+            return Ok(Look::Hidden);
+        }
+        let dir = open_in(layer, &path, libc::O_RDONLY | libc::O_DIRECTORY)
+            .map_err(|e| anyhow::anyhow!("opening {}: {e}", shown(&target[..depth])))?;
+        let mut value = [0u8; 2];
+        // SAFETY: fgetxattr writes at most 2 bytes into value.
+        let size = unsafe {
+            libc::fgetxattr(
+                dir.as_raw_fd(),
+                c"user.overlay.opaque".as_ptr(),
+                value.as_mut_ptr().cast(),
+                value.len(),
+            )
+        };
+        opaque |= size == 1 && value[0] == b'y';
+    }
+    Ok(Look::Absent { opaque })
+}
+
+/// `target` in the uppermost of `layers` (uppermost first) that has it,
+/// opened for reading, unless a layer above it hides it ([`look`]). Each
+/// layer is resolved beneath its own root.
+fn find_below(layers: &[OwnedFd], target: &[Vec<u8>]) -> Result<Option<OwnedFd>> {
+    for layer in layers {
+        match look(layer, target)? {
+            Look::Found => {
+                let path = join(target);
+                return match open_in(layer, &path, libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK) {
+                    Ok(fd) => Ok(Some(fd)),
+                    Err(errno) => {
+                        bail!("opening {} below: {}", shown(target), crate::error::errno_text(errno))
+                    }
+                };
+            }
+            Look::Hidden | Look::Absent { opaque: true } => return Ok(None),
+            Look::Absent { opaque: false } => {}
+        }
+    }
+    Ok(None)
+}
+
+/// A file's extended attributes (names and values), as far as they read.
+fn list_xattrs(fd: &OwnedFd) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut names = vec![0u8; 64 << 10];
+    // SAFETY: flistxattr writes at most names.len() bytes into names.
+    let len = unsafe { libc::flistxattr(fd.as_raw_fd(), names.as_mut_ptr().cast(), names.len()) };
+    if len <= 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut value = vec![0u8; 64 << 10];
+    for name in names[..len as usize].split(|b| *b == 0).filter(|n| !n.is_empty()) {
+        let Ok(key) = CString::new(name) else { continue };
+        // SAFETY: fgetxattr writes at most value.len() bytes into value.
+        let size =
+            unsafe { libc::fgetxattr(fd.as_raw_fd(), key.as_ptr(), value.as_mut_ptr().cast(), value.len()) };
+        if size >= 0 {
+            out.push((name.to_vec(), value[..size as usize].to_vec()));
+        }
+    }
+    out
 }
 
 fn xattrs_of<R: Read>(entry: &mut tar::Entry<R>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
