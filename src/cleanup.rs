@@ -100,7 +100,7 @@ fn acceptable_owners() -> Vec<u32> {
 }
 
 /// The names in the directory `dir`, without `.` and `..`.
-fn entries(dir: BorrowedFd) -> Result<Vec<OsString>, Errno> {
+pub(crate) fn entries(dir: BorrowedFd) -> Result<Vec<OsString>, Errno> {
     // Dir takes its own descriptor: "." reopens `dir` itself.
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     let mut listing = Dir::openat(dir, ".", flags, Mode::empty())?;

@@ -119,24 +119,7 @@ fn make_root(root: &Path) -> Result<()> {
 
 /// An exclusive flock on the root's `.lock`, held while the returned file lives.
 fn lock_root(root: &Path) -> Result<std::fs::File> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(root.join(".lock"))
-        .context("opening the state directory's lock")?;
-    loop {
-        // SAFETY: flock on a descriptor this function owns; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err).context("locking the state directory");
-        }
-    }
+    crate::sync::lock_exclusive(&root.join(".lock"))
 }
 
 /// Names: letters, digits and `_+-.`, not starting with `.` or `-`, at most 64.

@@ -89,7 +89,7 @@ pub(crate) fn find_or_start(plan: &IdMapPlan) -> Option<Kept> {
     }
     // Only starting one is serialised: of fifty first containers, one
     // starts it and the others find it.
-    let _lock = lock(&dir.join(LOCK_FILE)).ok()?;
+    let _lock = crate::sync::lock_exclusive(&dir.join(LOCK_FILE)).ok()?;
     if let Some(kept) = open_checked(&state_path, plan) {
         return Some(kept);
     }
@@ -134,28 +134,6 @@ fn keeper_dir() -> Result<PathBuf> {
 /// A directory (not a link to one) of `uid`'s that nobody else may write.
 fn private_dir(dir: &Path, uid: u32) -> bool {
     std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir() && m.uid() == uid && m.mode() & 0o022 == 0)
-}
-
-/// An exclusive flock on `path`, held while the returned file lives.
-fn lock(path: &Path) -> Result<std::fs::File> {
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    loop {
-        // SAFETY: flock on a descriptor this function owns; no memory is passed.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-            return Ok(file);
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EINTR) {
-            return Err(err).with_context(|| format!("locking {}", path.display()));
-        }
-    }
 }
 
 /// What the state file says: which process keeps which namespace.
@@ -559,7 +537,7 @@ fn stop_named(state_path: &Path) -> Option<i32> {
 /// `zookeeper --cleanup`: stops the caller's keeper; its pid if there was one.
 pub fn stop() -> Option<i32> {
     let dir = keeper_dir().ok()?;
-    let _lock = lock(&dir.join(LOCK_FILE)).ok()?;
+    let _lock = crate::sync::lock_exclusive(&dir.join(LOCK_FILE)).ok()?;
     stop_named(&dir.join(STATE_FILE))
 }
 
@@ -606,7 +584,7 @@ pub fn keeper_main(args: &[std::ffi::OsString]) -> ! {
         if idle_for >= idle {
             // Under the lock, so that a zookeeper starting a keeper does not
             // see this one's file vanish half-way.
-            let lock = state_path.parent().map(|dir| lock(&dir.join(LOCK_FILE)));
+            let lock = state_path.parent().map(|dir| crate::sync::lock_exclusive(&dir.join(LOCK_FILE)));
             if read_state(&state_path).is_some_and(|(s, f)| {
                 s.pid == me && f.metadata().and_then(|m| m.modified()).is_ok_and(|m| m == last_use)
             }) {

@@ -8,6 +8,9 @@
 //! close-on-exec, so a successful exec shows up in the parent as
 //! end-of-file with nothing read. (Under `--init`, a fourth carries the
 //! command's wait status.)
+//!
+//! Between zookeeper processes: [`lock_exclusive`], a lock file in a
+//! directory of the caller's (detached containers' state, the keeper's).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -186,6 +189,32 @@ pub struct Failure {
     pub exit_code: u8,
     /// One line, without the `zookeeper: ` prefix.
     pub message: String,
+}
+
+/// An exclusive flock on `path` (made 0600 if missing, never through a
+/// link), held while the returned file lives.
+pub(crate) fn lock_exclusive(path: &std::path::Path) -> anyhow::Result<File> {
+    use anyhow::Context;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+        .with_context(|| format!("opening the lock {}", path.display()))?;
+    loop {
+        // SAFETY: flock on a descriptor this function owns; no memory is passed.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
+            return Ok(file);
+        }
+        let err = io::Error::last_os_error();
+        if err.raw_os_error() != Some(libc::EINTR) {
+            return Err(err).with_context(|| format!("locking {}", path.display()));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 use std::ffi::{CString, OsStr, OsString};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::ffi::OsStrExt;
 
 use anyhow::{Context, Result};
 use nix::errno::Errno;
@@ -68,15 +68,7 @@ fn shown(path: &[OsString], name: &OsStr) -> String {
 }
 
 fn names(dir: &OwnedFd) -> Result<Vec<OsString>> {
-    let mut listing = nix::dir::Dir::openat(dir.as_fd(), ".", DIR_FLAGS, Mode::empty())?;
-    let mut names = Vec::new();
-    for entry in listing.iter() {
-        let name = entry?.file_name().to_bytes().to_vec();
-        if name != b"." && name != b".." {
-            names.push(OsString::from_vec(name));
-        }
-    }
-    Ok(names)
+    Ok(crate::cleanup::entries(dir.as_fd())?)
 }
 
 fn merge_dir(
@@ -102,7 +94,7 @@ fn merge_dir(
                 let sub_source = openat(source.as_fd(), name.as_os_str(), DIR_FLAGS, Mode::empty())
                     .with_context(|| format!("opening {what}"))?;
                 match existing.as_ref().map(kind) {
-                    Some(SFlag::S_IFDIR) if is_opaque(&sub_source) => {
+                    Some(SFlag::S_IFDIR) if crate::image::unpack::is_opaque(sub_source.as_fd()) => {
                         let sub = openat(target.as_fd(), name.as_os_str(), DIR_FLAGS, Mode::empty())?;
                         empty(&sub).with_context(|| format!("emptying {what} (opaque above)"))?;
                     }
@@ -257,20 +249,6 @@ fn copy_xattrs(from: &OwnedFd, to: &OwnedFd) {
         // SAFETY: fsetxattr reads size bytes of value, which it holds.
         unsafe { libc::fsetxattr(to.as_raw_fd(), cname.as_ptr(), value.as_ptr().cast(), size as usize, 0) };
     }
-}
-
-fn is_opaque(dir: &OwnedFd) -> bool {
-    let mut value = [0u8; 4];
-    // SAFETY: fgetxattr writes at most 4 bytes into value.
-    let size = unsafe {
-        libc::fgetxattr(
-            dir.as_raw_fd(),
-            c"user.overlay.opaque".as_ptr(),
-            value.as_mut_ptr().cast(),
-            value.len(),
-        )
-    };
-    size == 1 && value[0] == b'y'
 }
 
 /// Removes `name` under `dir`, a directory with everything in it.

@@ -766,17 +766,7 @@ fn read_image_file(layers: &[PathBuf], relative: &str) -> Option<Vec<u8>> {
             if parent.is_empty() { "." } else { parent },
             libc::O_RDONLY | libc::O_DIRECTORY,
         ) {
-            let mut value = [0u8; 2];
-            // SAFETY: fgetxattr writes at most value.len() bytes into `value`.
-            let n = unsafe {
-                libc::fgetxattr(
-                    dir.as_raw_fd(),
-                    c"user.overlay.opaque".as_ptr(),
-                    value.as_mut_ptr().cast(),
-                    value.len(),
-                )
-            };
-            if n == 1 && value[0] == b'y' {
+            if unpack::is_opaque(std::os::fd::AsFd::as_fd(&dir)) {
                 return None;
             }
         }

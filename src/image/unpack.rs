@@ -510,17 +510,7 @@ fn look(layer: &OwnedFd, target: &[Vec<u8>]) -> Result<Look> {
         }
         let dir = open_in(layer, &path, libc::O_RDONLY | libc::O_DIRECTORY)
             .map_err(|e| anyhow::anyhow!("opening {}: {e}", shown(&target[..depth])))?;
-        let mut value = [0u8; 2];
-        // SAFETY: fgetxattr writes at most 2 bytes into value.
-        let size = unsafe {
-            libc::fgetxattr(
-                dir.as_raw_fd(),
-                c"user.overlay.opaque".as_ptr(),
-                value.as_mut_ptr().cast(),
-                value.len(),
-            )
-        };
-        opaque |= size == 1 && value[0] == b'y';
+        opaque |= is_opaque(dir.as_fd());
     }
     Ok(Look::Absent { opaque })
 }
@@ -675,6 +665,22 @@ fn set_times(fd: &OwnedFd, name: Option<&CString>, mtime: i64) -> Result<()> {
         return Err(std::io::Error::last_os_error()).context("setting the modification time");
     }
     Ok(())
+}
+
+/// Whether the directory is marked opaque in overlay's rootless format
+/// (`user.overlay.opaque` = `y`): what the layers below it had is hidden.
+pub(crate) fn is_opaque(dir: std::os::fd::BorrowedFd) -> bool {
+    let mut value = [0u8; 2];
+    // SAFETY: fgetxattr writes at most value.len() bytes into value.
+    let size = unsafe {
+        libc::fgetxattr(
+            dir.as_raw_fd(),
+            c"user.overlay.opaque".as_ptr(),
+            value.as_mut_ptr().cast(),
+            value.len(),
+        )
+    };
+    size == 1 && value[0] == b'y'
 }
 
 #[cfg(test)]
