@@ -151,6 +151,10 @@ fn one_keeper_serves_every_container_with_the_same_ids() {
     assert_eq!(std::fs::read(format!("/proc/{keeper}/environ")).unwrap(), b"");
     let status = std::fs::read_to_string(format!("/proc/{keeper}/status")).unwrap();
     assert!(status.contains("CapEff:\t0000000000000000"), "{status}");
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    // Not dumpable: its /proc files belong to root, not to the user.
+    let owner = std::fs::metadata(format!("/proc/{keeper}/environ")).unwrap().uid();
+    assert_eq!(owner, 0, "the keeper is dumpable");
     let parent = status.lines().find_map(|l| l.strip_prefix("PPid:")).unwrap().trim().to_string();
     let parent_name = std::fs::read_to_string(format!("/proc/{parent}/comm")).unwrap_or_default();
     assert_ne!(parent_name.trim(), "zookeeper", "the keeper is nobody's child of ours");
